@@ -1,0 +1,189 @@
+//! The cell shared by a job and its handle: the completion/cancellation
+//! handshake.
+//!
+//! # Invariants
+//!
+//! 1. The job's outcome is written at most once, by the job side
+//!    ([`JobCell::complete`]), and read at most once, by the handle side.
+//! 2. Once the handle has let go ([`JobCell::abandon`]), the job side never
+//!    stores an outcome: it hands it back to be dropped by the job's thread.
+//!    If an outcome was already stored, `abandon` hands it back instead. So a
+//!    result is dropped exactly once, on whichever side came second.
+//! 3. `cancelled` only goes from `false` to `true`. It is set before the lock
+//!    that takes the task's waker, and the job re-checks it after storing its
+//!    waker under the same lock, so a cancellation is never missed by a
+//!    pending job.
+//! 4. No user code runs while the lock is held: wakers are woken and
+//!    outcomes dropped after it is released.
+
+use std::mem;
+use std::sync::atomic::Ordering::{Acquire, Release};
+use std::task::{Context, Poll, Waker};
+
+use crate::JobError;
+use crate::sync::{AtomicBool, Mutex, lock};
+
+/// The state of a job's outcome.
+enum Outcome<T> {
+    /// The job has not ended and the handle is still interested.
+    Pending,
+    /// The job ended; the handle has not read the outcome yet.
+    Ready(Result<T, JobError>),
+    /// The handle read the outcome.
+    Taken,
+    /// The handle was dropped or detached: nobody will read an outcome.
+    Abandoned,
+}
+
+struct Slot<T> {
+    outcome: Outcome<T>,
+    /// Woken when the outcome is stored.
+    handle_waker: Option<Waker>,
+    /// Woken when cancellation is requested, so that a pending job is polled
+    /// and can drop its future.
+    task_waker: Option<Waker>,
+}
+
+/// The state shared by one job and its [`JobHandle`](crate::JobHandle).
+pub(crate) struct JobCell<T> {
+    cancelled: AtomicBool,
+    slot: Mutex<Slot<T>>,
+}
+
+/// What [`JobCell::complete`] did with the outcome.
+pub(crate) enum Delivery<T> {
+    /// Stored for the handle.
+    Delivered,
+    /// The handle is gone; the caller drops the outcome.
+    Discarded(Result<T, JobError>),
+}
+
+impl<T> JobCell<T> {
+    pub(crate) fn new() -> Self {
+        JobCell {
+            cancelled: AtomicBool::new(false),
+            slot: Mutex::new(Slot {
+                outcome: Outcome::Pending,
+                handle_waker: None,
+                task_waker: None,
+            }),
+        }
+    }
+
+    /// The flag a [`CancelToken`](crate::CancelToken) reads.
+    pub(crate) fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancelled
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Acquire)
+    }
+
+    // ----- handle side -----
+
+    /// Polls for the outcome, registering `cx`'s waker if there is none yet.
+    ///
+    /// # Panics
+    ///
+    /// If the outcome was already taken (the handle was polled after it
+    /// returned `Ready`).
+    pub(crate) fn poll_outcome(&self, cx: &mut Context<'_>) -> Poll<Result<T, JobError>> {
+        let mut slot = lock(&self.slot);
+        match mem::replace(&mut slot.outcome, Outcome::Taken) {
+            Outcome::Ready(outcome) => Poll::Ready(outcome),
+            Outcome::Pending => {
+                slot.outcome = Outcome::Pending;
+                let stale = match &slot.handle_waker {
+                    Some(waker) if waker.will_wake(cx.waker()) => None,
+                    _ => slot.handle_waker.replace(cx.waker().clone()),
+                };
+                drop(slot);
+                drop(stale);
+                Poll::Pending
+            }
+            Outcome::Taken | Outcome::Abandoned => {
+                drop(slot);
+                panic!("`JobHandle` polled after it returned `Poll::Ready`")
+            }
+        }
+    }
+
+    /// Whether the job has ended (its outcome is stored or was taken).
+    pub(crate) fn is_finished(&self) -> bool {
+        matches!(
+            lock(&self.slot).outcome,
+            Outcome::Ready(_) | Outcome::Taken
+        )
+    }
+
+    /// Requests cancellation and wakes the job if it is pending.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Release);
+        let waker = lock(&self.slot).task_waker.take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// The handle lets go, cancelling the job unless `detach` is set.
+    /// An outcome already stored is dropped here, outside the lock.
+    pub(crate) fn abandon(&self, detach: bool) {
+        if !detach {
+            self.cancelled.store(true, Release);
+        }
+        let mut slot = lock(&self.slot);
+        let outcome = mem::replace(&mut slot.outcome, Outcome::Abandoned);
+        let handle_waker = slot.handle_waker.take();
+        let task_waker = if detach { None } else { slot.task_waker.take() };
+        drop(slot);
+        drop(outcome);
+        drop(handle_waker);
+        if let Some(waker) = task_waker {
+            waker.wake();
+        }
+    }
+
+    // ----- job side -----
+
+    /// Stores the waker to wake when cancellation is requested. Returns
+    /// whether cancellation was requested meanwhile (invariant 3), in which
+    /// case the caller must poll again instead of waiting.
+    pub(crate) fn register_task_waker(&self, waker: &Waker) -> bool {
+        let mut slot = lock(&self.slot);
+        let stale = match &slot.task_waker {
+            Some(current) if current.will_wake(waker) => None,
+            _ => slot.task_waker.replace(waker.clone()),
+        };
+        drop(slot);
+        drop(stale);
+        self.is_cancelled()
+    }
+
+    /// Stores the job's outcome for the handle and wakes it, or hands the
+    /// outcome back if the handle is gone.
+    pub(crate) fn complete(&self, outcome: Result<T, JobError>) -> Delivery<T> {
+        let mut slot = lock(&self.slot);
+        match slot.outcome {
+            Outcome::Pending => {
+                slot.outcome = Outcome::Ready(outcome);
+                let handle_waker = slot.handle_waker.take();
+                let task_waker = slot.task_waker.take();
+                drop(slot);
+                drop(task_waker);
+                if let Some(waker) = handle_waker {
+                    waker.wake();
+                }
+                Delivery::Delivered
+            }
+            Outcome::Abandoned => {
+                let task_waker = slot.task_waker.take();
+                drop(slot);
+                drop(task_waker);
+                Delivery::Discarded(outcome)
+            }
+            Outcome::Ready(_) | Outcome::Taken => {
+                unreachable!("a job's outcome is stored once (invariant 1)")
+            }
+        }
+    }
+}

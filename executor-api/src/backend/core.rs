@@ -1,0 +1,444 @@
+//! The executor's lifecycle: admission, the drain, shutdown and join.
+//!
+//! # Invariants
+//!
+//! 1. `jobs` holds `(live jobs << 1) | CLOSED`. A job is live from a
+//!    successful [`ExecutorCore::admit`] until its [`Job`] ends, exactly once,
+//!    by completing or by being dropped. Every holder of a count is a `Job`.
+//! 2. Admission is a compare-and-swap that fails once `CLOSED` is set, so a
+//!    submission racing a shutdown is either counted before the close (and
+//!    drained) or rejected: never lost, never run after the drain ended.
+//! 3. `CLOSED` is set once and never cleared. The thread that brings the
+//!    count to zero while `CLOSED` is set, or that sets `CLOSED` while the
+//!    count is zero, notifies `changed` under the `state` lock, so a waiter
+//!    that checked the count under that lock cannot miss it.
+//! 4. `aborted` goes from `false` to `true` once, only after `CLOSED`.
+//! 5. The phase only moves forward: `Running → Closed → Terminated → Joined`.
+//!    Join wakers are woken when the phase reaches `Joined`.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use crate::backend::job::{Job, JobBody};
+use crate::handle::JobHandle;
+use crate::metrics::{Counters, Ending, Metrics};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, lock};
+
+const CLOSED: usize = 1;
+const ONE_JOB: usize = 2;
+
+/// The lifecycle phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    /// Accepting jobs.
+    Running,
+    /// Shutdown requested: no new jobs; draining or aborting.
+    Closed,
+    /// The backend has stopped every thread it runs jobs on.
+    Terminated,
+    /// The threads registered with [`ExecutorCore::register_thread`] have
+    /// been joined.
+    Joined,
+}
+
+struct State {
+    phase: Phase,
+    /// When the graceful drain gives up and aborts, if a deadline was set.
+    deadline: Option<Instant>,
+    /// Joiners waiting for `Joined`.
+    joiners: Vec<Waker>,
+    /// Joins the backend's threads; taken by the first joiner that sees
+    /// `Terminated`.
+    threads: Vec<Box<dyn FnOnce() + Send>>,
+    /// A joiner is joining the threads right now.
+    joining: bool,
+}
+
+pub(crate) struct Shared {
+    name: String,
+    /// See invariant 1.
+    jobs: AtomicUsize,
+    /// Set by an immediate shutdown or an expired deadline: jobs stop at
+    /// their next poll, closures see it through their `CancelToken`.
+    aborted: AtomicBool,
+    counters: Counters,
+    state: Mutex<State>,
+    /// Notified on every change a blocking waiter may wait for: close,
+    /// drained, abort.
+    changed: Condvar,
+}
+
+/// How [`ExecutorCore::drain`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Drain {
+    /// Every job ended on its own.
+    Drained,
+    /// An immediate shutdown was requested, or the deadline passed: the
+    /// backend must now cancel whatever is left.
+    Aborted,
+}
+
+/// The lifecycle bookkeeping of one executor, shared by every backend.
+///
+/// A backend owns one `ExecutorCore` and does three things with it:
+///
+/// 1. It runs the [`Job`]s that [`admit`](Self::admit) returns on its
+///    threads, and drops them if it cannot.
+/// 2. It runs a shutdown sequence on a thread of its own (never inside an
+///    async context): [`wait_for_shutdown`](Self::wait_for_shutdown), then
+///    [`drain`](Self::drain), then stops its threads (cancelling whatever is
+///    left when the drain was aborted), then
+///    [`terminate`](Self::terminate).
+/// 3. It registers the threads that [`join`](Self::join) must wait for with
+///    [`register_thread`](Self::register_thread).
+///
+/// Everything else (counting, rejecting, cancelling, waking joiners) is done
+/// here, once, for every backend.
+///
+/// Cloning is cheap: clones share the same state.
+#[derive(Clone)]
+pub struct ExecutorCore {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ExecutorCore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecutorCore")
+            .field("name", &self.shared.name)
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExecutorCore {
+    /// A new core in the running phase.
+    pub fn new(name: impl Into<String>) -> Self {
+        ExecutorCore {
+            shared: Arc::new(Shared {
+                name: name.into(),
+                jobs: AtomicUsize::new(0),
+                aborted: AtomicBool::new(false),
+                counters: Counters::default(),
+                state: Mutex::new(State {
+                    phase: Phase::Running,
+                    deadline: None,
+                    joiners: Vec::new(),
+                    threads: Vec::new(),
+                    joining: false,
+                }),
+                changed: Condvar::new(),
+            }),
+        }
+    }
+
+    /// The executor's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// A snapshot of the job counters.
+    pub fn metrics(&self) -> Metrics {
+        self.shared.counters.snapshot()
+    }
+
+    /// Whether a shutdown (of any kind) has been requested.
+    pub fn is_shutdown(&self) -> bool {
+        self.shared.jobs.load(Acquire) & CLOSED != 0
+    }
+
+    /// Whether an immediate shutdown was requested or a deadline expired.
+    pub fn is_aborted(&self) -> bool {
+        self.shared.aborted.load(Acquire)
+    }
+
+    /// Admits a job: counts it and returns it for the backend to run, or, if
+    /// the executor is shutting down, counts a rejection and returns `None`
+    /// with a handle that resolves to [`JobError::ShutDown`](crate::JobError::ShutDown).
+    pub fn admit<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
+        let mut current = self.shared.jobs.load(Relaxed);
+        loop {
+            if current & CLOSED != 0 {
+                self.shared.counters.rejected();
+                return (None, JobHandle::rejected());
+            }
+            // Acquire/Release: orders the admission with the close (invariant 2).
+            match self.shared.jobs.compare_exchange_weak(
+                current,
+                current + ONE_JOB,
+                AcqRel,
+                Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(actual) => current = actual,
+            }
+        }
+        self.shared.counters.submitted();
+        let (job, handle) = Job::new(self.shared.clone(), body);
+        (Some(job), handle)
+    }
+
+    /// Graceful shutdown: reject new jobs, let every admitted job finish.
+    /// Harmless if a shutdown was already requested.
+    pub fn shutdown(&self) {
+        self.close(None);
+    }
+
+    /// Graceful shutdown that turns immediate after `timeout`. An earlier
+    /// deadline already set is kept.
+    pub fn shutdown_timeout(&self, timeout: Duration) {
+        // A timeout too large for `Instant` means no deadline.
+        self.close(Instant::now().checked_add(timeout));
+    }
+
+    /// Immediate shutdown: reject new jobs and cancel every admitted job.
+    pub fn shutdown_now(&self) {
+        self.close(None);
+        self.abort();
+    }
+
+    fn close(&self, deadline: Option<Instant>) {
+        // Release: a job admitted before the close happens-before the drain
+        // that sees the close (invariant 2).
+        self.shared.jobs.fetch_or(CLOSED, AcqRel);
+        let mut state = lock(&self.shared.state);
+        if state.phase == Phase::Running {
+            state.phase = Phase::Closed;
+        }
+        if let Some(deadline) = deadline {
+            state.deadline = Some(match state.deadline {
+                Some(earlier) => earlier.min(deadline),
+                None => deadline,
+            });
+        }
+        // Under the lock: invariant 3.
+        self.shared.changed.notify_all();
+    }
+
+    fn abort(&self) {
+        let _state = lock(&self.shared.state);
+        // Release pairs with the Acquire in `CancelToken::is_cancelled` and
+        // `Job::poll`.
+        self.shared.aborted.store(true, Release);
+        self.shared.changed.notify_all();
+    }
+
+    /// Blocks the calling thread until a shutdown has been requested.
+    ///
+    /// For the backend's shutdown thread; never call it from async code.
+    pub fn wait_for_shutdown(&self) {
+        let mut state = lock(&self.shared.state);
+        while state.phase == Phase::Running {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Blocks until every admitted job has ended ([`Drain::Drained`]), or
+    /// until an immediate shutdown is requested or the deadline passes
+    /// ([`Drain::Aborted`]; the abort flag is then set, so running jobs stop
+    /// at their next poll and closures see the cancel).
+    ///
+    /// Call it after [`wait_for_shutdown`](Self::wait_for_shutdown); for the
+    /// backend's shutdown thread only.
+    pub fn drain(&self) -> Drain {
+        self.wait_until(|jobs| jobs == CLOSED)
+    }
+
+    /// Blocks for at most `timeout`; returns `true` early if the shutdown
+    /// turns immediate meanwhile (setting the abort flag if the deadline
+    /// passed), `false` once `timeout` has elapsed.
+    ///
+    /// For backends that must also wait for work outside the job count (the
+    /// Tokio backend waits for tasks that jobs spawned) and can only poll for
+    /// it.
+    pub fn pause(&self, timeout: Duration) -> bool {
+        let until = Instant::now() + timeout;
+        self.wait_until_or(|_| false, Some(until)) == Drain::Aborted
+    }
+
+    fn wait_until(&self, done: impl Fn(usize) -> bool) -> Drain {
+        self.wait_until_or(done, None)
+    }
+
+    /// Waits until `done(jobs)`, an abort, the shutdown deadline, or
+    /// `until`, whichever comes first. Reaching `until` counts as
+    /// `Drained` (nothing aborted).
+    fn wait_until_or(&self, done: impl Fn(usize) -> bool, until: Option<Instant>) -> Drain {
+        let mut state = lock(&self.shared.state);
+        loop {
+            if self.shared.aborted.load(Acquire) {
+                return Drain::Aborted;
+            }
+            if done(self.shared.jobs.load(Acquire)) {
+                return Drain::Drained;
+            }
+            let now = Instant::now();
+            if let Some(deadline) = state.deadline
+                && now >= deadline
+            {
+                drop(state);
+                self.abort();
+                return Drain::Aborted;
+            }
+            if let Some(until) = until
+                && now >= until
+            {
+                return Drain::Drained;
+            }
+            let wake_at = match (state.deadline, until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            state = match wake_at {
+                None => self
+                    .shared
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(at) => {
+                    self.shared
+                        .changed
+                        .wait_timeout(state, at.saturating_duration_since(now))
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Registers a thread that [`join`](Self::join) must join before it
+    /// resolves: `join_thread` is called once, after
+    /// [`terminate`](Self::terminate), from the first joiner.
+    pub fn register_thread(&self, join_thread: impl FnOnce() + Send + 'static) {
+        lock(&self.shared.state)
+            .threads
+            .push(Box::new(join_thread));
+    }
+
+    /// Marks the executor terminated: every job has ended and the backend
+    /// has stopped its worker threads. Joiners are woken once the registered
+    /// threads are joined.
+    ///
+    /// Call it last on the shutdown thread: whatever the thread does after
+    /// this call races the joiners.
+    pub fn terminate(&self) {
+        let mut state = lock(&self.shared.state);
+        if state.phase < Phase::Terminated {
+            state.phase = if state.threads.is_empty() {
+                Phase::Joined
+            } else {
+                Phase::Terminated
+            };
+        }
+        // Wake every joiner: the first to run joins the threads, the others
+        // register again and are woken when it is done.
+        let joiners = std::mem::take(&mut state.joiners);
+        self.shared.changed.notify_all();
+        drop(state);
+        joiners.into_iter().for_each(Waker::wake);
+    }
+
+    /// Whether [`join`](Self::join) would resolve now.
+    pub fn is_joined(&self) -> bool {
+        lock(&self.shared.state).phase == Phase::Joined
+    }
+
+    /// A future that resolves once the executor has terminated and its
+    /// threads are joined. It does not request a shutdown.
+    pub fn join(&self) -> Join {
+        Join {
+            shared: self.shared.clone(),
+        }
+    }
+
+}
+
+impl Shared {
+    pub(crate) fn aborted_flag(&self) -> &AtomicBool {
+        &self.aborted
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Acquire)
+    }
+
+    pub(crate) fn job_started(&self) {
+        self.counters.started();
+    }
+
+    /// A job ended (invariant 1): count it and wake the drain if it was the
+    /// last one after the close.
+    pub(crate) fn job_ended(&self, started: bool, ending: Ending) {
+        self.counters.ended(started, ending);
+        // AcqRel: everything the job did happens-before the drain that sees
+        // the count reach zero.
+        let previous = self.jobs.fetch_sub(ONE_JOB, AcqRel);
+        if previous == CLOSED | ONE_JOB {
+            let _state = lock(&self.state);
+            self.changed.notify_all();
+        }
+    }
+}
+
+/// Resolves once the executor has terminated and its threads are joined.
+///
+/// Returned by [`Executor::join`](crate::Executor::join) and
+/// [`ExecutorCore::join`].
+///
+/// # Cancel safety
+///
+/// Dropping a `Join` before it resolves has no effect on the executor;
+/// another `join` can be awaited later.
+#[must_use = "a join does nothing unless awaited"]
+pub struct Join {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Join {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join")
+            .field("executor", &self.shared.name)
+            .finish()
+    }
+}
+
+impl Future for Join {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let shared = &self.shared;
+        let mut state = lock(&shared.state);
+        match state.phase {
+            Phase::Joined => Poll::Ready(()),
+            Phase::Terminated if !state.joining => {
+                state.joining = true;
+                let threads = std::mem::take(&mut state.threads);
+                drop(state);
+                // The backend calls `terminate` as the last act of its
+                // shutdown thread, so these joins wait at most for threads
+                // that are already exiting.
+                threads.into_iter().for_each(|join_thread| join_thread());
+                let mut state = lock(&shared.state);
+                state.phase = Phase::Joined;
+                state.joining = false;
+                let joiners = std::mem::take(&mut state.joiners);
+                drop(state);
+                joiners.into_iter().for_each(Waker::wake);
+                Poll::Ready(())
+            }
+            _ => {
+                if !state.joiners.iter().any(|w| w.will_wake(cx.waker())) {
+                    state.joiners.push(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! [`Job`]: the future a backend runs for each submitted job.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::backend::cell::{Delivery, JobCell};
+use crate::backend::core::Shared;
+use crate::cancel::CancelToken;
+use crate::error::JobError;
+use crate::handle::JobHandle;
+use crate::metrics::Ending;
+use crate::sync::Arc;
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What a job runs: a future ([`FutureBody`]) or a CPU closure
+/// ([`ClosureBody`]). Sealed: only this crate provides bodies.
+pub trait JobBody: sealed::Sealed + Send + 'static {
+    /// The job's value.
+    type Output: Send + 'static;
+
+    /// Whether a cancellation seen when the body returns turns its value
+    /// into [`JobError::Cancelled`]. True for closures: a cooperative
+    /// closure that noticed the cancel returns early with a partial value.
+    const CANCEL_DISCARDS_VALUE: bool;
+
+    /// Makes progress on the body.
+    fn poll_body(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        cancel: &CancelToken<'_>,
+    ) -> Poll<Self::Output>;
+}
+
+pin_project! {
+    /// The body of a job submitted with [`Executor::spawn`](crate::Executor::spawn).
+    #[derive(Debug)]
+    pub struct FutureBody<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> FutureBody<F> {
+    /// Wraps `future`.
+    pub fn new(future: F) -> Self {
+        FutureBody { future }
+    }
+}
+
+impl<F> sealed::Sealed for FutureBody<F> {}
+
+impl<F> JobBody for FutureBody<F>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    type Output = F::Output;
+    const CANCEL_DISCARDS_VALUE: bool = false;
+
+    fn poll_body(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        _cancel: &CancelToken<'_>,
+    ) -> Poll<F::Output> {
+        self.project().future.poll(cx)
+    }
+}
+
+/// The body of a job submitted with
+/// [`Executor::spawn_cpu`](crate::Executor::spawn_cpu): a closure run once,
+/// on its first poll.
+#[derive(Debug)]
+pub struct ClosureBody<F> {
+    closure: Option<F>,
+}
+
+impl<F> ClosureBody<F> {
+    /// Wraps `closure`.
+    pub fn new(closure: F) -> Self {
+        ClosureBody {
+            closure: Some(closure),
+        }
+    }
+}
+
+// The closure is moved out, never pinned in place.
+impl<F> Unpin for ClosureBody<F> {}
+
+impl<F> sealed::Sealed for ClosureBody<F> {}
+
+impl<F, T> JobBody for ClosureBody<F>
+where
+    F: FnOnce(&CancelToken<'_>) -> T + Send + 'static,
+    T: Send + 'static,
+{
+    type Output = T;
+    const CANCEL_DISCARDS_VALUE: bool = true;
+
+    fn poll_body(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        cancel: &CancelToken<'_>,
+    ) -> Poll<T> {
+        let closure = self
+            .get_mut()
+            .closure
+            .take()
+            .expect("a closure job is polled once: `Job` ends it on its first poll");
+        Poll::Ready(closure(cancel))
+    }
+}
+
+pin_project! {
+    /// One admitted job, as a `Future<Output = ()>` for a backend to run.
+    ///
+    /// Made by [`ExecutorCore::admit`](crate::backend::ExecutorCore::admit).
+    /// The job ends exactly once, and its handle resolves then:
+    ///
+    /// - when the body finishes or panics (the panic is caught here; it never
+    ///   reaches the backend's thread);
+    /// - when it is polled after cancellation was requested (handle dropped
+    ///   or cancelled, or immediate shutdown): the body is dropped unpolled;
+    /// - when the backend drops it unfinished: it resolves as cancelled.
+    ///
+    /// The body is dropped before the handle resolves, so whatever the job
+    /// captured is gone by the time its handle reports the outcome.
+    #[must_use = "a job does nothing unless polled, and is cancelled when dropped"]
+    pub struct Job<B: JobBody> {
+        #[pin]
+        body: Option<B>,
+        cell: Arc<JobCell<B::Output>>,
+        core: Arc<Shared>,
+        started: bool,
+        ended: bool,
+    }
+
+    impl<B: JobBody> PinnedDrop for Job<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if !this.ended {
+                this.end(Err(JobError::Cancelled));
+            }
+        }
+    }
+}
+
+impl<B: JobBody> Job<B> {
+    pub(crate) fn new(core: Arc<Shared>, body: B) -> (Self, JobHandle<B::Output>) {
+        let cell = Arc::new(JobCell::new());
+        let handle = JobHandle::new(cell.clone());
+        let job = Job {
+            body: Some(body),
+            cell,
+            core,
+            started: false,
+            ended: false,
+        };
+        (job, handle)
+    }
+
+    fn cancel_requested(&self) -> bool {
+        self.cell.is_cancelled() || self.core.is_aborted()
+    }
+
+    /// Drops the body, delivers the outcome, and releases the job's count.
+    fn end(self: Pin<&mut Self>, outcome: Result<B::Output, JobError>) {
+        let this = self.project();
+        *this.ended = true;
+        // Drop what the job captured before the handle can observe the
+        // outcome. A panicking destructor is reported like a panicking job.
+        let mut body = this.body;
+        let dropped = catch_unwind(AssertUnwindSafe(|| body.set(None)));
+        let outcome = match (outcome, dropped) {
+            (Ok(_), Err(payload)) => Err(JobError::from_panic(payload)),
+            (outcome, _) => outcome,
+        };
+        let ending = match &outcome {
+            Ok(_) => Ending::Completed,
+            Err(JobError::Panicked { .. }) => Ending::Panicked,
+            Err(_) => Ending::Cancelled,
+        };
+        if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
+            // Nobody will read it: drop it here, still counted as live so
+            // that the drain waits for the destructor.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(outcome)));
+        }
+        this.core.job_ended(*this.started, ending);
+    }
+}
+
+impl<B: JobBody> Future for Job<B> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ended {
+            return Poll::Ready(());
+        }
+        if self.cancel_requested() {
+            self.end(Err(JobError::Cancelled));
+            return Poll::Ready(());
+        }
+        let this = self.as_mut().project();
+        if !*this.started {
+            *this.started = true;
+            this.core.job_started();
+        }
+        let cancel = CancelToken::new(this.cell.cancel_flag(), this.core.aborted_flag());
+        let body = this
+            .body
+            .as_pin_mut()
+            .expect("the body is present until the job ends");
+        let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
+        let outcome = match polled {
+            Ok(Poll::Pending) => {
+                if this.cell.register_task_waker(cx.waker()) {
+                    // Cancelled while we polled: come back to end the job.
+                    cx.waker().wake_by_ref();
+                }
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(value)) => {
+                if B::CANCEL_DISCARDS_VALUE && cancel.is_cancelled() {
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+                    Err(JobError::Cancelled)
+                } else {
+                    Ok(value)
+                }
+            }
+            Err(payload) => Err(JobError::from_panic(payload)),
+        };
+        self.end(outcome);
+        Poll::Ready(())
+    }
+}
+
+/// A type-erased [`Job`], for backends behind
+/// [`DynExecutor`](crate::DynExecutor).
+#[must_use = "a job does nothing unless polled, and is cancelled when dropped"]
+pub struct BoxedJob {
+    job: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl BoxedJob {
+    pub(crate) fn new<J: RunnableJob>(job: J) -> Self {
+        BoxedJob { job: Box::pin(job) }
+    }
+}
+
+impl Future for BoxedJob {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.job.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for BoxedJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BoxedJob")
+    }
+}
+
+/// A job ready to run: [`Job`] or [`BoxedJob`]. A backend's
+/// [`Executor::schedule`](crate::Executor::schedule) runs it as a plain
+/// `Future<Output = ()>` on its threads. Sealed: jobs only come from
+/// [`ExecutorCore::admit`](crate::backend::ExecutorCore::admit).
+pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {}
+
+impl<B: JobBody> sealed::Sealed for Job<B> {}
+impl<B: JobBody> RunnableJob for Job<B> {}
+impl sealed::Sealed for BoxedJob {}
+impl RunnableJob for BoxedJob {}

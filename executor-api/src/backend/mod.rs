@@ -1,0 +1,31 @@
+//! For backend authors: the lifecycle bookkeeping every backend shares.
+//!
+//! A backend supplies only how to run work on its threads. It implements
+//! [`Executor::core`](crate::Executor::core) and
+//! [`Executor::schedule`](crate::Executor::schedule), and drives one
+//! [`ExecutorCore`] through its shutdown sequence; job counting, rejection
+//! after shutdown, the drain, the completion/cancellation handshake, panic
+//! capture and the join wake-ups are all done here, once, so that every
+//! backend (and the loom models in `testkit`) runs the same code.
+//!
+//! # The shutdown sequence
+//!
+//! On a thread of its own (never inside an async context), a backend:
+//!
+//! 1. calls [`ExecutorCore::wait_for_shutdown`];
+//! 2. calls [`ExecutorCore::drain`]; on [`Drain::Aborted`] it must make sure
+//!    every [`Job`] it still holds is polled or dropped (a job polled after
+//!    an abort ends as cancelled without polling its body);
+//! 3. stops its worker threads and waits for them;
+//! 4. calls [`ExecutorCore::terminate`] as its last act.
+//!
+//! Threads that `join` must wait for, beyond those it stopped in step 3 (at
+//! least the thread running this sequence), are registered with
+//! [`ExecutorCore::register_thread`].
+
+pub(crate) mod cell;
+mod core;
+mod job;
+
+pub use self::core::{Drain, ExecutorCore, Join};
+pub use self::job::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};

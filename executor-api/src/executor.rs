@@ -1,0 +1,279 @@
+//! The [`Executor`] trait, its dyn-compatible form [`DynExecutor`], and
+//! [`AnyExecutor`], a backend chosen at run time.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::{BoxedJob, ClosureBody, ExecutorCore, FutureBody, Join, RunnableJob};
+use crate::cancel::CancelToken;
+use crate::handle::JobHandle;
+use crate::metrics::Metrics;
+
+/// A dedicated executor for CPU-bound async work.
+///
+/// Every backend implements the same contract, documented on each method
+/// and proven by the conformance suite in `testkit`. Code generic over
+/// `E: Executor` is monomorphised per backend: no boxing, no dynamic
+/// dispatch. To choose a backend at run time, use [`AnyExecutor`].
+///
+/// A backend implements only [`core`](Self::core) and
+/// [`schedule`](Self::schedule) (see [`backend`](crate::backend)); every
+/// other method is provided, so that the contract is implemented once.
+///
+/// # Shutdown
+///
+/// | | queued jobs | running futures | running closures | `Drop` of the last clone |
+/// |---|---|---|---|---|
+/// | [`shutdown`](Self::shutdown) | run | run to completion | run to completion | same as `shutdown`, in the background |
+/// | [`shutdown_now`](Self::shutdown_now) | never start, resolve `Cancelled` | dropped at their next `.await` | see the cancel token; resolve `Cancelled` | |
+/// | [`shutdown_timeout`](Self::shutdown_timeout) | as `shutdown`, then as `shutdown_now` at the deadline | | | |
+///
+/// In every case new submissions resolve at once to
+/// [`JobError::ShutDown`](crate::JobError::ShutDown), shutting down twice is
+/// harmless, nothing blocks the calling thread, and [`join`](Self::join)
+/// waits for the end. A closure that never checks its token, or a future
+/// that never yields, cannot be stopped from outside: `join` waits for it.
+pub trait Executor: Clone + fmt::Debug + Send + Sync + 'static {
+    /// The lifecycle state shared by this executor's clones.
+    ///
+    /// Backend plumbing: users rarely need it.
+    fn core(&self) -> &ExecutorCore;
+
+    /// Runs an admitted job on this executor's threads, polling it until it
+    /// returns `Ready` and waking it like any future.
+    ///
+    /// Backend plumbing: jobs come only from
+    /// [`ExecutorCore::admit`]. A backend that cannot run the job (its
+    /// threads are gone) drops it, which resolves its handle as cancelled.
+    fn schedule<J: RunnableJob>(&self, job: J);
+
+    /// Submits a future. It is polled on the executor's threads; tasks it
+    /// spawns with the backend's own spawn (for example `tokio::spawn` on
+    /// the Tokio backend) stay on the executor and are waited for by a
+    /// graceful shutdown.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the handle cancels the job: if it has not started it never
+    /// runs; otherwise the future is dropped at its next `.await`.
+    ///
+    /// # Panics
+    ///
+    /// Never panics. A panic inside the future is caught; the handle
+    /// resolves to [`JobError::Panicked`](crate::JobError::Panicked) and the
+    /// executor keeps running.
+    ///
+    /// # Shutdown
+    ///
+    /// After a shutdown began, the handle resolves at once to
+    /// [`JobError::ShutDown`](crate::JobError::ShutDown) and the future is
+    /// dropped unpolled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::Executor;
+    /// # let executor = executor_tokio::DedicatedExecutor::builder().build().unwrap();
+    /// let handle = executor.spawn(async { "hello from the executor" });
+    /// assert_eq!(futures::executor::block_on(handle).unwrap(), "hello from the executor");
+    /// ```
+    fn spawn<F>(&self, future: F) -> JobHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let (job, handle) = self.core().admit(FutureBody::new(future));
+        if let Some(job) = job {
+            self.schedule(job);
+        }
+        handle
+    }
+
+    /// Submits a CPU-bound closure. It runs once, on an executor thread,
+    /// and receives a [`CancelToken`] to check between chunks of work.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the handle cancels the job: if the closure has not started it
+    /// never runs; if it is running, its token reports the cancel, and when
+    /// it returns its value is dropped and the job counts as cancelled.
+    ///
+    /// # Panics
+    ///
+    /// Never panics. A panic inside the closure is caught; the handle
+    /// resolves to [`JobError::Panicked`](crate::JobError::Panicked) and the
+    /// worker keeps running.
+    ///
+    /// # Shutdown
+    ///
+    /// After a shutdown began, the handle resolves at once to
+    /// [`JobError::ShutDown`](crate::JobError::ShutDown) and the closure is
+    /// dropped without running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::Executor;
+    /// # let executor = executor_tokio::DedicatedExecutor::builder().build().unwrap();
+    /// let rows: Vec<u64> = (0..10_000).collect();
+    /// let handle = executor.spawn_cpu(move |cancel| {
+    ///     let mut total = 0;
+    ///     for chunk in rows.chunks(1_000) {
+    ///         if cancel.is_cancelled() {
+    ///             break;
+    ///         }
+    ///         total += chunk.iter().sum::<u64>();
+    ///     }
+    ///     total
+    /// });
+    /// assert_eq!(futures::executor::block_on(handle), Ok(49_995_000));
+    /// ```
+    fn spawn_cpu<F, T>(&self, closure: F) -> JobHandle<T>
+    where
+        F: FnOnce(&CancelToken<'_>) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (job, handle) = self.core().admit(ClosureBody::new(closure));
+        if let Some(job) = job {
+            self.schedule(job);
+        }
+        handle
+    }
+
+    /// Graceful shutdown: new submissions are rejected; every job already
+    /// submitted, queued or running, runs to completion (with the tasks it
+    /// spawned); then the worker threads exit.
+    ///
+    /// Returns at once; await [`join`](Self::join) to wait for the end.
+    /// Calling it again, from any clone or from inside a job, is harmless.
+    fn shutdown(&self) {
+        self.core().shutdown();
+    }
+
+    /// Immediate shutdown: new submissions are rejected, queued jobs never
+    /// start, running futures are dropped at their next `.await`, running
+    /// closures see their [`CancelToken`] cancelled; all of them resolve to
+    /// [`JobError::Cancelled`](crate::JobError::Cancelled).
+    ///
+    /// Returns at once; await [`join`](Self::join) to wait for the end. It
+    /// also cuts short a graceful shutdown already in progress.
+    fn shutdown_now(&self) {
+        self.core().shutdown_now();
+    }
+
+    /// Graceful shutdown for at most `timeout`, then immediate for whatever
+    /// is left. If several deadlines are requested, the earliest wins.
+    ///
+    /// Returns at once; await [`join`](Self::join) to wait for the end.
+    fn shutdown_timeout(&self, timeout: Duration) {
+        self.core().shutdown_timeout(timeout);
+    }
+
+    /// Resolves once a shutdown has completed: every job has ended and every
+    /// thread of the executor has exited. It does not request a shutdown.
+    ///
+    /// Idempotent: any clone may call it, any number of times, concurrently.
+    /// It can be awaited from any runtime or blocked on from a plain thread.
+    /// Awaiting it from inside one of the executor's own jobs never resolves
+    /// (the job would wait for itself).
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future has no effect on the executor.
+    fn join(&self) -> Join {
+        self.core().join()
+    }
+
+    /// A snapshot of the job counters.
+    fn metrics(&self) -> Metrics {
+        self.core().metrics()
+    }
+
+    /// The executor's name (its threads are named after it).
+    fn name(&self) -> &str {
+        self.core().name()
+    }
+
+    /// Whether a shutdown has been requested.
+    fn is_shutdown(&self) -> bool {
+        self.core().is_shutdown()
+    }
+}
+
+/// The dyn-compatible form of [`Executor`], implemented by every executor.
+///
+/// Held by [`AnyExecutor`]; a backend never implements it by hand.
+pub trait DynExecutor: Send + Sync + 'static {
+    /// See [`Executor::core`].
+    fn dyn_core(&self) -> &ExecutorCore;
+
+    /// See [`Executor::schedule`]; the job is type-erased.
+    fn dyn_schedule(&self, job: BoxedJob);
+}
+
+impl<E: Executor> DynExecutor for E {
+    fn dyn_core(&self) -> &ExecutorCore {
+        self.core()
+    }
+
+    fn dyn_schedule(&self, job: BoxedJob) {
+        self.schedule(job);
+    }
+}
+
+/// An executor whose backend is chosen at run time (for example from a
+/// configuration string). It implements [`Executor`], so code generic over
+/// the trait accepts it.
+///
+/// Each job costs one extra allocation (the type-erased job) compared with
+/// using the backend's type directly.
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::{AnyExecutor, Executor};
+///
+/// fn build(backend: &str) -> AnyExecutor {
+///     match backend {
+///         "tokio" => AnyExecutor::new(executor_tokio::DedicatedExecutor::builder().build().unwrap()),
+///         other => panic!("unknown backend {other}"),
+///     }
+/// }
+///
+/// let executor = build("tokio");
+/// let value = futures::executor::block_on(executor.spawn_cpu(|_| 2 + 2)).unwrap();
+/// assert_eq!(value, 4);
+/// ```
+#[derive(Clone)]
+pub struct AnyExecutor {
+    inner: Arc<dyn DynExecutor>,
+}
+
+impl AnyExecutor {
+    /// Erases the type of `executor`.
+    pub fn new<E: Executor>(executor: E) -> Self {
+        AnyExecutor {
+            inner: Arc::new(executor),
+        }
+    }
+}
+
+impl Executor for AnyExecutor {
+    fn core(&self) -> &ExecutorCore {
+        self.inner.dyn_core()
+    }
+
+    fn schedule<J: RunnableJob>(&self, job: J) {
+        self.inner.dyn_schedule(BoxedJob::new(job));
+    }
+}
+
+impl fmt::Debug for AnyExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AnyExecutor")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}

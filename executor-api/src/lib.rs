@@ -1,0 +1,78 @@
+//! The contract of a dedicated executor for CPU-bound async work.
+//!
+//! An analytics service runs latency-sensitive I/O and heavy CPU work in one
+//! process. On one Tokio runtime the CPU work starves the I/O: a `/health`
+//! probe waits behind chunks of number crunching. A *dedicated executor* runs
+//! the CPU jobs on threads of its own, at lower OS priority, so that the I/O
+//! runtime stays responsive.
+//!
+//! This crate is what users depend on: the [`Executor`] trait, the
+//! [`JobHandle`] it returns, the [`JobError`] it resolves to, and
+//! [`AnyExecutor`] for a backend chosen at run time. Pick a backend crate
+//! (`executor-tokio`) to build one.
+//!
+//! ```
+//! use executor_api::{Executor, JobError};
+//! use executor_tokio::DedicatedExecutor;
+//!
+//! let executor = DedicatedExecutor::builder().name("cpu").build()?;
+//!
+//! // A CPU closure, with a token to check for cancellation between chunks.
+//! let sum = executor.spawn_cpu(|cancel| {
+//!     (0..1_000_000u64).take_while(|_| !cancel.is_cancelled()).sum::<u64>()
+//! });
+//! // An async job: it can await, spawn and stream.
+//! let answer = executor.spawn(async { 6 * 7 });
+//!
+//! // Handles are futures: await them from any runtime, or block on them.
+//! assert_eq!(futures::executor::block_on(sum)?, 499_999_500_000);
+//! assert_eq!(futures::executor::block_on(answer)?, 42);
+//!
+//! // A panic is the job's error, not the executor's.
+//! let err = futures::executor::block_on(executor.spawn_cpu(|_| -> u8 { panic!("boom") }));
+//! assert_eq!(err, Err(JobError::Panicked { message: "boom".into() }));
+//!
+//! executor.shutdown();
+//! futures::executor::block_on(executor.join());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Guarantees
+//!
+//! | event | what happens |
+//! |---|---|
+//! | handle dropped | the job is cancelled: not started, it never runs; a running future is dropped at its next `.await`; a running closure sees its [`CancelToken`] set |
+//! | [`JobHandle::detach`] | the job runs to completion, unobserved |
+//! | panic in a job | the handle resolves to [`JobError::Panicked`] with the message; the worker and the executor keep running |
+//! | [`Executor::shutdown`] | new jobs are rejected with [`JobError::ShutDown`]; queued and running jobs finish |
+//! | [`Executor::shutdown_now`] | new jobs rejected; queued and running jobs resolve to [`JobError::Cancelled`] at their next `.await` |
+//! | [`Executor::shutdown_timeout`] | graceful, then immediate at the deadline |
+//! | [`Executor::join`] | resolves once every job has ended and every thread has exited |
+//! | last clone dropped | graceful shutdown in the background; never blocks, never panics, even inside an async task |
+//!
+//! # Crate layout
+//!
+//! - [`Executor`], [`DynExecutor`], [`AnyExecutor`]: using an executor.
+//! - [`JobHandle`], [`CancelToken`], [`JobError`], [`Metrics`]: a job's life.
+//! - [`backend`]: the lifecycle bookkeeping that every backend shares.
+//!
+//! Built with `--cfg executor_loom`, the lifecycle runs on loom's
+//! primitives, so that `testkit` can model-check it.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod backend;
+mod cancel;
+mod error;
+mod executor;
+mod handle;
+mod metrics;
+mod sync;
+
+pub use crate::backend::Join;
+pub use crate::cancel::CancelToken;
+pub use crate::error::{BuildError, JobError, NON_STRING_PANIC, validate_name, validate_nice};
+pub use crate::executor::{AnyExecutor, DynExecutor, Executor};
+pub use crate::handle::JobHandle;
+pub use crate::metrics::Metrics;

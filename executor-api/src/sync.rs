@@ -1,0 +1,28 @@
+//! The synchronisation facade.
+//!
+//! Everything that decides the lifecycle (the job count, the shutdown
+//! transitions, the completion/cancellation handshake and the join wake-ups)
+//! imports its primitives from here and nowhere else. Built with
+//! `--cfg executor_loom`, the same code runs on loom's model-checked
+//! primitives; otherwise it runs on `std`'s.
+
+#[cfg(executor_loom)]
+pub(crate) use loom::sync::{
+    Arc, Condvar, Mutex, MutexGuard,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize},
+};
+
+#[cfg(not(executor_loom))]
+pub(crate) use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard,
+    atomic::{AtomicBool, AtomicU64, AtomicUsize},
+};
+
+/// Locks `mutex`, ignoring poisoning.
+///
+/// Every critical section in this crate only moves plain values in and out
+/// (no user code runs while a lock is held), so a poisoned lock still guards
+/// consistent data.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,191 @@
+//! [`Builder`]: configuring a [`DedicatedExecutor`].
+
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+
+use executor_api::backend::ExecutorCore;
+use executor_api::{BuildError, validate_name, validate_nice};
+
+use crate::driver;
+use crate::executor::DedicatedExecutor;
+use crate::priority;
+
+/// The niceness of worker threads unless [`Builder::nice`] says otherwise.
+pub const DEFAULT_NICE: i32 = 10;
+
+/// Configures and builds a [`DedicatedExecutor`].
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::Executor;
+/// use executor_tokio::DedicatedExecutor;
+///
+/// let executor = DedicatedExecutor::builder()
+///     .name("encode")
+///     .worker_threads(2)
+///     .nice(19)
+///     .build()?;
+/// assert_eq!(executor.name(), "encode");
+/// # executor.shutdown();
+/// # Ok::<(), executor_api::BuildError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Builder {
+    name: String,
+    worker_threads: Option<usize>,
+    nice: i32,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            name: "cpu".to_owned(),
+            worker_threads: None,
+            nice: DEFAULT_NICE,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Names the executor. Worker threads are named `<name>-<n>` (`n` from
+    /// 0) and the thread that owns the runtime `<name>-driver`. Linux shows
+    /// the first 15 bytes of a thread name, so keep names short.
+    ///
+    /// # Default
+    ///
+    /// `"cpu"`.
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidName`] for an
+    /// empty name or one with control characters.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the number of worker threads that run jobs.
+    ///
+    /// # Default
+    ///
+    /// [`std::thread::available_parallelism`], or 1 where it is unknown.
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::ZeroWorkers`] for 0.
+    pub fn worker_threads(mut self, count: usize) -> Self {
+        self.worker_threads = Some(count);
+        self
+    }
+
+    /// Sets the niceness of the worker threads: 0 is normal priority, 19 the
+    /// lowest. A lower priority lets the scheduler run latency-sensitive
+    /// threads (the I/O runtime) first when the CPU is saturated, while the
+    /// workers still get every otherwise idle cycle.
+    ///
+    /// On Linux it is applied per thread with `setpriority`; it never raises
+    /// a priority (a process already running at a higher niceness keeps it).
+    /// On other systems it is validated but has no effect.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_NICE`] (10).
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidNice`] outside
+    /// `0..=19`.
+    pub fn nice(mut self, nice: i32) -> Self {
+        self.nice = nice;
+        self
+    }
+
+    /// Runs the workers at normal priority: the same as `nice(0)`.
+    pub fn normal_priority(self) -> Self {
+        self.nice(0)
+    }
+
+    /// Starts the executor: a driver thread that owns a multi-thread Tokio
+    /// runtime (timers and I/O enabled) with its worker threads.
+    ///
+    /// Blocks the calling thread only while the runtime starts.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] for an invalid configuration or when the OS refuses
+    /// to start threads. It never panics.
+    pub fn build(self) -> Result<DedicatedExecutor, BuildError> {
+        validate_name(&self.name)?;
+        validate_nice(self.nice)?;
+        let workers = match self.worker_threads {
+            Some(0) => return Err(BuildError::ZeroWorkers),
+            Some(count) => count,
+            None => thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        };
+
+        let core = ExecutorCore::new(self.name.clone());
+        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+        let runtime_builder = self.runtime_builder(workers);
+        let driver_core = core.clone();
+        let driver = thread::Builder::new()
+            .name(format!("{}-driver", self.name))
+            .spawn(move || {
+                // The runtime is built, and later dropped, on this thread:
+                // never inside an async context.
+                let runtime = match { runtime_builder }.build() {
+                    Ok(runtime) => runtime,
+                    Err(err) => {
+                        let _ = ready_tx.send(Err(err));
+                        return;
+                    }
+                };
+                if ready_tx.send(Ok(runtime.handle().clone())).is_ok() {
+                    driver::run(runtime, driver_core);
+                }
+            })?;
+
+        match ready_rx.recv() {
+            Ok(Ok(handle)) => {
+                core.register_thread(move || {
+                    let _ = driver.join();
+                });
+                Ok(DedicatedExecutor::new(core, handle))
+            }
+            Ok(Err(err)) => {
+                let _ = driver.join();
+                Err(BuildError::Io(err))
+            }
+            Err(mpsc::RecvError) => {
+                let _ = driver.join();
+                Err(BuildError::Io(std::io::Error::other(
+                    "the executor's driver thread exited while starting the runtime",
+                )))
+            }
+        }
+    }
+
+    fn runtime_builder(&self, workers: usize) -> tokio::runtime::Builder {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        let name = Arc::<str>::from(self.name.as_str());
+        let next_thread = AtomicUsize::new(0);
+        let nice = self.nice;
+        builder
+            .worker_threads(workers)
+            .thread_name_fn(move || {
+                let n = next_thread.fetch_add(1, Ordering::Relaxed);
+                format!("{name}-{n}")
+            })
+            .on_thread_start(move || priority::lower_current_thread(nice))
+            .enable_all();
+        builder
+    }
+}

@@ -1,0 +1,110 @@
+//! [`DedicatedExecutor`]: the executor handle.
+
+use std::fmt;
+use std::sync::Arc;
+
+use executor_api::Executor;
+use executor_api::backend::{ExecutorCore, RunnableJob};
+use tokio::runtime::Handle;
+
+use crate::builder::Builder;
+
+/// A dedicated multi-thread Tokio runtime for CPU-bound async work.
+///
+/// Jobs run on worker threads of its own, at lower OS priority by default,
+/// so that they never starve the caller's runtime. Jobs may use all of Tokio
+/// (timers, I/O, `tokio::spawn`); tasks they spawn stay on this runtime.
+///
+/// The contract (cancellation, panics, shutdown, join) is
+/// [`Executor`]'s; this type only decides where jobs run.
+///
+/// Cloning is cheap (an `Arc`); all clones drive the same runtime.
+///
+/// # Shutdown
+///
+/// The runtime is owned by a driver thread (`<name>-driver`) and is dropped
+/// there, never inside an async context. A shutdown only signals that
+/// thread; nothing blocks the caller.
+///
+/// - Dropping the last clone starts a graceful shutdown in the background:
+///   queued and running jobs finish, then the threads exit. It never blocks
+///   and never panics, even inside an async task.
+/// - A graceful shutdown also waits for tasks that jobs spawned with
+///   `tokio::spawn`.
+/// - A job that never yields cannot be stopped: even an immediate shutdown
+///   waits for it, and so does [`join`](Executor::join).
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::Executor;
+/// use executor_tokio::DedicatedExecutor;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let executor = DedicatedExecutor::builder().name("cpu").build()?;
+/// let total = executor
+///     .spawn(async {
+///         tokio::task::yield_now().await;
+///         (1..=100u32).sum::<u32>()
+///     })
+///     .await?;
+/// assert_eq!(total, 5050);
+/// executor.shutdown();
+/// executor.join().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct DedicatedExecutor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: ExecutorCore,
+    handle: Handle,
+}
+
+impl Drop for Inner {
+    /// The last clone is gone: shut down gracefully in the background. This
+    /// only signals the driver thread.
+    fn drop(&mut self) {
+        self.core.shutdown();
+    }
+}
+
+impl DedicatedExecutor {
+    /// A builder with the defaults: name `"cpu"`, one worker per available
+    /// core, niceness [`DEFAULT_NICE`](crate::DEFAULT_NICE).
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn new(core: ExecutorCore, handle: Handle) -> Self {
+        DedicatedExecutor {
+            inner: Arc::new(Inner { core, handle }),
+        }
+    }
+}
+
+impl Executor for DedicatedExecutor {
+    fn core(&self) -> &ExecutorCore {
+        &self.inner.core
+    }
+
+    fn schedule<J: RunnableJob>(&self, job: J) {
+        // The task's own JoinHandle is not needed: the job reports to its
+        // `JobHandle`. If the runtime is already gone, Tokio drops the task,
+        // which resolves the job as cancelled.
+        drop(self.inner.handle.spawn(job));
+    }
+}
+
+impl fmt::Debug for DedicatedExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DedicatedExecutor")
+            .field("name", &self.name())
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,25 @@
+//! The conformance suite, run against the Tokio backend.
+
+use executor_api::BuildError;
+use executor_tokio::DedicatedExecutor;
+use testkit::{Backend, BoxTask, Config};
+
+struct Tokio;
+
+impl Backend for Tokio {
+    type Executor = DedicatedExecutor;
+
+    fn build(config: Config) -> Result<DedicatedExecutor, BuildError> {
+        DedicatedExecutor::builder()
+            .name(config.name)
+            .worker_threads(config.workers)
+            .nice(config.nice)
+            .build()
+    }
+
+    fn spawn_subtask(task: BoxTask) {
+        tokio::spawn(task);
+    }
+}
+
+testkit::conformance_tests!(Tokio);

@@ -1,0 +1,786 @@
+//! The conformance suite: one function per behaviour of the
+//! [`Executor`] contract, generic over a [`Backend`].
+//!
+//! Each function builds its own executor, orders events with channels and
+//! gates (never sleeps), bounds every wait with [`TIMEOUT`], and would fail
+//! if the behaviour it names broke. Run them all with
+//! [`conformance_tests!`](crate::conformance_tests).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use executor_api::{
+    AnyExecutor, BuildError, CancelToken, Executor, Join, JobError, JobHandle, Metrics,
+    NON_STRING_PANIC,
+};
+use futures::future::poll_immediate;
+use workload::{GroupBy, Table};
+
+use crate::support::{
+    DropCounter, Gate, TIMEOUT, block_on_within, recv, threads_named, tokio_block_on_within,
+};
+
+/// A boxed future, as handed to [`Backend::spawn_subtask`].
+pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// The configuration every backend's builder understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The executor's name; threads are named `<name>-<n>`.
+    pub name: String,
+    /// Worker threads.
+    pub workers: usize,
+    /// Niceness of the workers (0 = normal).
+    pub nice: i32,
+}
+
+impl Config {
+    /// `name` with `workers` workers at normal priority.
+    pub fn new(name: &str, workers: usize) -> Self {
+        Config {
+            name: name.to_owned(),
+            workers,
+            nice: 0,
+        }
+    }
+}
+
+/// What the suite needs to know about a backend.
+pub trait Backend: 'static {
+    /// The backend's executor type.
+    type Executor: Executor;
+
+    /// Builds an executor from `config` through the backend's builder.
+    ///
+    /// # Errors
+    ///
+    /// The builder's [`BuildError`].
+    fn build(config: Config) -> Result<Self::Executor, BuildError>;
+
+    /// Called from inside a job: spawns `task` as a sub-task on the same
+    /// executor with the backend's native spawn (not as a job), detached.
+    fn spawn_subtask(task: BoxTask);
+}
+
+fn build<B: Backend>(name: &str, workers: usize) -> B::Executor {
+    B::build(Config::new(name, workers)).expect("build the executor under test")
+}
+
+/// Shuts `executor` down gracefully and waits for the join.
+fn finish<E: Executor>(executor: &E) -> Metrics {
+    executor.shutdown();
+    block_on_within("join after shutdown", executor.join());
+    executor.metrics()
+}
+
+/// Polls `handle` once without waiting.
+fn poll_now<T>(handle: &mut JobHandle<T>) -> Option<Result<T, JobError>> {
+    futures::executor::block_on(poll_immediate(handle))
+}
+
+/// Spins (yielding the CPU) until `cancel` is set.
+///
+/// # Panics
+///
+/// If the cancel is not seen within [`TIMEOUT`].
+fn spin_until_cancelled(cancel: &CancelToken<'_>) {
+    let deadline = Instant::now() + TIMEOUT;
+    while !cancel.is_cancelled() {
+        assert!(Instant::now() < deadline, "the cancel never reached the closure");
+        thread::yield_now();
+    }
+}
+
+/// Whether `join` stays pending for `window`, waiting on it with a timer.
+/// Only used to show that something does not happen early; it cannot fail a
+/// correct implementation.
+fn join_still_pending(join: &mut Join, window: Duration) -> bool {
+    tokio_block_on_within("a bounded observation of join", async {
+        tokio::time::timeout(window, &mut *join).await.is_err()
+    })
+}
+
+// ----- basics -----
+
+/// A future's value reaches its handle, awaited outside any runtime.
+pub fn future_returns_value<B: Backend>() {
+    let executor = build::<B>("fut", 2);
+    let handle = executor.spawn(async { 40 + 2 });
+    assert_eq!(block_on_within("a future job", handle), Ok(42));
+    finish(&executor);
+}
+
+/// A closure's value reaches its handle, awaited from a Tokio runtime, and
+/// it runs on a thread named after the executor.
+pub fn closure_returns_value<B: Backend>() {
+    let executor = build::<B>("clo", 2);
+    let handle = executor.spawn_cpu(|_| thread::current().name().map(str::to_owned));
+    let name = tokio_block_on_within("a closure job", handle).expect("the closure ran");
+    let name = name.expect("executor threads are named");
+    assert!(name.starts_with("clo-"), "ran on thread {name:?}");
+    finish(&executor);
+}
+
+/// A real kernel split into chunk jobs gives the serial checksum.
+pub fn workload_checksum_matches_serial<B: Backend>() {
+    let executor = build::<B>("wrk", 2);
+    let table = Table::new(11, 200_000, 10_000);
+    let expected = GroupBy::run_serial(&table).checksum();
+    let got = tokio_block_on_within("the group-by", {
+        let executor = executor.clone();
+        async move { GroupBy::run_on(&executor, &table).await }
+    })
+    .expect("every chunk job succeeded");
+    assert_eq!(got.checksum(), expected);
+    assert_eq!(finish(&executor).completed, table.chunks() as u64);
+}
+
+/// Clones drive one executor: jobs, metrics and shutdown are shared.
+pub fn clones_share_one_executor<B: Backend>() {
+    let first = build::<B>("cln", 1);
+    let second = first.clone();
+    assert_eq!(block_on_within("a job on a clone", second.spawn(async { 1 })), Ok(1));
+    assert_eq!(first.metrics().completed, 1, "the clone's job counts for the original");
+    second.shutdown();
+    assert!(first.is_shutdown(), "shutdown through a clone reaches the original");
+    assert_eq!(
+        block_on_within("a rejected job", first.spawn(async { 2 })),
+        Err(JobError::ShutDown)
+    );
+    block_on_within("join from the original", first.join());
+}
+
+/// Many jobs of both kinds in flight at once each get their own value.
+pub fn many_concurrent_jobs<B: Backend>() {
+    let executor = build::<B>("many", 2);
+    let handles: Vec<JobHandle<usize>> = (0..2_000)
+        .map(|i| {
+            if i % 2 == 0 {
+                executor.spawn(async move { i })
+            } else {
+                executor.spawn_cpu(move |_| i)
+            }
+        })
+        .collect();
+    let values = block_on_within("2000 jobs", futures::future::join_all(handles));
+    for (i, value) in values.into_iter().enumerate() {
+        assert_eq!(value, Ok(i));
+    }
+    let metrics = finish(&executor);
+    assert_eq!((metrics.submitted, metrics.completed), (2_000, 2_000));
+}
+
+/// A job can spawn sub-tasks on the executor and await their results.
+pub fn job_spawns_subtasks<B: Backend>() {
+    let executor = build::<B>("sub", 2);
+    let handle = executor.spawn(async {
+        let receivers: Vec<_> = (1..=4u32)
+            .map(|i| {
+                let (tx, rx) = futures::channel::oneshot::channel();
+                B::spawn_subtask(Box::pin(async move {
+                    let on_executor = thread::current()
+                        .name()
+                        .is_some_and(|name| name.starts_with("sub-"));
+                    let _ = tx.send((i, on_executor));
+                }));
+                rx
+            })
+            .collect();
+        let mut sum = 0;
+        for rx in receivers {
+            let (i, on_executor) = rx.await.expect("the sub-task ran");
+            assert!(on_executor, "a sub-task ran off the executor");
+            sum += i;
+        }
+        sum
+    });
+    assert_eq!(block_on_within("a job with sub-tasks", handle), Ok(10));
+    finish(&executor);
+}
+
+/// A graceful shutdown waits for sub-tasks that jobs spawned and left
+/// running.
+pub fn graceful_shutdown_waits_for_subtasks<B: Backend>() {
+    let executor = build::<B>("subw", 2);
+    let gate = Gate::new();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let subtask_gate = gate.clone();
+    let handle = executor.spawn(async move {
+        B::spawn_subtask(Box::pin(async move {
+            subtask_gate.opened().await;
+            let _ = done_tx.send(());
+        }));
+    });
+    assert_eq!(block_on_within("the spawning job", handle), Ok(()));
+    executor.shutdown();
+    let mut join = executor.join();
+    assert!(
+        join_still_pending(&mut join, Duration::from_millis(200)),
+        "join resolved while a sub-task was still waiting"
+    );
+    gate.open();
+    block_on_within("join after the sub-task", join);
+    assert!(
+        done_rx.try_recv().is_ok(),
+        "the sub-task was dropped instead of drained"
+    );
+}
+
+// ----- panics -----
+
+fn assert_panics_with<B: Backend>(name: &str, job: impl FnOnce(&B::Executor) -> JobHandle<u32>, message: &str) {
+    let workers = 2;
+    let executor = build::<B>(name, workers);
+    // One panic per worker: if a panic killed a worker, the jobs below
+    // could not all run.
+    let mut panics: Vec<JobHandle<u32>> = Vec::new();
+    panics.push(job(&executor));
+    for _ in 1..workers {
+        panics.push(executor.spawn_cpu(|_| -> u32 { panic!("another panic") }));
+    }
+    let first = block_on_within("a panicking job", panics.remove(0));
+    assert_eq!(
+        first,
+        Err(JobError::Panicked {
+            message: message.to_owned()
+        })
+    );
+    for handle in panics {
+        assert!(block_on_within("a panicking job", handle).unwrap_err().is_panic());
+    }
+    let after: Vec<_> = (0..8u32).map(|i| executor.spawn_cpu(move |_| i)).collect();
+    let after = block_on_within("jobs after the panics", futures::future::join_all(after));
+    assert_eq!(after, (0..8).map(Ok).collect::<Vec<_>>(), "the executor survived");
+    let metrics = finish(&executor);
+    assert_eq!((metrics.panicked, metrics.completed), (workers as u64, 8));
+}
+
+/// A `&str` panic payload becomes the error message; the executor survives.
+pub fn panic_with_str_payload<B: Backend>() {
+    assert_panics_with::<B>("pstr", |e| e.spawn_cpu(|_| panic!("static message")), "static message");
+}
+
+/// A `String` panic payload becomes the error message, from a future.
+pub fn panic_with_string_payload<B: Backend>() {
+    assert_panics_with::<B>(
+        "pstg",
+        |e| {
+            e.spawn(async {
+                let row = 7;
+                panic!("bad row {row}")
+            })
+        },
+        "bad row 7",
+    );
+}
+
+/// Any other payload gets a fixed message.
+pub fn panic_with_other_payload<B: Backend>() {
+    assert_panics_with::<B>("poth", |e| e.spawn_cpu(|_| std::panic::panic_any(42_u64)), NON_STRING_PANIC);
+}
+
+// ----- cancellation -----
+
+/// Dropping the handle of a running future drops the future (and what it
+/// captured) at its next await.
+pub fn dropping_handle_drops_running_future<B: Backend>() {
+    let executor = build::<B>("cfut", 2);
+    let drops = DropCounter::new();
+    let probe = drops.probe();
+    let never = Gate::new();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let handle = executor.spawn(async move {
+        let _probe = probe;
+        started_tx.send(()).unwrap();
+        never.opened().await;
+        unreachable!("the gate never opens")
+    });
+    recv("the future to start", &started_rx);
+    assert_eq!(drops.drops(), 0);
+    drop(handle);
+    drops.wait_for_drop("the cancelled future's captures");
+    let metrics = finish(&executor);
+    assert_eq!((metrics.cancelled, metrics.completed), (1, 0));
+}
+
+/// Dropping the handle of a queued closure means it never runs; it is
+/// still dropped.
+pub fn dropping_handle_of_queued_closure_skips_it<B: Backend>() {
+    let executor = build::<B>("cque", 1);
+    let gate = Gate::new();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let blocker_gate = gate.clone();
+    let blocker = executor.spawn_cpu(move |_| {
+        started_tx.send(()).unwrap();
+        blocker_gate.wait();
+    });
+    recv("the only worker to be busy", &started_rx);
+    let ran = Arc::new(AtomicBool::new(false));
+    let drops = DropCounter::new();
+    let probe = drops.probe();
+    let queued = executor.spawn_cpu({
+        let ran = ran.clone();
+        move |_| {
+            let _probe = probe;
+            ran.store(true, Ordering::SeqCst);
+        }
+    });
+    assert_eq!(executor.metrics().queued, 1);
+    drop(queued);
+    gate.open();
+    assert_eq!(block_on_within("the blocker", blocker), Ok(()));
+    let metrics = finish(&executor);
+    assert!(!ran.load(Ordering::SeqCst), "a cancelled queued closure ran");
+    assert_eq!(drops.drops(), 1, "the skipped closure was not dropped");
+    assert_eq!((metrics.cancelled, metrics.completed), (1, 1));
+}
+
+/// A detached job runs to completion without its handle.
+pub fn detached_job_runs_to_completion<B: Backend>() {
+    let executor = build::<B>("det", 1);
+    let gate = Gate::new();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let job_gate = gate.clone();
+    executor
+        .spawn(async move {
+            job_gate.opened().await;
+            done_tx.send(42).unwrap();
+        })
+        .detach();
+    gate.open();
+    assert_eq!(recv("the detached job", &done_rx), 42);
+    let metrics = finish(&executor);
+    assert_eq!((metrics.completed, metrics.cancelled), (1, 0));
+}
+
+/// A running closure sees the cancel through its token when its handle is
+/// dropped, and the job counts as cancelled.
+pub fn dropping_handle_cancels_running_closure<B: Backend>() {
+    let executor = build::<B>("ccoop", 1);
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let (saw_tx, saw_rx) = crossbeam_channel::bounded(1);
+    let handle = executor.spawn_cpu(move |cancel| {
+        started_tx.send(()).unwrap();
+        spin_until_cancelled(cancel);
+        saw_tx.send(()).unwrap();
+        7
+    });
+    recv("the closure to start", &started_rx);
+    drop(handle);
+    recv("the closure to see the cancel", &saw_rx);
+    let metrics = finish(&executor);
+    assert_eq!((metrics.cancelled, metrics.completed), (1, 0));
+}
+
+/// `cancel` keeps the handle: it resolves to `Cancelled`.
+pub fn cancel_resolves_handle_to_cancelled<B: Backend>() {
+    let executor = build::<B>("ccan", 1);
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let handle = executor.spawn_cpu(move |cancel| {
+        started_tx.send(()).unwrap();
+        spin_until_cancelled(cancel);
+        7
+    });
+    recv("the closure to start", &started_rx);
+    handle.cancel();
+    handle.cancel();
+    assert_eq!(block_on_within("a cancelled closure", handle), Err(JobError::Cancelled));
+    finish(&executor);
+}
+
+/// Cancelling a job that already finished keeps its value.
+pub fn cancel_after_completion_keeps_value<B: Backend>() {
+    let executor = build::<B>("cdone", 1);
+    let handle = executor.spawn(async { 5 });
+    let deadline = Instant::now() + TIMEOUT;
+    while !handle.is_finished() {
+        assert!(Instant::now() < deadline, "the job never finished");
+        thread::yield_now();
+    }
+    handle.cancel();
+    assert_eq!(block_on_within("a finished job", handle), Ok(5));
+    finish(&executor);
+}
+
+// ----- shutdown -----
+
+/// A graceful shutdown lets running and queued jobs finish and rejects new
+/// ones at once.
+pub fn graceful_shutdown_finishes_running_and_queued_jobs<B: Backend>() {
+    let executor = build::<B>("grace", 1);
+    let gate = Gate::new();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let running_gate = gate.clone();
+    let running = executor.spawn_cpu(move |_| {
+        started_tx.send(()).unwrap();
+        running_gate.wait();
+        1
+    });
+    recv("the running job to start", &started_rx);
+    let queued_closure = executor.spawn_cpu(|_| 2);
+    let queued_future = executor.spawn(async { 3 });
+    executor.shutdown();
+    let mut rejected = executor.spawn(async { 4 });
+    assert!(rejected.is_finished(), "a rejected job resolves at once");
+    assert_eq!(poll_now(&mut rejected), Some(Err(JobError::ShutDown)));
+    gate.open();
+    assert_eq!(block_on_within("the running job", running), Ok(1));
+    assert_eq!(block_on_within("the queued closure", queued_closure), Ok(2));
+    assert_eq!(block_on_within("the queued future", queued_future), Ok(3));
+    block_on_within("join", executor.join());
+    let metrics = executor.metrics();
+    assert_eq!((metrics.completed, metrics.rejected, metrics.cancelled), (3, 1, 0));
+}
+
+/// An immediate shutdown cancels a pending future, a running cooperative
+/// closure and a queued closure; all resolve to `Cancelled`.
+pub fn immediate_shutdown_cancels_everything<B: Backend>() {
+    let executor = build::<B>("now", 1);
+    let drops = DropCounter::new();
+    let probe = drops.probe();
+    let never = Gate::new();
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let future_started = started_tx.clone();
+    let pending = executor.spawn(async move {
+        let _probe = probe;
+        future_started.send("future").unwrap();
+        never.opened().await;
+    });
+    assert_eq!(recv("the future to start", &started_rx), "future");
+    let (saw_tx, saw_rx) = crossbeam_channel::bounded(1);
+    let running = executor.spawn_cpu(move |cancel| {
+        started_tx.send("closure").unwrap();
+        spin_until_cancelled(cancel);
+        saw_tx.send(()).unwrap();
+    });
+    assert_eq!(recv("the closure to start", &started_rx), "closure");
+    let ran = Arc::new(AtomicBool::new(false));
+    let queued = executor.spawn_cpu({
+        let ran = ran.clone();
+        move |_| ran.store(true, Ordering::SeqCst)
+    });
+    executor.shutdown_now();
+    assert_eq!(block_on_within("the pending future", pending), Err(JobError::Cancelled));
+    assert_eq!(block_on_within("the running closure", running), Err(JobError::Cancelled));
+    assert_eq!(block_on_within("the queued closure", queued), Err(JobError::Cancelled));
+    recv("the closure to see the cancel", &saw_rx);
+    block_on_within("join", executor.join());
+    assert!(!ran.load(Ordering::SeqCst), "a queued closure ran after shutdown_now");
+    assert_eq!(drops.drops(), 1, "the pending future was not dropped");
+    let metrics = executor.metrics();
+    assert_eq!((metrics.cancelled, metrics.completed), (3, 0));
+}
+
+/// A deadline shutdown lets jobs finish until the deadline, then cancels
+/// the rest.
+pub fn deadline_shutdown_drains_then_cancels<B: Backend>() {
+    let executor = build::<B>("dead", 2);
+    let gate = Gate::new();
+    let never = Gate::new();
+    let finishing_gate = gate.clone();
+    let finishing = executor.spawn(async move {
+        finishing_gate.opened().await;
+        1
+    });
+    let stuck = executor.spawn(async move {
+        never.opened().await;
+        2
+    });
+    executor.shutdown_timeout(Duration::from_secs(1));
+    gate.open();
+    assert_eq!(block_on_within("the finishing job", finishing), Ok(1));
+    assert_eq!(block_on_within("the stuck job", stuck), Err(JobError::Cancelled));
+    block_on_within("join", executor.join());
+    let metrics = executor.metrics();
+    assert_eq!((metrics.completed, metrics.cancelled), (1, 1));
+}
+
+/// After a shutdown, both kinds of submission resolve at once to
+/// `ShutDown`, and the closure is dropped without running.
+pub fn spawn_after_shutdown_is_rejected<B: Backend>() {
+    let executor = build::<B>("rej", 1);
+    executor.shutdown();
+    let mut future = executor.spawn(async { 1 });
+    let ran = Arc::new(AtomicBool::new(false));
+    let drops = DropCounter::new();
+    let probe = drops.probe();
+    let mut closure = executor.spawn_cpu({
+        let ran = ran.clone();
+        move |_| {
+            let _probe = probe;
+            ran.store(true, Ordering::SeqCst);
+        }
+    });
+    assert_eq!(poll_now(&mut future), Some(Err(JobError::ShutDown)));
+    assert_eq!(poll_now(&mut closure), Some(Err(JobError::ShutDown)));
+    assert_eq!(drops.drops(), 1, "the rejected closure is dropped at once");
+    block_on_within("join", executor.join());
+    assert!(!ran.load(Ordering::SeqCst));
+    let metrics = executor.metrics();
+    assert_eq!((metrics.submitted, metrics.rejected), (0, 2));
+}
+
+/// Shutting down twice, in any mix of kinds, is harmless, and so is
+/// joining twice.
+pub fn shutting_down_twice_is_harmless<B: Backend>() {
+    let executor = build::<B>("twice", 1);
+    assert_eq!(block_on_within("a job", executor.spawn(async { 1 })), Ok(1));
+    executor.shutdown();
+    executor.shutdown();
+    executor.shutdown_timeout(Duration::from_millis(1));
+    executor.shutdown_now();
+    block_on_within("join", executor.join());
+    executor.shutdown();
+    executor.shutdown_now();
+    block_on_within("join again", executor.join());
+    assert_eq!(executor.metrics().completed, 1);
+}
+
+/// `join` can be awaited from several clones at once, before and after the
+/// shutdown, and again afterwards.
+pub fn join_is_idempotent_from_clones<B: Backend>() {
+    let executor = build::<B>("join", 2);
+    let joiners: Vec<_> = (0..3)
+        .map(|_| {
+            let clone = executor.clone();
+            thread::spawn(move || block_on_within("a concurrent join", clone.join()))
+        })
+        .collect();
+    assert_eq!(block_on_within("a job", executor.spawn_cpu(|_| 3)), Ok(3));
+    executor.clone().shutdown();
+    for joiner in joiners {
+        joiner.join().expect("a joiner panicked");
+    }
+    block_on_within("join again", executor.join());
+    tokio_block_on_within("join from Tokio", executor.clone().join());
+}
+
+/// Dropping the last clone, while a job runs, returns at once and shuts
+/// down gracefully in the background: the job finishes, the threads exit.
+pub fn dropping_last_clone_shuts_down_in_background<B: Backend>() {
+    let executor = build::<B>("dropx", 1);
+    let gate = Gate::new();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let job_gate = gate.clone();
+    let running = executor.spawn_cpu(move |_| {
+        started_tx.send(()).unwrap();
+        job_gate.wait();
+        5
+    });
+    recv("the job to start", &started_rx);
+    let join = executor.join();
+    let (dropped_tx, dropped_rx) = crossbeam_channel::bounded(1);
+    thread::spawn(move || {
+        drop(executor);
+        dropped_tx.send(()).unwrap();
+    });
+    // The job is still blocked on the gate: a drop that waited for it would
+    // never return.
+    recv("drop to return while a job runs", &dropped_rx);
+    gate.open();
+    assert_eq!(block_on_within("the running job", running), Ok(5));
+    block_on_within("the background shutdown", join);
+    assert_eq!(threads_named("dropx-"), Vec::<String>::new());
+}
+
+/// Dropping the last clone inside an async task neither blocks nor panics
+/// (no "Cannot drop a runtime in a context where blocking is not allowed").
+pub fn dropping_inside_async_task_is_safe<B: Backend>() {
+    let executor = build::<B>("dropa", 2);
+    let join = executor.join();
+    let gate = Gate::new();
+    let job_gate = gate.clone();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let running = executor.spawn_cpu(move |_| {
+        started_tx.send(()).unwrap();
+        job_gate.wait();
+        6
+    });
+    recv("the job to start", &started_rx);
+    let value = tokio_block_on_within("a task that drops the executor", async move {
+        tokio::spawn(async move {
+            let value = executor.spawn(async { 1 });
+            drop(executor);
+            value.await
+        })
+        .await
+        .expect("dropping the executor inside a task panicked")
+    });
+    gate.open();
+    assert_eq!(value, Ok(1));
+    assert_eq!(block_on_within("the running job", running), Ok(6));
+    block_on_within("the background shutdown", join);
+}
+
+/// `shutdown` and `shutdown_now` can be called from inside a job.
+pub fn shutdown_from_inside_a_job<B: Backend>() {
+    let executor = build::<B>("inner", 2);
+    let clone = executor.clone();
+    let graceful = executor.spawn_cpu(move |_| {
+        clone.shutdown();
+        clone.spawn(async {}).is_finished()
+    });
+    assert_eq!(block_on_within("a job that shuts down", graceful), Ok(true));
+    block_on_within("join", executor.join());
+
+    let executor = build::<B>("inner", 2);
+    let clone = executor.clone();
+    let immediate = executor.spawn_cpu(move |cancel| {
+        clone.shutdown_now();
+        assert!(cancel.is_cancelled(), "shutdown_now cancels the calling job");
+    });
+    assert_eq!(
+        block_on_within("a job that shuts down now", immediate),
+        Err(JobError::Cancelled)
+    );
+    block_on_within("join", executor.join());
+}
+
+/// After `join`, no thread of the executor is left in the process.
+pub fn no_threads_left_after_join<B: Backend>() {
+    let executor = build::<B>("thrleft", 2);
+    let handles: Vec<_> = (0..16).map(|i| executor.spawn_cpu(move |_| i)).collect();
+    block_on_within("jobs", futures::future::join_all(handles));
+    assert!(
+        !threads_named("thrleft-").is_empty(),
+        "the executor's threads are named after it"
+    );
+    finish(&executor);
+    assert_eq!(threads_named("thrleft-"), Vec::<String>::new());
+}
+
+// ----- metrics, types, configuration -----
+
+/// The counters track queued, running and every ending.
+pub fn metrics_count_every_job<B: Backend>() {
+    let executor = build::<B>("met", 1);
+    let gate = Gate::new();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let job_gate = gate.clone();
+    let running = executor.spawn_cpu(move |_| {
+        started_tx.send(()).unwrap();
+        job_gate.wait();
+    });
+    recv("the job to start", &started_rx);
+    let queued = executor.spawn_cpu(|_| ());
+    let metrics = executor.metrics();
+    assert_eq!((metrics.running, metrics.queued, metrics.submitted), (1, 1, 2));
+    gate.open();
+    block_on_within("the running job", running).unwrap();
+    block_on_within("the queued job", queued).unwrap();
+    let panicked = executor.spawn_cpu(|_| panic!("counted"));
+    block_on_within("a panicking job", panicked).unwrap_err();
+    drop(executor.spawn(futures::future::pending::<()>()));
+    assert_eq!(finish(&executor).rejected, 0);
+    let _ = executor.spawn(async {});
+    let metrics_after = executor.metrics();
+    assert_eq!(metrics_after.submitted, 4);
+    assert_eq!(metrics_after.completed, 2);
+    assert_eq!(metrics_after.panicked, 1);
+    assert_eq!(metrics_after.cancelled, 1);
+    assert_eq!(metrics_after.rejected, 1);
+    assert_eq!(metrics_after.in_flight(), 0);
+}
+
+/// The public types are `Send` and `Sync`.
+pub fn public_types_are_send_and_sync<B: Backend>() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<B::Executor>();
+    send_sync::<AnyExecutor>();
+    send_sync::<JobHandle<Vec<u8>>>();
+    send_sync::<Join>();
+    send_sync::<JobError>();
+    send_sync::<Metrics>();
+    send_sync::<CancelToken<'static>>();
+    send_sync::<BuildError>();
+}
+
+/// Bad configuration is a typed error, never a panic.
+pub fn bad_configuration_is_a_typed_error<B: Backend>() {
+    let bad = |config: Config| B::build(config).expect_err("a bad configuration was accepted");
+    assert!(matches!(bad(Config::new("zero", 0)), BuildError::ZeroWorkers));
+    assert!(matches!(bad(Config::new("", 1)), BuildError::InvalidName { .. }));
+    assert!(matches!(bad(Config::new("nul\0", 1)), BuildError::InvalidName { .. }));
+    for nice in [-1, 20] {
+        let config = Config {
+            nice,
+            ..Config::new("nice", 1)
+        };
+        assert!(matches!(bad(config), BuildError::InvalidNice { nice: n } if n == nice));
+    }
+}
+
+/// The backend behind [`AnyExecutor`] keeps the whole contract.
+pub fn any_executor_keeps_the_contract<B: Backend>() {
+    let executor = AnyExecutor::new(build::<B>("any", 2));
+    assert_eq!(block_on_within("a future", executor.spawn(async { 1 })), Ok(1));
+    assert_eq!(block_on_within("a closure", executor.spawn_cpu(|_| 2)), Ok(2));
+    let drops = DropCounter::new();
+    let probe = drops.probe();
+    drop(executor.spawn(async move {
+        let _probe = probe;
+        futures::future::pending::<()>().await;
+    }));
+    drops.wait_for_drop("the cancelled future's captures");
+    let counted = Arc::new(AtomicUsize::new(0));
+    let job_count = counted.clone();
+    executor.clone().spawn(async move { job_count.fetch_add(1, Ordering::SeqCst) }).detach();
+    let metrics = finish(&executor);
+    assert_eq!(counted.load(Ordering::SeqCst), 1);
+    assert_eq!((metrics.completed, metrics.cancelled), (3, 1));
+}
+
+/// Expands to one `#[test]` per conformance behaviour for a [`Backend`].
+///
+/// ```ignore
+/// testkit::conformance_tests!(my_backend::TestBackend);
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($backend:ty) => {
+        $crate::conformance_tests!(@each $backend;
+            future_returns_value,
+            closure_returns_value,
+            workload_checksum_matches_serial,
+            clones_share_one_executor,
+            many_concurrent_jobs,
+            job_spawns_subtasks,
+            graceful_shutdown_waits_for_subtasks,
+            panic_with_str_payload,
+            panic_with_string_payload,
+            panic_with_other_payload,
+            dropping_handle_drops_running_future,
+            dropping_handle_of_queued_closure_skips_it,
+            detached_job_runs_to_completion,
+            dropping_handle_cancels_running_closure,
+            cancel_resolves_handle_to_cancelled,
+            cancel_after_completion_keeps_value,
+            graceful_shutdown_finishes_running_and_queued_jobs,
+            immediate_shutdown_cancels_everything,
+            deadline_shutdown_drains_then_cancels,
+            spawn_after_shutdown_is_rejected,
+            shutting_down_twice_is_harmless,
+            join_is_idempotent_from_clones,
+            dropping_last_clone_shuts_down_in_background,
+            dropping_inside_async_task_is_safe,
+            shutdown_from_inside_a_job,
+            no_threads_left_after_join,
+            metrics_count_every_job,
+            public_types_are_send_and_sync,
+            bad_configuration_is_a_typed_error,
+            any_executor_keeps_the_contract,
+        );
+    };
+    (@each $backend:ty; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name::<$backend>();
+            }
+        )*
+    };
+}

@@ -1,0 +1,215 @@
+//! Helpers that order events in tests with channels and gates, never sleeps,
+//! and bound every wait with a timeout that fails loudly.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+
+/// How long any wait in the suite may take before the test fails. Generous:
+/// a shared 2-core machine can be slow, but a hang must still fail.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Drives `future` to completion on a fresh thread with
+/// `futures::executor::block_on` (no Tokio), so that a handle is proven
+/// awaitable outside any runtime.
+///
+/// # Panics
+///
+/// If the future does not complete within [`TIMEOUT`]: `what` names the
+/// wait in the message.
+pub fn block_on_within<F>(what: &str, future: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    thread::Builder::new()
+        .name("testkit-wait".into())
+        .spawn(move || {
+            let _ = tx.send(futures::executor::block_on(future));
+        })
+        .expect("spawn a waiting thread");
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(output) => output,
+        Err(RecvTimeoutError::Timeout) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
+        Err(RecvTimeoutError::Disconnected) => panic!("the wait for {what} panicked"),
+    }
+}
+
+/// Runs `future` on a fresh current-thread Tokio runtime (the caller's "I/O
+/// runtime"), bounded by [`TIMEOUT`].
+///
+/// # Panics
+///
+/// On timeout, naming `what`.
+pub fn tokio_block_on_within<F: Future>(what: &str, future: F) -> F::Output {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("build a current-thread runtime");
+    runtime.block_on(async {
+        match tokio::time::timeout(TIMEOUT, future).await {
+            Ok(output) => output,
+            Err(_) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
+        }
+    })
+}
+
+/// Receives from `rx` within [`TIMEOUT`].
+///
+/// # Panics
+///
+/// On timeout or disconnection, naming `what`.
+pub fn recv<T>(what: &str, rx: &Receiver<T>) -> T {
+    match rx.recv_timeout(TIMEOUT) {
+        Ok(value) => value,
+        Err(RecvTimeoutError::Timeout) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
+        Err(RecvTimeoutError::Disconnected) => panic!("{what}: the sender is gone"),
+    }
+}
+
+/// A one-way gate that jobs wait on until the test opens it, from a closure
+/// ([`wait`](Self::wait), blocking) or a future ([`opened`](Self::opened)).
+#[derive(Clone, Debug)]
+pub struct Gate {
+    blocking: Receiver<()>,
+    opener: Arc<std::sync::Mutex<Option<Sender<()>>>>,
+    async_rx: tokio::sync::watch::Receiver<bool>,
+    async_tx: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate::new()
+    }
+}
+
+impl Gate {
+    /// A closed gate.
+    pub fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded(0);
+        let (async_tx, async_rx) = tokio::sync::watch::channel(false);
+        Gate {
+            blocking: rx,
+            opener: Arc::new(std::sync::Mutex::new(Some(tx))),
+            async_rx,
+            async_tx: Arc::new(async_tx),
+        }
+    }
+
+    /// Opens the gate for every waiter, now and later.
+    pub fn open(&self) {
+        // Dropping the only sender disconnects the channel: every blocked
+        // and future `recv` returns at once.
+        self.opener.lock().unwrap().take();
+        self.async_tx.send_replace(true);
+    }
+
+    /// Blocks until the gate opens.
+    ///
+    /// # Panics
+    ///
+    /// If it does not open within [`TIMEOUT`].
+    pub fn wait(&self) {
+        match self.blocking.recv_timeout(TIMEOUT) {
+            Err(RecvTimeoutError::Disconnected) => {}
+            Ok(()) => unreachable!("nothing is ever sent through a gate"),
+            Err(RecvTimeoutError::Timeout) => panic!("gate not opened within {TIMEOUT:?}"),
+        }
+    }
+
+    /// Resolves when the gate opens. No timeout of its own: the test bounds
+    /// the wait on the job that awaits it.
+    pub async fn opened(&self) {
+        let mut rx = self.async_rx.clone();
+        let _ = rx.wait_for(|open| *open).await;
+    }
+}
+
+/// Counts the drops of the [`DropProbe`]s it hands out, and lets a test wait
+/// for them.
+#[derive(Clone, Debug)]
+pub struct DropCounter {
+    drops: Arc<AtomicUsize>,
+    tx: Sender<()>,
+    rx: Receiver<()>,
+}
+
+impl Default for DropCounter {
+    fn default() -> Self {
+        DropCounter::new()
+    }
+}
+
+impl DropCounter {
+    /// A counter with no drops.
+    pub fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        DropCounter {
+            drops: Arc::new(AtomicUsize::new(0)),
+            tx,
+            rx,
+        }
+    }
+
+    /// A probe to move into a job; it reports its drop here.
+    pub fn probe(&self) -> DropProbe {
+        DropProbe {
+            drops: self.drops.clone(),
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Drops seen so far.
+    pub fn drops(&self) -> usize {
+        self.drops.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until one more probe has been dropped.
+    ///
+    /// # Panics
+    ///
+    /// After [`TIMEOUT`], naming `what`.
+    pub fn wait_for_drop(&self, what: &str) {
+        recv(what, &self.rx);
+    }
+}
+
+/// Reports its drop to the [`DropCounter`] it came from.
+#[derive(Debug)]
+pub struct DropProbe {
+    drops: Arc<AtomicUsize>,
+    tx: Sender<()>,
+}
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        let _ = self.tx.send(());
+    }
+}
+
+/// The threads of this process whose name starts with `prefix` (Linux reads
+/// `/proc/self/task/*/comm`, which holds the first 15 bytes of a name).
+///
+/// # Panics
+///
+/// If `/proc/self/task` cannot be read.
+pub fn threads_named(prefix: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let tasks = std::fs::read_dir("/proc/self/task").expect("read /proc/self/task");
+    for task in tasks.flatten() {
+        // A thread may exit between the listing and the read.
+        if let Ok(comm) = std::fs::read_to_string(task.path().join("comm")) {
+            let name = comm.trim_end().to_owned();
+            if name.starts_with(prefix) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
