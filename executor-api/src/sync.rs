@@ -24,5 +24,7 @@ pub(crate) use std::sync::{
 /// (no user code runs while a lock is held), so a poisoned lock still guards
 /// consistent data.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use executor_api::{
-    AnyExecutor, BuildError, CancelToken, Executor, Join, JobError, JobHandle, Metrics,
+    AnyExecutor, BuildError, CancelToken, Executor, JobError, JobHandle, Join, Metrics,
     NON_STRING_PANIC,
 };
 use futures::future::poll_immediate;
@@ -90,7 +90,10 @@ fn poll_now<T>(handle: &mut JobHandle<T>) -> Option<Result<T, JobError>> {
 fn spin_until_cancelled(cancel: &CancelToken<'_>) {
     let deadline = Instant::now() + TIMEOUT;
     while !cancel.is_cancelled() {
-        assert!(Instant::now() < deadline, "the cancel never reached the closure");
+        assert!(
+            Instant::now() < deadline,
+            "the cancel never reached the closure"
+        );
         thread::yield_now();
     }
 }
@@ -143,10 +146,20 @@ pub fn workload_checksum_matches_serial<B: Backend>() {
 pub fn clones_share_one_executor<B: Backend>() {
     let first = build::<B>("cln", 1);
     let second = first.clone();
-    assert_eq!(block_on_within("a job on a clone", second.spawn(async { 1 })), Ok(1));
-    assert_eq!(first.metrics().completed, 1, "the clone's job counts for the original");
+    assert_eq!(
+        block_on_within("a job on a clone", second.spawn(async { 1 })),
+        Ok(1)
+    );
+    assert_eq!(
+        first.metrics().completed,
+        1,
+        "the clone's job counts for the original"
+    );
     second.shutdown();
-    assert!(first.is_shutdown(), "shutdown through a clone reaches the original");
+    assert!(
+        first.is_shutdown(),
+        "shutdown through a clone reaches the original"
+    );
     assert_eq!(
         block_on_within("a rejected job", first.spawn(async { 2 })),
         Err(JobError::ShutDown)
@@ -232,7 +245,11 @@ pub fn graceful_shutdown_waits_for_subtasks<B: Backend>() {
 
 // ----- panics -----
 
-fn assert_panics_with<B: Backend>(name: &str, job: impl FnOnce(&B::Executor) -> JobHandle<u32>, message: &str) {
+fn assert_panics_with<B: Backend>(
+    name: &str,
+    job: impl FnOnce(&B::Executor) -> JobHandle<u32>,
+    message: &str,
+) {
     let workers = 2;
     let executor = build::<B>(name, workers);
     // One panic per worker: if a panic killed a worker, the jobs below
@@ -250,18 +267,30 @@ fn assert_panics_with<B: Backend>(name: &str, job: impl FnOnce(&B::Executor) -> 
         })
     );
     for handle in panics {
-        assert!(block_on_within("a panicking job", handle).unwrap_err().is_panic());
+        assert!(
+            block_on_within("a panicking job", handle)
+                .unwrap_err()
+                .is_panic()
+        );
     }
     let after: Vec<_> = (0..8u32).map(|i| executor.spawn_cpu(move |_| i)).collect();
     let after = block_on_within("jobs after the panics", futures::future::join_all(after));
-    assert_eq!(after, (0..8).map(Ok).collect::<Vec<_>>(), "the executor survived");
+    assert_eq!(
+        after,
+        (0..8).map(Ok).collect::<Vec<_>>(),
+        "the executor survived"
+    );
     let metrics = finish(&executor);
     assert_eq!((metrics.panicked, metrics.completed), (workers as u64, 8));
 }
 
 /// A `&str` panic payload becomes the error message; the executor survives.
 pub fn panic_with_str_payload<B: Backend>() {
-    assert_panics_with::<B>("pstr", |e| e.spawn_cpu(|_| panic!("static message")), "static message");
+    assert_panics_with::<B>(
+        "pstr",
+        |e| e.spawn_cpu(|_| panic!("static message")),
+        "static message",
+    );
 }
 
 /// A `String` panic payload becomes the error message, from a future.
@@ -280,7 +309,11 @@ pub fn panic_with_string_payload<B: Backend>() {
 
 /// Any other payload gets a fixed message.
 pub fn panic_with_other_payload<B: Backend>() {
-    assert_panics_with::<B>("poth", |e| e.spawn_cpu(|_| std::panic::panic_any(42_u64)), NON_STRING_PANIC);
+    assert_panics_with::<B>(
+        "poth",
+        |e| e.spawn_cpu(|_| std::panic::panic_any(42_u64)),
+        NON_STRING_PANIC,
+    );
 }
 
 // ----- cancellation -----
@@ -334,7 +367,10 @@ pub fn dropping_handle_of_queued_closure_skips_it<B: Backend>() {
     gate.open();
     assert_eq!(block_on_within("the blocker", blocker), Ok(()));
     let metrics = finish(&executor);
-    assert!(!ran.load(Ordering::SeqCst), "a cancelled queued closure ran");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a cancelled queued closure ran"
+    );
     assert_eq!(drops.drops(), 1, "the skipped closure was not dropped");
     assert_eq!((metrics.cancelled, metrics.completed), (1, 1));
 }
@@ -388,7 +424,10 @@ pub fn cancel_resolves_handle_to_cancelled<B: Backend>() {
     recv("the closure to start", &started_rx);
     handle.cancel();
     handle.cancel();
-    assert_eq!(block_on_within("a cancelled closure", handle), Err(JobError::Cancelled));
+    assert_eq!(
+        block_on_within("a cancelled closure", handle),
+        Err(JobError::Cancelled)
+    );
     finish(&executor);
 }
 
@@ -433,7 +472,10 @@ pub fn graceful_shutdown_finishes_running_and_queued_jobs<B: Backend>() {
     assert_eq!(block_on_within("the queued future", queued_future), Ok(3));
     block_on_within("join", executor.join());
     let metrics = executor.metrics();
-    assert_eq!((metrics.completed, metrics.rejected, metrics.cancelled), (3, 1, 0));
+    assert_eq!(
+        (metrics.completed, metrics.rejected, metrics.cancelled),
+        (3, 1, 0)
+    );
 }
 
 /// An immediate shutdown cancels a pending future, a running cooperative
@@ -464,12 +506,24 @@ pub fn immediate_shutdown_cancels_everything<B: Backend>() {
         move |_| ran.store(true, Ordering::SeqCst)
     });
     executor.shutdown_now();
-    assert_eq!(block_on_within("the pending future", pending), Err(JobError::Cancelled));
-    assert_eq!(block_on_within("the running closure", running), Err(JobError::Cancelled));
-    assert_eq!(block_on_within("the queued closure", queued), Err(JobError::Cancelled));
+    assert_eq!(
+        block_on_within("the pending future", pending),
+        Err(JobError::Cancelled)
+    );
+    assert_eq!(
+        block_on_within("the running closure", running),
+        Err(JobError::Cancelled)
+    );
+    assert_eq!(
+        block_on_within("the queued closure", queued),
+        Err(JobError::Cancelled)
+    );
     recv("the closure to see the cancel", &saw_rx);
     block_on_within("join", executor.join());
-    assert!(!ran.load(Ordering::SeqCst), "a queued closure ran after shutdown_now");
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a queued closure ran after shutdown_now"
+    );
     assert_eq!(drops.drops(), 1, "the pending future was not dropped");
     let metrics = executor.metrics();
     assert_eq!((metrics.cancelled, metrics.completed), (3, 0));
@@ -493,7 +547,10 @@ pub fn deadline_shutdown_drains_then_cancels<B: Backend>() {
     executor.shutdown_timeout(Duration::from_secs(1));
     gate.open();
     assert_eq!(block_on_within("the finishing job", finishing), Ok(1));
-    assert_eq!(block_on_within("the stuck job", stuck), Err(JobError::Cancelled));
+    assert_eq!(
+        block_on_within("the stuck job", stuck),
+        Err(JobError::Cancelled)
+    );
     block_on_within("join", executor.join());
     let metrics = executor.metrics();
     assert_eq!((metrics.completed, metrics.cancelled), (1, 1));
@@ -631,7 +688,10 @@ pub fn shutdown_from_inside_a_job<B: Backend>() {
     let clone = executor.clone();
     let immediate = executor.spawn_cpu(move |cancel| {
         clone.shutdown_now();
-        assert!(cancel.is_cancelled(), "shutdown_now cancels the calling job");
+        assert!(
+            cancel.is_cancelled(),
+            "shutdown_now cancels the calling job"
+        );
     });
     assert_eq!(
         block_on_within("a job that shuts down now", immediate),
@@ -668,7 +728,10 @@ pub fn metrics_count_every_job<B: Backend>() {
     recv("the job to start", &started_rx);
     let queued = executor.spawn_cpu(|_| ());
     let metrics = executor.metrics();
-    assert_eq!((metrics.running, metrics.queued, metrics.submitted), (1, 1, 2));
+    assert_eq!(
+        (metrics.running, metrics.queued, metrics.submitted),
+        (1, 1, 2)
+    );
     gate.open();
     block_on_within("the running job", running).unwrap();
     block_on_within("the queued job", queued).unwrap();
@@ -676,7 +739,7 @@ pub fn metrics_count_every_job<B: Backend>() {
     block_on_within("a panicking job", panicked).unwrap_err();
     drop(executor.spawn(futures::future::pending::<()>()));
     assert_eq!(finish(&executor).rejected, 0);
-    let _ = executor.spawn(async {});
+    drop(executor.spawn(async {}));
     let metrics_after = executor.metrics();
     assert_eq!(metrics_after.submitted, 4);
     assert_eq!(metrics_after.completed, 2);
@@ -702,9 +765,18 @@ pub fn public_types_are_send_and_sync<B: Backend>() {
 /// Bad configuration is a typed error, never a panic.
 pub fn bad_configuration_is_a_typed_error<B: Backend>() {
     let bad = |config: Config| B::build(config).expect_err("a bad configuration was accepted");
-    assert!(matches!(bad(Config::new("zero", 0)), BuildError::ZeroWorkers));
-    assert!(matches!(bad(Config::new("", 1)), BuildError::InvalidName { .. }));
-    assert!(matches!(bad(Config::new("nul\0", 1)), BuildError::InvalidName { .. }));
+    assert!(matches!(
+        bad(Config::new("zero", 0)),
+        BuildError::ZeroWorkers
+    ));
+    assert!(matches!(
+        bad(Config::new("", 1)),
+        BuildError::InvalidName { .. }
+    ));
+    assert!(matches!(
+        bad(Config::new("nul\0", 1)),
+        BuildError::InvalidName { .. }
+    ));
     for nice in [-1, 20] {
         let config = Config {
             nice,
@@ -717,8 +789,14 @@ pub fn bad_configuration_is_a_typed_error<B: Backend>() {
 /// The backend behind [`AnyExecutor`] keeps the whole contract.
 pub fn any_executor_keeps_the_contract<B: Backend>() {
     let executor = AnyExecutor::new(build::<B>("any", 2));
-    assert_eq!(block_on_within("a future", executor.spawn(async { 1 })), Ok(1));
-    assert_eq!(block_on_within("a closure", executor.spawn_cpu(|_| 2)), Ok(2));
+    assert_eq!(
+        block_on_within("a future", executor.spawn(async { 1 })),
+        Ok(1)
+    );
+    assert_eq!(
+        block_on_within("a closure", executor.spawn_cpu(|_| 2)),
+        Ok(2)
+    );
     let drops = DropCounter::new();
     let probe = drops.probe();
     drop(executor.spawn(async move {
@@ -728,17 +806,18 @@ pub fn any_executor_keeps_the_contract<B: Backend>() {
     drops.wait_for_drop("the cancelled future's captures");
     let counted = Arc::new(AtomicUsize::new(0));
     let job_count = counted.clone();
-    executor.clone().spawn(async move { job_count.fetch_add(1, Ordering::SeqCst) }).detach();
+    executor
+        .clone()
+        .spawn(async move { job_count.fetch_add(1, Ordering::SeqCst) })
+        .detach();
     let metrics = finish(&executor);
     assert_eq!(counted.load(Ordering::SeqCst), 1);
     assert_eq!((metrics.completed, metrics.cancelled), (3, 1));
 }
 
-/// Expands to one `#[test]` per conformance behaviour for a [`Backend`].
-///
-/// ```ignore
-/// testkit::conformance_tests!(my_backend::TestBackend);
-/// ```
+/// Expands to one `#[test]` per conformance behaviour for a [`Backend`]:
+/// `testkit::conformance_tests!(MyBackend);` in a backend's integration
+/// tests (see `executor-tokio/tests/conformance.rs`).
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:ty) => {

@@ -110,10 +110,7 @@ impl<T> JobCell<T> {
 
     /// Whether the job has ended (its outcome is stored or was taken).
     pub(crate) fn is_finished(&self) -> bool {
-        matches!(
-            lock(&self.slot).outcome,
-            Outcome::Ready(_) | Outcome::Taken
-        )
+        matches!(lock(&self.slot).outcome, Outcome::Ready(_) | Outcome::Taken)
     }
 
     /// Requests cancellation and wakes the job if it is pending.

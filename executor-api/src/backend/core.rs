@@ -317,9 +317,7 @@ impl ExecutorCore {
     /// resolves: `join_thread` is called once, after
     /// [`terminate`](Self::terminate), from the first joiner.
     pub fn register_thread(&self, join_thread: impl FnOnce() + Send + 'static) {
-        lock(&self.shared.state)
-            .threads
-            .push(Box::new(join_thread));
+        lock(&self.shared.state).threads.push(Box::new(join_thread));
     }
 
     /// Marks the executor terminated: every job has ended and the backend
@@ -357,7 +355,6 @@ impl ExecutorCore {
             shared: self.shared.clone(),
         }
     }
-
 }
 
 impl Shared {

@@ -103,11 +103,7 @@ where
     type Output = T;
     const CANCEL_DISCARDS_VALUE: bool = true;
 
-    fn poll_body(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        cancel: &CancelToken<'_>,
-    ) -> Poll<T> {
+    fn poll_body(self: Pin<&mut Self>, _cx: &mut Context<'_>, cancel: &CancelToken<'_>) -> Poll<T> {
         let closure = self
             .get_mut()
             .closure
