@@ -79,6 +79,15 @@ pub trait Executor: Clone + fmt::Debug + Send + Sync + 'static {
     /// let handle = executor.spawn(async { "hello from the executor" });
     /// assert_eq!(futures::executor::block_on(handle).unwrap(), "hello from the executor");
     /// ```
+    ///
+    /// The future moves to another thread, so it must be `Send`:
+    ///
+    /// ```compile_fail
+    /// use executor_api::Executor;
+    /// # let executor = executor_tokio::DedicatedExecutor::builder().build().unwrap();
+    /// let not_send = std::rc::Rc::new(1);
+    /// executor.spawn(async move { *not_send });
+    /// ```
     fn spawn<F>(&self, future: F) -> JobHandle<F::Output>
     where
         F: Future + Send + 'static,

@@ -39,3 +39,8 @@ mod priority;
 pub use crate::builder::{Builder, DEFAULT_NICE};
 pub use crate::executor::DedicatedExecutor;
 pub use crate::priority::current_thread_nice;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;
