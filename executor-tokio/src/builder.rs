@@ -1,20 +1,14 @@
 //! [`Builder`]: configuring a [`DedicatedExecutor`].
 
-use std::num::NonZeroUsize;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 
-use executor_api::backend::ExecutorCore;
-use executor_api::{BuildError, validate_name, validate_nice};
+use executor_api::BuildError;
+use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig, lower_current_thread};
 
 use crate::driver;
 use crate::executor::DedicatedExecutor;
-use crate::priority;
-
-/// The niceness of worker threads unless [`Builder::nice`] says otherwise.
-pub const DEFAULT_NICE: i32 = 10;
 
 /// Configures and builds a [`DedicatedExecutor`].
 ///
@@ -35,17 +29,13 @@ pub const DEFAULT_NICE: i32 = 10;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    name: String,
-    worker_threads: Option<usize>,
-    nice: i32,
+    config: PoolConfig,
 }
 
 impl Default for Builder {
     fn default() -> Self {
         Builder {
-            name: "cpu".to_owned(),
-            worker_threads: None,
-            nice: DEFAULT_NICE,
+            config: PoolConfig::new("cpu"),
         }
     }
 }
@@ -69,7 +59,7 @@ impl Builder {
     /// [`build`](Self::build) returns [`BuildError::InvalidName`] for an
     /// empty name or one with control characters.
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.config = self.config.name(name);
         self
     }
 
@@ -83,7 +73,7 @@ impl Builder {
     ///
     /// [`build`](Self::build) returns [`BuildError::ZeroWorkers`] for 0.
     pub fn worker_threads(mut self, count: usize) -> Self {
-        self.worker_threads = Some(count);
+        self.config = self.config.worker_threads(count);
         self
     }
 
@@ -98,14 +88,14 @@ impl Builder {
     ///
     /// # Default
     ///
-    /// [`DEFAULT_NICE`] (10).
+    /// [`DEFAULT_NICE`](executor_api::backend::DEFAULT_NICE) (10).
     ///
     /// # Errors
     ///
     /// [`build`](Self::build) returns [`BuildError::InvalidNice`] outside
     /// `0..=19`.
     pub fn nice(mut self, nice: i32) -> Self {
-        self.nice = nice;
+        self.config = self.config.nice(nice);
         self
     }
 
@@ -124,20 +114,13 @@ impl Builder {
     /// A [`BuildError`] for an invalid configuration or when the OS refuses
     /// to start threads. It never panics.
     pub fn build(self) -> Result<DedicatedExecutor, BuildError> {
-        validate_name(&self.name)?;
-        validate_nice(self.nice)?;
-        let workers = match self.worker_threads {
-            Some(0) => return Err(BuildError::ZeroWorkers),
-            Some(count) => count,
-            None => thread::available_parallelism().map_or(1, NonZeroUsize::get),
-        };
-
-        let core = ExecutorCore::new(self.name.clone());
+        let config = self.config.validate()?;
+        let core = ExecutorCore::new(config.name());
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let runtime_builder = self.runtime_builder(workers);
+        let runtime_builder = runtime_builder(&config);
         let driver_core = core.clone();
         let driver = thread::Builder::new()
-            .name(format!("{}-driver", self.name))
+            .name(config.helper_name("driver"))
             .spawn(move || {
                 // The runtime is built, and later dropped, on this thread:
                 // never inside an async context.
@@ -172,20 +155,21 @@ impl Builder {
             }
         }
     }
+}
 
-    fn runtime_builder(&self, workers: usize) -> tokio::runtime::Builder {
-        let mut builder = tokio::runtime::Builder::new_multi_thread();
-        let name = Arc::<str>::from(self.name.as_str());
-        let next_thread = AtomicUsize::new(0);
-        let nice = self.nice;
-        builder
-            .worker_threads(workers)
-            .thread_name_fn(move || {
-                let n = next_thread.fetch_add(1, Ordering::Relaxed);
-                format!("{name}-{n}")
-            })
-            .on_thread_start(move || priority::lower_current_thread(nice))
-            .enable_all();
-        builder
-    }
+fn runtime_builder(config: &ValidPoolConfig) -> tokio::runtime::Builder {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    let names = config.clone();
+    let next_thread = AtomicUsize::new(0);
+    let nice = config.nice();
+    builder
+        .worker_threads(config.workers())
+        .thread_name_fn(move || names.thread_name(next_thread.fetch_add(1, Ordering::Relaxed)))
+        .on_thread_start(move || {
+            if let Err(err) = lower_current_thread(nice) {
+                tracing::warn!(nice, %err, "could not lower the priority of an executor thread");
+            }
+        })
+        .enable_all();
+    builder
 }

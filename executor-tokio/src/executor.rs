@@ -75,7 +75,8 @@ impl Drop for Inner {
 
 impl DedicatedExecutor {
     /// A builder with the defaults: name `"cpu"`, one worker per available
-    /// core, niceness [`DEFAULT_NICE`](crate::DEFAULT_NICE).
+    /// core, niceness
+    /// [`DEFAULT_NICE`](executor_api::backend::DEFAULT_NICE).
     pub fn builder() -> Builder {
         Builder::new()
     }

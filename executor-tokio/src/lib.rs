@@ -34,11 +34,9 @@
 mod builder;
 mod driver;
 mod executor;
-mod priority;
 
-pub use crate::builder::{Builder, DEFAULT_NICE};
+pub use crate::builder::Builder;
 pub use crate::executor::DedicatedExecutor;
-pub use crate::priority::current_thread_nice;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

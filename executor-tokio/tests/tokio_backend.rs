@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use executor_api::Executor;
-use executor_tokio::{DEFAULT_NICE, DedicatedExecutor, current_thread_nice};
+use executor_api::backend::{DEFAULT_NICE, current_thread_nice};
+use executor_tokio::DedicatedExecutor;
 use testkit::support::{Gate, block_on_within, recv, threads_named};
 
 /// Runs `probe` on a worker of `executor` and returns its value.

@@ -13,7 +13,12 @@
 //!    count is zero, notifies `changed` under the `state` lock, so a waiter
 //!    that checked the count under that lock cannot miss it.
 //! 4. `aborted` goes from `false` to `true` once, only after `CLOSED`.
-//! 5. The phase only moves forward: `Running → Closed → Terminated → Joined`.
+//! 5. `parked` holds the waker of every job that returned `Pending` at least
+//!    once and has not ended. Jobs add themselves with the abort flag checked
+//!    under the `parked` lock; the abort sets the flag before it takes that
+//!    lock and drains it, so every parked job is woken once and polled
+//!    again, and ends cancelled.
+//! 6. The phase only moves forward: `Running → Closed → Terminated → Joined`.
 //!    Join wakers are woken when the phase reaches `Joined`.
 
 use std::fmt;
@@ -27,6 +32,8 @@ use crate::backend::job::{Job, JobBody};
 use crate::handle::JobHandle;
 use crate::metrics::{Counters, Ending, Metrics};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, lock};
+
+use slab::Slab;
 
 const CLOSED: usize = 1;
 const ONE_JOB: usize = 2;
@@ -67,6 +74,8 @@ pub(crate) struct Shared {
     aborted: AtomicBool,
     counters: Counters,
     state: Mutex<State>,
+    /// Jobs waiting for a wake-up (invariant 5), woken by an abort.
+    parked: Mutex<Slab<Waker>>,
     /// Notified on every change a blocking waiter may wait for: close,
     /// drained, abort.
     changed: Condvar,
@@ -130,6 +139,7 @@ impl ExecutorCore {
                     threads: Vec::new(),
                     joining: false,
                 }),
+                parked: Mutex::new(Slab::new()),
                 changed: Condvar::new(),
             }),
         }
@@ -219,11 +229,17 @@ impl ExecutorCore {
     }
 
     fn abort(&self) {
-        let _state = lock(&self.shared.state);
-        // Release pairs with the Acquire in `CancelToken::is_cancelled` and
-        // `Job::poll`.
-        self.shared.aborted.store(true, Release);
-        self.shared.changed.notify_all();
+        {
+            let _state = lock(&self.shared.state);
+            // Release pairs with the Acquire in `CancelToken::is_cancelled`,
+            // `Job::poll` and `Shared::park`.
+            self.shared.aborted.store(true, Release);
+            self.shared.changed.notify_all();
+        }
+        // Invariant 5: wake every parked job so that it ends at its next
+        // poll. Wakers run outside the lock.
+        let parked: Vec<Waker> = lock(&self.shared.parked).drain().collect();
+        parked.into_iter().for_each(Waker::wake);
     }
 
     /// Blocks the calling thread until a shutdown has been requested.
@@ -249,6 +265,24 @@ impl ExecutorCore {
     /// backend's shutdown thread only.
     pub fn drain(&self) -> Drain {
         self.wait_until(|jobs| jobs == CLOSED)
+    }
+
+    /// Blocks until every admitted job has ended, whether the shutdown is
+    /// graceful or aborted. After an abort, every job still alive has been
+    /// woken and ends at its next poll, so this waits only for jobs that
+    /// are running right now.
+    ///
+    /// Call it after [`wait_for_shutdown`](Self::wait_for_shutdown); for the
+    /// backend's shutdown thread only.
+    pub fn wait_for_jobs(&self) {
+        let mut state = lock(&self.shared.state);
+        while self.shared.jobs.load(Acquire) != CLOSED {
+            state = self
+                .shared
+                .changed
+                .wait(state)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
     }
 
     /// Blocks for at most `timeout`; returns `true` early if the shutdown
@@ -364,6 +398,25 @@ impl Shared {
 
     pub(crate) fn is_aborted(&self) -> bool {
         self.aborted.load(Acquire)
+    }
+
+    /// Registers a job's waker for the abort wake-up (invariant 5). Returns
+    /// `Some(key)` to pass to [`unpark`](Self::unpark) when the job ends, or
+    /// `None` if the executor is already aborting: the caller must then
+    /// wake itself.
+    pub(crate) fn park(&self, waker: &Waker) -> Option<usize> {
+        let mut parked = lock(&self.parked);
+        if self.aborted.load(Acquire) {
+            return None;
+        }
+        Some(parked.insert(waker.clone()))
+    }
+
+    /// Removes a parked job's waker; it may already be gone (the abort
+    /// drained it).
+    pub(crate) fn unpark(&self, key: usize) {
+        let waker = lock(&self.parked).try_remove(key);
+        drop(waker);
     }
 
     pub(crate) fn job_started(&self) {

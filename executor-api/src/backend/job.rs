@@ -30,6 +30,10 @@ pub trait JobBody: sealed::Sealed + Send + 'static {
     /// closure that noticed the cancel returns early with a partial value.
     const CANCEL_DISCARDS_VALUE: bool;
 
+    /// Whether the body always finishes on its first poll (a closure), so
+    /// that a backend may poll it once with a no-op waker.
+    const COMPLETES_IN_ONE_POLL: bool;
+
     /// Makes progress on the body.
     fn poll_body(
         self: Pin<&mut Self>,
@@ -63,6 +67,7 @@ where
 {
     type Output = F::Output;
     const CANCEL_DISCARDS_VALUE: bool = false;
+    const COMPLETES_IN_ONE_POLL: bool = false;
 
     fn poll_body(
         self: Pin<&mut Self>,
@@ -102,6 +107,7 @@ where
 {
     type Output = T;
     const CANCEL_DISCARDS_VALUE: bool = true;
+    const COMPLETES_IN_ONE_POLL: bool = true;
 
     fn poll_body(self: Pin<&mut Self>, _cx: &mut Context<'_>, cancel: &CancelToken<'_>) -> Poll<T> {
         let closure = self
@@ -133,6 +139,9 @@ pin_project! {
         body: Option<B>,
         cell: Arc<JobCell<B::Output>>,
         core: Arc<Shared>,
+        // The key of this job's waker in the core's parked set, once it has
+        // returned `Pending`.
+        parked: Option<usize>,
         started: bool,
         ended: bool,
     }
@@ -154,6 +163,7 @@ impl<B: JobBody> Job<B> {
             body: Some(body),
             cell,
             core,
+            parked: None,
             started: false,
             ended: false,
         };
@@ -186,6 +196,9 @@ impl<B: JobBody> Job<B> {
             // that the drain waits for the destructor.
             let _ = catch_unwind(AssertUnwindSafe(move || drop(outcome)));
         }
+        if let Some(key) = this.parked.take() {
+            this.core.unpark(key);
+        }
         this.core.job_ended(*this.started, ending);
     }
 }
@@ -214,7 +227,14 @@ impl<B: JobBody> Future for Job<B> {
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
         let outcome = match polled {
             Ok(Poll::Pending) => {
-                if this.cell.register_task_waker(cx.waker()) {
+                let cancelled = this.cell.register_task_waker(cx.waker());
+                // Register for the abort wake-up once: every clone of a
+                // task's waker wakes the same task.
+                let aborting = this.parked.is_none() && {
+                    *this.parked = this.core.park(cx.waker());
+                    this.parked.is_none()
+                };
+                if cancelled || aborting {
                     // Cancelled while we polled: come back to end the job.
                     cx.waker().wake_by_ref();
                 }
@@ -266,9 +286,18 @@ impl std::fmt::Debug for BoxedJob {
 /// [`Executor::schedule`](crate::Executor::schedule) runs it as a plain
 /// `Future<Output = ()>` on its threads. Sealed: jobs only come from
 /// [`ExecutorCore::admit`](crate::backend::ExecutorCore::admit).
-pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {}
+pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {
+    /// Whether the job always returns `Ready` from its first poll (a
+    /// closure job), so that a backend may run it by polling it once with
+    /// [`Waker::noop`](std::task::Waker::noop) instead of building a task.
+    const COMPLETES_IN_ONE_POLL: bool;
+}
 
 impl<B: JobBody> sealed::Sealed for Job<B> {}
-impl<B: JobBody> RunnableJob for Job<B> {}
+impl<B: JobBody> RunnableJob for Job<B> {
+    const COMPLETES_IN_ONE_POLL: bool = B::COMPLETES_IN_ONE_POLL;
+}
 impl sealed::Sealed for BoxedJob {}
-impl RunnableJob for BoxedJob {}
+impl RunnableJob for BoxedJob {
+    const COMPLETES_IN_ONE_POLL: bool = false;
+}

@@ -24,8 +24,12 @@
 //! [`ExecutorCore::register_thread`].
 
 pub(crate) mod cell;
+mod config;
 mod core;
 mod job;
+mod priority;
 
+pub use self::config::{DEFAULT_NICE, PoolConfig, ValidPoolConfig};
 pub use self::core::{Drain, ExecutorCore, Join};
 pub use self::job::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};
+pub use self::priority::{current_thread_nice, lower_current_thread};

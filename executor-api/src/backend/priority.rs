@@ -1,4 +1,4 @@
-//! Lowering the OS priority of the calling thread.
+//! Lowering the OS priority of worker threads.
 
 /// Lowers the calling thread's priority to `nice` (0 = normal, 19 = lowest),
 /// never raising it: a thread that already runs at a higher niceness keeps
@@ -6,28 +6,35 @@
 ///
 /// On Linux, `setpriority(PRIO_PROCESS, tid)` changes only the calling
 /// thread. Elsewhere this does nothing.
-pub(crate) fn lower_current_thread(nice: i32) {
+///
+/// # Errors
+///
+/// The OS error if the priority could not be read or set; backends log it
+/// and keep the thread at its current priority.
+pub fn lower_current_thread(nice: i32) -> std::io::Result<()> {
     if nice == 0 {
-        return;
+        return Ok(());
     }
     #[cfg(target_os = "linux")]
     {
         use rustix::process::{getpriority_process, setpriority_process};
         let tid = Some(rustix::thread::gettid());
-        let result = getpriority_process(tid).and_then(|current| {
-            if current < nice {
-                setpriority_process(tid, nice)
-            } else {
-                Ok(())
-            }
-        });
-        if let Err(err) = result {
-            tracing::warn!(nice, %err, "could not lower the priority of an executor thread");
+        let current = getpriority_process(tid)?;
+        if current < nice {
+            setpriority_process(tid, nice)?;
         }
     }
+    Ok(())
 }
 
-/// The calling thread's niceness, where the OS reports one.
+/// The calling thread's niceness, where the OS reports one (Linux).
+///
+/// # Examples
+///
+/// ```
+/// let nice = executor_api::backend::current_thread_nice();
+/// assert!(nice.is_none_or(|nice| (-20..=19).contains(&nice)));
+/// ```
 pub fn current_thread_nice() -> Option<i32> {
     #[cfg(target_os = "linux")]
     {

@@ -1,0 +1,114 @@
+//! The thread-pool settings every backend's builder shares, validated once.
+
+use std::num::NonZeroUsize;
+
+use crate::error::{BuildError, validate_name, validate_nice};
+
+/// The niceness of worker threads unless a builder says otherwise.
+pub const DEFAULT_NICE: i32 = 10;
+
+/// The settings every backend's builder exposes: name, worker count and
+/// worker priority.
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::backend::PoolConfig;
+///
+/// let config = PoolConfig::new("cpu").worker_threads(2).validate()?;
+/// assert_eq!(config.workers(), 2);
+/// assert_eq!(config.thread_name(1), "cpu-1");
+/// assert!(PoolConfig::new("cpu").worker_threads(0).validate().is_err());
+/// # Ok::<(), executor_api::BuildError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    name: String,
+    workers: Option<usize>,
+    nice: i32,
+}
+
+/// A [`PoolConfig`] that passed validation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidPoolConfig {
+    name: String,
+    workers: usize,
+    nice: i32,
+}
+
+impl PoolConfig {
+    /// `name`, one worker per available core, niceness [`DEFAULT_NICE`].
+    pub fn new(name: impl Into<String>) -> Self {
+        PoolConfig {
+            name: name.into(),
+            workers: None,
+            nice: DEFAULT_NICE,
+        }
+    }
+
+    /// Sets the name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Sets the worker count.
+    pub fn worker_threads(mut self, count: usize) -> Self {
+        self.workers = Some(count);
+        self
+    }
+
+    /// Sets the workers' niceness (0 normal, 19 lowest).
+    pub fn nice(mut self, nice: i32) -> Self {
+        self.nice = nice;
+        self
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::ZeroWorkers`], [`BuildError::InvalidName`] or
+    /// [`BuildError::InvalidNice`].
+    pub fn validate(self) -> Result<ValidPoolConfig, BuildError> {
+        validate_name(&self.name)?;
+        validate_nice(self.nice)?;
+        let workers = match self.workers {
+            Some(0) => return Err(BuildError::ZeroWorkers),
+            Some(count) => count,
+            None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        };
+        Ok(ValidPoolConfig {
+            name: self.name,
+            workers,
+            nice: self.nice,
+        })
+    }
+}
+
+impl ValidPoolConfig {
+    /// The executor's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The worker count, at least 1.
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    /// The workers' niceness.
+    pub fn nice(&self) -> i32 {
+        self.nice
+    }
+
+    /// The name of worker `index`: `<name>-<index>`.
+    pub fn thread_name(&self, index: usize) -> String {
+        format!("{}-{index}", self.name)
+    }
+
+    /// The name of a helper thread: `<name>-<role>`, e.g. `cpu-driver`.
+    pub fn helper_name(&self, role: &str) -> String {
+        format!("{}-{role}", self.name)
+    }
+}
