@@ -1,0 +1,202 @@
+//! [`RayonExecutor`]: the executor handle, and how jobs reach the pool.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::pin::pin;
+use std::sync::{Arc, OnceLock, Weak};
+use std::task::{Context, Waker};
+
+use async_task::Runnable;
+use executor_api::Executor;
+use executor_api::backend::{ExecutorCore, RunnableJob};
+use rayon::ThreadPool;
+
+use crate::builder::Builder;
+
+/// A dedicated Rayon thread pool for CPU-bound work, awaitable from any
+/// async runtime.
+///
+/// Closures run on the pool, and Rayon parallelism inside them (`par_iter`,
+/// `rayon::join`, `rayon::scope`) uses the same pool. Futures run on the
+/// pool too: polled on pool threads and, when woken, rescheduled on the
+/// pool. Timers and I/O (`tokio::time`, `tokio::net`) work inside them,
+/// driven by the executor's reactor thread; spawn sub-tasks with
+/// [`RayonExecutor::current`] (a `tokio::spawn` would run on the reactor
+/// thread, not the pool).
+///
+/// Unlike the usual Rayon async bridges, a dropped handle cancels the job,
+/// a panic is an error rather than an abort, and [`join`](Executor::join)
+/// waits for the pool's threads to exit. The contract is [`Executor`]'s.
+///
+/// Cloning is cheap (an `Arc`); all clones drive the same pool.
+///
+/// # Shutdown
+///
+/// A driver thread (`<name>-driver`) owns the pool. A shutdown only signals
+/// it; nothing blocks the caller. Once the jobs have drained (or, after an
+/// immediate shutdown, ended as cancelled) it drops the pool, whose threads
+/// exit when their queues are empty, then stops the reactor.
+///
+/// - Dropping the last clone starts a graceful shutdown in the background;
+///   it never blocks and never panics, even inside an async task.
+/// - Work that jobs hand to Rayon directly (`rayon::spawn`) is not counted
+///   as a job, but the pool runs it before its threads exit, so `join`
+///   waits for it.
+/// - A job that never yields cannot be stopped: even an immediate shutdown
+///   waits for it, and so does `join`.
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::Executor;
+/// use executor_rayon::RayonExecutor;
+/// use rayon::prelude::*;
+///
+/// let executor = RayonExecutor::builder().name("sort").build()?;
+/// let sorted = executor.spawn_cpu(|_cancel| {
+///     let mut rows: Vec<u64> = (0..100_000).rev().collect();
+///     rows.par_sort_unstable(); // on this executor's pool
+///     rows
+/// });
+/// let rows = futures::executor::block_on(sorted)?;
+/// assert!(rows.windows(2).all(|pair| pair[0] <= pair[1]));
+/// executor.shutdown();
+/// futures::executor::block_on(executor.join());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct RayonExecutor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    core: ExecutorCore,
+    /// Weak: only the driver keeps the pool alive, so that dropping it at
+    /// shutdown stops the threads even while users hold clones.
+    pool: Weak<ThreadPool>,
+}
+
+impl Drop for Inner {
+    /// The last clone is gone: shut down gracefully in the background.
+    fn drop(&mut self) {
+        self.core.shutdown();
+    }
+}
+
+impl RayonExecutor {
+    /// A builder with the defaults: name `"rayon"`, one thread per
+    /// available core, niceness
+    /// [`DEFAULT_NICE`](executor_api::backend::DEFAULT_NICE).
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    pub(crate) fn new(core: ExecutorCore, pool: Weak<ThreadPool>) -> Self {
+        RayonExecutor {
+            inner: Arc::new(Inner { core, pool }),
+        }
+    }
+
+    /// The executor whose pool runs the calling thread, if any and if it has
+    /// not been dropped: how a job reaches its own executor, for example to
+    /// spawn sub-tasks.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::Executor;
+    /// use executor_rayon::RayonExecutor;
+    ///
+    /// let executor = RayonExecutor::builder().build()?;
+    /// assert!(RayonExecutor::current().is_none());
+    /// let outer = executor.spawn(async {
+    ///     let this = RayonExecutor::current().expect("called on the pool");
+    ///     this.spawn(async { 21 }).await.map(|half| half * 2)
+    /// });
+    /// assert_eq!(futures::executor::block_on(outer)?, Ok(42));
+    /// # executor.shutdown();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn current() -> Option<RayonExecutor> {
+        CURRENT
+            .with(|current| {
+                current
+                    .borrow()
+                    .as_ref()
+                    .and_then(|slot| slot.0.get())
+                    .and_then(Weak::upgrade)
+            })
+            .map(|inner| RayonExecutor { inner })
+    }
+}
+
+impl Executor for RayonExecutor {
+    fn core(&self) -> &ExecutorCore {
+        &self.inner.core
+    }
+
+    fn schedule<J: RunnableJob>(&self, job: J) {
+        // An admitted job always finds the pool: the driver drops it only
+        // after every job has ended. Should it be gone anyway, dropping the
+        // job resolves it as cancelled.
+        let Some(pool) = self.inner.pool.upgrade() else {
+            drop(job);
+            return;
+        };
+        if J::COMPLETES_IN_ONE_POLL {
+            // A closure job: no task, no waker, one Rayon job.
+            pool.spawn(move || {
+                let job = pin!(job);
+                let _ = job.poll(&mut Context::from_waker(Waker::noop()));
+            });
+        } else {
+            let weak_pool = self.inner.pool.clone();
+            let (runnable, task) = async_task::spawn(job, move |runnable: Runnable| {
+                match weak_pool.upgrade() {
+                    Some(pool) => pool.spawn(move || {
+                        runnable.run();
+                    }),
+                    // The pool is gone: dropping the runnable drops the job,
+                    // which resolves it as cancelled.
+                    None => drop(runnable),
+                }
+            });
+            // The job reports to its `JobHandle`; the task handle is not
+            // needed.
+            task.detach();
+            pool.spawn(move || {
+                runnable.run();
+            });
+        }
+    }
+}
+
+impl fmt::Debug for RayonExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RayonExecutor")
+            .field("name", &self.name())
+            .field("metrics", &self.metrics())
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// The executor of the pool that runs this thread, set at thread start.
+    static CURRENT: RefCell<Option<CurrentSlot>> = const { RefCell::new(None) };
+}
+
+/// Tells pool threads which executor they belong to. Filled once the
+/// executor exists, after the threads have started.
+#[derive(Clone, Default)]
+pub(crate) struct CurrentSlot(Arc<OnceLock<Weak<Inner>>>);
+
+impl CurrentSlot {
+    pub(crate) fn set(&self, executor: &RayonExecutor) {
+        let _ = self.0.set(Arc::downgrade(&executor.inner));
+    }
+
+    /// Marks the calling (pool) thread as belonging to this slot's executor.
+    pub(crate) fn enter(&self) {
+        CURRENT.with(|current| *current.borrow_mut() = Some(self.clone()));
+    }
+}
