@@ -21,8 +21,10 @@ use futures::future::poll_immediate;
 use workload::{GroupBy, Table};
 
 use crate::support::{
-    DropCounter, Gate, TIMEOUT, block_on_within, recv, threads_named, tokio_block_on_within,
+    DropCounter, Gate, TIMEOUT, block_on_within, names_of_busy_workers, recv, threads_named,
+    tokio_block_on_within,
 };
+use executor_api::backend::{DEFAULT_NICE, current_thread_nice};
 
 /// A boxed future, as handed to [`Backend::spawn_subtask`].
 pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -713,6 +715,69 @@ pub fn no_threads_left_after_join<B: Backend>() {
     assert_eq!(threads_named("thrleft-"), Vec::<String>::new());
 }
 
+// ----- threads -----
+
+/// Workers are distinct threads named `<name>-<n>`.
+pub fn workers_are_named_after_the_executor<B: Backend>() {
+    let executor = build::<B>("named", 2);
+    let workers = names_of_busy_workers(&executor, 2);
+    assert_eq!(workers.len(), 2, "two distinct workers: {workers:?}");
+    for worker in &workers {
+        let index = worker
+            .strip_prefix("named-")
+            .expect("named after the executor");
+        assert!(
+            index.parse::<usize>().is_ok(),
+            "{worker:?} ends in its index"
+        );
+    }
+    finish(&executor);
+}
+
+/// Workers run at the configured niceness (never above the caller's);
+/// the caller's own priority is untouched.
+pub fn workers_run_at_the_configured_priority<B: Backend>() {
+    let base = current_thread_nice().expect("Linux reports a niceness");
+    for nice in [0, DEFAULT_NICE, 19] {
+        let executor = B::build(Config {
+            nice,
+            ..Config::new("nice", 1)
+        })
+        .expect("build");
+        let seen = block_on_within(
+            "a priority probe",
+            executor.spawn_cpu(|_| current_thread_nice()),
+        );
+        assert_eq!(seen, Ok(Some(base.max(nice))), "niceness {nice}");
+        finish(&executor);
+    }
+    assert_eq!(
+        current_thread_nice(),
+        Some(base),
+        "the caller's priority is unchanged"
+    );
+}
+
+/// Awaiting a handle never blocks the awaiting runtime: on a one-thread
+/// runtime, another task still runs (and here, unblocks the job).
+pub fn awaiting_never_blocks_the_caller_runtime<B: Backend>() {
+    let executor = build::<B>("await", 1);
+    let gate = Gate::new();
+    let job_gate = gate.clone();
+    let job = executor.spawn_cpu(move |_| {
+        job_gate.wait();
+        8
+    });
+    let value = tokio_block_on_within("a job awaited next to a task", async move {
+        let opener = tokio::spawn(async move { gate.open() });
+        let value = job.await;
+        opener.await.expect("the opener ran");
+        value
+    });
+    assert_eq!(value, Ok(8));
+    finish(&executor);
+}
+
 // ----- metrics, types, configuration -----
 
 /// The counters track queued, running and every ending.
@@ -848,6 +913,9 @@ macro_rules! conformance_tests {
             dropping_inside_async_task_is_safe,
             shutdown_from_inside_a_job,
             no_threads_left_after_join,
+            workers_are_named_after_the_executor,
+            workers_run_at_the_configured_priority,
+            awaiting_never_blocks_the_caller_runtime,
             metrics_count_every_job,
             public_types_are_send_and_sync,
             bad_configuration_is_a_typed_error,

@@ -8,6 +8,39 @@ use std::thread;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use executor_api::Executor;
+
+/// Holds `count` jobs on distinct workers of `executor` at once and returns
+/// their sorted, deduplicated thread names: with fewer than `count`
+/// workers, the jobs could not all arrive and this would time out.
+///
+/// # Panics
+///
+/// If the jobs do not all arrive within [`TIMEOUT`].
+pub fn names_of_busy_workers<E: Executor>(executor: &E, count: usize) -> Vec<String> {
+    let gate = Gate::new();
+    let (arrived_tx, arrived_rx) = crossbeam_channel::unbounded();
+    let jobs: Vec<_> = (0..count)
+        .map(|_| {
+            let (gate, arrived_tx) = (gate.clone(), arrived_tx.clone());
+            executor.spawn_cpu(move |_| {
+                let name = thread::current().name().unwrap_or("<unnamed>").to_owned();
+                arrived_tx.send(name).unwrap();
+                gate.wait();
+            })
+        })
+        .collect();
+    let mut names: Vec<String> = (0..count)
+        .map(|_| recv("a job on each worker", &arrived_rx))
+        .collect();
+    gate.open();
+    for result in block_on_within("the busy jobs", futures::future::join_all(jobs)) {
+        result.expect("a busy job failed");
+    }
+    names.sort();
+    names.dedup();
+    names
+}
 
 /// How long any wait in the suite may take before the test fails. Generous:
 /// a shared 2-core machine can be slow, but a hang must still fail.
