@@ -37,8 +37,3 @@ mod executor;
 
 pub use crate::builder::Builder;
 pub use crate::executor::DedicatedExecutor;
-
-/// The README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeExamples;

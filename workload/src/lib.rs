@@ -28,3 +28,8 @@ mod table;
 
 pub use crate::group_by::GroupBy;
 pub use crate::table::{Chunk, DEFAULT_CARDINALITY, Table};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeExamples;

@@ -4,7 +4,8 @@
 //! every millisecond) while a group-by aggregation saturates the CPU:
 //!
 //! 1. with the CPU work on the I/O runtime itself, the probe waits behind it;
-//! 2. with the CPU work on a [`DedicatedExecutor`], the probe stays fast.
+//! 2. with the CPU work on a dedicated executor (`DedicatedExecutor` on
+//!    Tokio, then `RayonExecutor`), the probe stays fast.
 //!
 //! Both runs must produce the serial checksum.
 //!
@@ -16,7 +17,8 @@ use std::error::Error;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use executor_api::Executor;
+use executor_api::{AnyExecutor, Executor};
+use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
 use workload::{GroupBy, Table};
 
@@ -24,7 +26,8 @@ use workload::{GroupBy, Table};
 #[derive(Clone, Copy, Debug)]
 enum Placement {
     IoRuntime,
-    Dedicated,
+    Tokio,
+    Rayon,
 }
 
 struct Report {
@@ -45,7 +48,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         "{:<34} {:>9} {:>9} {:>9} {:>8} {:>9}",
         "CPU work runs on", "p50", "p99", "max", "wall", "checksum"
     );
-    for placement in [Placement::IoRuntime, Placement::Dedicated] {
+    for placement in [Placement::IoRuntime, Placement::Tokio, Placement::Rayon] {
         let report = run(placement, table)?;
         let mut probes = report.probes;
         probes.sort();
@@ -54,7 +57,8 @@ fn main() -> Result<(), Box<dyn Error>> {
             "{:<34} {:>9.2?} {:>9.2?} {:>9.2?} {:>8.2?} {:>9}",
             match placement {
                 Placement::IoRuntime => "the I/O runtime (shared)",
-                Placement::Dedicated => "a DedicatedExecutor",
+                Placement::Tokio => "a DedicatedExecutor (Tokio)",
+                Placement::Rayon => "a RayonExecutor",
             },
             at(0.5),
             at(0.99),
@@ -80,7 +84,11 @@ fn run(placement: Placement, table: Table) -> Result<Report, Box<dyn Error>> {
         .thread_name("io")
         .enable_all()
         .build()?;
-    let cpu = DedicatedExecutor::builder().name("cpu").build()?;
+    // Chosen at run time: both backends behind one type.
+    let cpu = match placement {
+        Placement::Rayon => AnyExecutor::new(RayonExecutor::builder().name("cpu").build()?),
+        _ => AnyExecutor::new(DedicatedExecutor::builder().name("cpu").build()?),
+    };
 
     // The health endpoint: answers each request as soon as it is polled.
     let (requests, mut incoming) = tokio::sync::mpsc::channel::<crossbeam_channel::Sender<()>>(1);
@@ -107,7 +115,9 @@ fn run(placement: Placement, table: Table) -> Result<Report, Box<dyn Error>> {
                     }
                     result
                 }
-                Placement::Dedicated => GroupBy::run_on(&cpu, &table).await.expect("chunk job"),
+                Placement::Tokio | Placement::Rayon => {
+                    GroupBy::run_on(&cpu, &table).await.expect("chunk job")
+                }
             }
         })
     };
