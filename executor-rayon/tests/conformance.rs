@@ -1,4 +1,5 @@
-//! The conformance suite, run against the Rayon backend.
+//! The conformance suite and the lifecycle state machine, run against the
+//! Rayon backend.
 
 use executor_api::{BuildError, Executor};
 use executor_rayon::RayonExecutor;
@@ -8,6 +9,7 @@ struct Rayon;
 
 impl Backend for Rayon {
     type Executor = RayonExecutor;
+    const SUBTASKS_ARE_JOBS: bool = true;
 
     fn build(config: Config) -> Result<RayonExecutor, BuildError> {
         RayonExecutor::builder()
@@ -18,11 +20,13 @@ impl Backend for Rayon {
     }
 
     fn spawn_subtask(task: BoxTask) {
-        RayonExecutor::current()
-            .expect("sub-tasks are spawned from inside a job")
-            .spawn(task)
-            .detach();
+        // Outside a job, or once the executor is dropped, there is no
+        // executor to spawn on: the task is dropped, as a rejected job is.
+        if let Some(executor) = RayonExecutor::current() {
+            executor.spawn(task).detach();
+        }
     }
 }
 
 testkit::conformance_tests!(Rayon);
+testkit::state_machine_tests!(Rayon);

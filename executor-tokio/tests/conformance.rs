@@ -1,4 +1,5 @@
-//! The conformance suite, run against the Tokio backend.
+//! The conformance suite and the lifecycle state machine, run against the
+//! Tokio backend.
 
 use executor_api::BuildError;
 use executor_tokio::DedicatedExecutor;
@@ -8,6 +9,7 @@ struct Tokio;
 
 impl Backend for Tokio {
     type Executor = DedicatedExecutor;
+    const SUBTASKS_ARE_JOBS: bool = false;
 
     fn build(config: Config) -> Result<DedicatedExecutor, BuildError> {
         DedicatedExecutor::builder()
@@ -23,3 +25,4 @@ impl Backend for Tokio {
 }
 
 testkit::conformance_tests!(Tokio);
+testkit::state_machine_tests!(Tokio);

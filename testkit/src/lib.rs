@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod state_machine;
 pub mod support;
 
 pub use crate::conformance::{Backend, BoxTask, Config};

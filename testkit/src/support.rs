@@ -155,6 +155,15 @@ impl Gate {
         }
     }
 
+    /// Blocks until the gate opens or `timeout` passes; returns whether it
+    /// is open.
+    pub fn wait_for(&self, timeout: Duration) -> bool {
+        matches!(
+            self.blocking.recv_timeout(timeout),
+            Err(RecvTimeoutError::Disconnected)
+        )
+    }
+
     /// Resolves when the gate opens. No timeout of its own: the test bounds
     /// the wait on the job that awaits it.
     pub async fn opened(&self) {
@@ -246,3 +255,33 @@ pub fn threads_named(prefix: &str) -> Vec<String> {
     }
     names
 }
+
+/// Asserts that no thread of this process is named with `prefix`, once the
+/// kernel has finished releasing threads that were just joined.
+///
+/// A join returns when the kernel clears the thread's id, a moment before it
+/// removes the thread from `/proc/self/task`; on a busy machine that moment
+/// can last milliseconds. A thread still listed after [`RELEASE_GRACE`] is
+/// a thread that did not exit.
+///
+/// # Panics
+///
+/// Naming the threads that are left.
+pub fn assert_no_threads_named(prefix: &str) {
+    let deadline = std::time::Instant::now() + RELEASE_GRACE;
+    loop {
+        let left = threads_named(prefix);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "threads left after join: {left:?}"
+        );
+        thread::yield_now();
+    }
+}
+
+/// How long [`assert_no_threads_named`] lets the kernel release joined
+/// threads.
+pub const RELEASE_GRACE: Duration = Duration::from_secs(1);

@@ -1,8 +1,11 @@
 //! Project automation, run as `cargo xtask <task>` (an alias in
 //! `.cargo/config.toml`).
 //!
-//! - `cargo xtask test`: every check CI runs: format, clippy with warnings
-//!   denied, all tests (nextest), doc tests, and docs with warnings denied.
+//! - `cargo xtask test [--thorough]`: every check CI runs: format, clippy
+//!   with warnings denied, all tests (nextest, including the proptest state
+//!   machine), the loom models, doc tests, and docs with warnings denied.
+//!   `--thorough` runs 10 000 state-machine sequences per backend and loom
+//!   with three preemptions instead of 256 and two.
 
 mod cmd;
 mod test;
@@ -13,8 +16,11 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  test    format check, clippy (-D warnings), all tests with cargo-nextest,
-          doc tests, and cargo doc with warnings denied
+  test [--thorough]
+          format check, clippy (-D warnings), all tests with cargo-nextest
+          (including the proptest state machine), the loom models, doc
+          tests, and cargo doc with warnings denied; --thorough runs 10000
+          state-machine sequences per backend and loom with 3 preemptions
 ";
 
 fn main() -> ExitCode {

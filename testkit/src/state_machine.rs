@@ -1,0 +1,656 @@
+//! A proptest state machine over the whole lifecycle: random sequences of
+//! spawns, releases, handle drops, detaches, cancels, clones, shutdowns of
+//! every kind, joins and executor drops, run on a backend and on a
+//! reference model ([`Model`]).
+//!
+//! The model cannot know how the threads interleave, so for each job it
+//! keeps the *set* of endings the contract allows (for example a quick job
+//! whose handle was dropped may have completed or been cancelled; a job
+//! still blocked on its gate when its handle is dropped can only be
+//! cancelled). After each sequence the harness releases every gate, shuts
+//! down, joins (bounded), and checks that:
+//!
+//! - every held handle resolved once, to an ending the model allows;
+//! - the counters lie within the model's bounds and add up;
+//! - no thread of the executor is left;
+//! - everything each job captured was dropped.
+//!
+//! The case count comes from `EXECUTOR_PROPTEST_CASES` (default 64;
+//! `cargo xtask test --thorough` runs 10 000). Failing seeds are kept in
+//! `proptest-regressions/state_machine.txt` in the backend's crate.
+
+use std::collections::BTreeSet;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use executor_api::backend::ExecutorCore;
+use executor_api::{Executor, JobError, JobHandle, Metrics};
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::strategy::Union;
+use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence, TestRunner};
+use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
+use rayon::prelude::*;
+
+use crate::conformance::{Backend, Config};
+use crate::support::{DropCounter, Gate, assert_no_threads_named, block_on_within};
+
+/// What a job does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    /// A closure that returns at once.
+    Quick,
+    /// A closure that runs until its gate opens, checking its cancel token.
+    Cooperative,
+    /// A closure that blocks on its gate and ignores its cancel token.
+    NonYielding,
+    /// A future pending on its gate.
+    Pending,
+    /// A closure that panics.
+    Panicking,
+    /// A future that spawns two sub-tasks and awaits them.
+    SubTasks,
+    /// A closure that uses Rayon's `par_iter`.
+    ParIter,
+}
+
+impl JobKind {
+    fn natural_ending(self) -> Ending {
+        match self {
+            JobKind::Panicking => Ending::Panicked,
+            _ => Ending::Completed,
+        }
+    }
+
+    fn waits_on_gate(self) -> bool {
+        matches!(
+            self,
+            JobKind::Cooperative | JobKind::NonYielding | JobKind::Pending
+        )
+    }
+}
+
+/// How an admitted job ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ending {
+    /// It produced its value.
+    Completed,
+    /// It was cancelled.
+    Cancelled,
+    /// It panicked.
+    Panicked,
+}
+
+/// The strongest shutdown requested so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ShutdownKind {
+    /// `shutdown`, or the last clone dropped.
+    Graceful,
+    /// `shutdown_timeout`.
+    Deadline,
+    /// `shutdown_now`.
+    Immediate,
+}
+
+/// Where a job's handle is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandleState {
+    /// Held by the test.
+    Held,
+    /// Held, and `cancel` was called.
+    Cancelled,
+    /// Dropped (which cancels the job).
+    Dropped,
+    /// Detached.
+    Detached,
+}
+
+/// The model of one submitted job.
+#[derive(Clone, Debug)]
+pub struct ModelJob {
+    kind: JobKind,
+    rejected: bool,
+    released: bool,
+    handle: HandleState,
+    /// The endings the contract allows, given what happened so far.
+    endings: BTreeSet<Ending>,
+}
+
+impl ModelJob {
+    /// Still waiting on its gate, so certainly not finished.
+    fn blocked(&self) -> bool {
+        self.kind.waits_on_gate() && !self.released
+    }
+
+    /// The job is cancelled (handle dropped or cancelled, or immediate
+    /// shutdown).
+    ///
+    /// A closure still blocked on its gate can only end cancelled: it sees
+    /// the cancel when it returns, at the latest. A future may be in the
+    /// middle of a poll when the cancel lands, and if its gate opens before
+    /// that poll reads it, it completes in that poll and keeps its value (the
+    /// contract drops a future at its *next* await). Anything else may have
+    /// finished already.
+    fn cancel(&mut self) {
+        if self.rejected {
+            return;
+        }
+        let closure_still_blocked = self.blocked() && self.kind != JobKind::Pending;
+        if closure_still_blocked {
+            self.endings = BTreeSet::from([Ending::Cancelled]);
+        } else {
+            self.endings.insert(Ending::Cancelled);
+        }
+    }
+}
+
+/// The reference model's state.
+#[derive(Clone, Debug, Default)]
+pub struct Model {
+    clones: usize,
+    shutdown: Option<ShutdownKind>,
+    joined: bool,
+    jobs: Vec<ModelJob>,
+}
+
+impl Model {
+    /// Whether a join would wait forever: a job blocked on a gate that
+    /// nothing but a release will open.
+    fn join_would_hang(&self) -> bool {
+        self.jobs.iter().any(|job| {
+            !job.rejected
+                && job.blocked()
+                && (job.kind == JobKind::NonYielding
+                    || (self.shutdown == Some(ShutdownKind::Graceful)
+                        && job.handle != HandleState::Dropped
+                        && job.handle != HandleState::Cancelled))
+        })
+    }
+
+    fn held(&self, index: usize) -> bool {
+        self.jobs
+            .get(index)
+            .is_some_and(|job| matches!(job.handle, HandleState::Held | HandleState::Cancelled))
+    }
+}
+
+/// One step of a sequence.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Submit a job of this kind.
+    Spawn(JobKind),
+    /// Open job `n`'s gate.
+    Release(usize),
+    /// Drop job `n`'s handle.
+    DropHandle(usize),
+    /// Detach job `n`.
+    Detach(usize),
+    /// Cancel job `n`, keeping its handle.
+    Cancel(usize),
+    /// Clone the executor.
+    CloneExecutor,
+    /// Drop one clone (not the last).
+    DropClone,
+    /// Graceful shutdown.
+    Shutdown,
+    /// Immediate shutdown.
+    ShutdownNow,
+    /// Deadline shutdown, in milliseconds.
+    ShutdownTimeout(u64),
+    /// Await `join`.
+    Join,
+    /// Drop every clone of the executor.
+    DropExecutor,
+}
+
+/// The reference state machine.
+#[derive(Debug)]
+pub struct Reference;
+
+impl ReferenceStateMachine for Reference {
+    type State = Model;
+    type Transition = Op;
+
+    fn init_state() -> BoxedStrategy<Model> {
+        Just(Model {
+            clones: 1,
+            ..Model::default()
+        })
+        .boxed()
+    }
+
+    fn transitions(state: &Model) -> BoxedStrategy<Op> {
+        // Only offer operations whose preconditions hold, so that proptest
+        // rarely has to reject and regenerate.
+        let mut options: Vec<(u32, BoxedStrategy<Op>)> = Vec::new();
+        if state.clones > 0 {
+            let kind = prop_oneof![
+                Just(JobKind::Quick),
+                Just(JobKind::Cooperative),
+                Just(JobKind::NonYielding),
+                Just(JobKind::Pending),
+                Just(JobKind::Panicking),
+                Just(JobKind::SubTasks),
+                Just(JobKind::ParIter),
+            ];
+            options.push((8, kind.prop_map(Op::Spawn).boxed()));
+            options.push((1, Just(Op::CloneExecutor).boxed()));
+            options.push((1, Just(Op::Shutdown).boxed()));
+            options.push((1, Just(Op::ShutdownNow).boxed()));
+            options.push((1, (0..20u64).prop_map(Op::ShutdownTimeout).boxed()));
+            options.push((1, Just(Op::DropExecutor).boxed()));
+        }
+        if state.clones > 1 {
+            options.push((1, Just(Op::DropClone).boxed()));
+        }
+        if !state.jobs.is_empty() {
+            options.push((4, (0..state.jobs.len()).prop_map(Op::Release).boxed()));
+        }
+        let held: Vec<usize> = (0..state.jobs.len()).filter(|&n| state.held(n)).collect();
+        if !held.is_empty() {
+            options.push((2, select(held.clone()).prop_map(Op::DropHandle).boxed()));
+            options.push((1, select(held).prop_map(Op::Detach).boxed()));
+        }
+        let cancellable: Vec<usize> = (0..state.jobs.len())
+            .filter(|&n| state.jobs[n].handle == HandleState::Held)
+            .collect();
+        if !cancellable.is_empty() {
+            options.push((1, select(cancellable).prop_map(Op::Cancel).boxed()));
+        }
+        if Self::preconditions(state, &Op::Join) {
+            options.push((1, Just(Op::Join).boxed()));
+        }
+        if options.is_empty() {
+            // Nothing else applies: every clone is gone and nothing hangs.
+            return Just(Op::Join).boxed();
+        }
+        Union::new_weighted(options).boxed()
+    }
+
+    fn preconditions(state: &Model, op: &Op) -> bool {
+        match op {
+            Op::Spawn(_)
+            | Op::CloneExecutor
+            | Op::Shutdown
+            | Op::ShutdownNow
+            | Op::ShutdownTimeout(_)
+            | Op::DropExecutor => state.clones > 0,
+            Op::DropClone => state.clones > 1,
+            Op::Release(n) => *n < state.jobs.len(),
+            Op::DropHandle(n) | Op::Detach(n) => state.held(*n),
+            Op::Cancel(n) => state
+                .jobs
+                .get(*n)
+                .is_some_and(|job| job.handle == HandleState::Held),
+            Op::Join => state.shutdown.is_some() && !state.join_would_hang(),
+        }
+    }
+
+    fn apply(mut state: Model, op: &Op) -> Model {
+        let joined = state.joined;
+        match *op {
+            Op::Spawn(kind) => {
+                let rejected = state.shutdown.is_some();
+                state.jobs.push(ModelJob {
+                    kind,
+                    rejected,
+                    released: false,
+                    handle: HandleState::Held,
+                    endings: if rejected {
+                        BTreeSet::new()
+                    } else {
+                        BTreeSet::from([kind.natural_ending()])
+                    },
+                });
+            }
+            Op::Release(n) => state.jobs[n].released = true,
+            Op::DropHandle(n) => {
+                let job = &mut state.jobs[n];
+                if job.handle == HandleState::Held && !joined {
+                    job.cancel();
+                }
+                job.handle = HandleState::Dropped;
+            }
+            Op::Detach(n) => state.jobs[n].handle = HandleState::Detached,
+            Op::Cancel(n) => {
+                let job = &mut state.jobs[n];
+                if !joined {
+                    job.cancel();
+                }
+                job.handle = HandleState::Cancelled;
+            }
+            Op::CloneExecutor => state.clones += 1,
+            Op::DropClone => state.clones -= 1,
+            Op::Shutdown => state.shutdown = state.shutdown.max(Some(ShutdownKind::Graceful)),
+            Op::DropExecutor => {
+                state.clones = 0;
+                state.shutdown = state.shutdown.max(Some(ShutdownKind::Graceful));
+            }
+            Op::ShutdownTimeout(_) => {
+                state.shutdown = state.shutdown.max(Some(ShutdownKind::Deadline));
+                if !joined {
+                    // The deadline may pass before or after any job ends.
+                    for job in state.jobs.iter_mut().filter(|job| !job.rejected) {
+                        job.endings.insert(Ending::Cancelled);
+                    }
+                }
+            }
+            Op::ShutdownNow => {
+                state.shutdown = Some(ShutdownKind::Immediate);
+                if !joined {
+                    state.jobs.iter_mut().for_each(ModelJob::cancel);
+                }
+            }
+            Op::Join => state.joined = true,
+        }
+        state
+    }
+}
+
+/// The system under test: an executor of backend `B` and the test's side
+/// of every job.
+pub struct System<B: Backend> {
+    clones: Vec<B::Executor>,
+    core: ExecutorCore,
+    prefix: String,
+    jobs: Vec<SystemJob>,
+    drops: DropCounter,
+}
+
+struct SystemJob {
+    handle: Option<JobHandle<u64>>,
+    gate: Gate,
+}
+
+/// Binds the reference model to backend `B`.
+pub struct Harness<B>(PhantomData<B>);
+
+/// The panic payload of `JobKind::Panicking`, silenced in the output.
+const EXPECTED_PANIC: &str = "state machine: expected panic";
+
+fn spawn_job<B: Backend>(
+    executor: &B::Executor,
+    kind: JobKind,
+    index: u64,
+    job: &SystemJob,
+    drops: &DropCounter,
+) -> JobHandle<u64> {
+    let probe = drops.probe();
+    let gate = job.gate.clone();
+    match kind {
+        JobKind::Quick => executor.spawn_cpu(move |_| {
+            let _probe = probe;
+            index
+        }),
+        JobKind::Cooperative => executor.spawn_cpu(move |cancel| {
+            let _probe = probe;
+            while !cancel.is_cancelled() && !gate.wait_for(Duration::from_millis(1)) {}
+            index
+        }),
+        JobKind::NonYielding => executor.spawn_cpu(move |_| {
+            let _probe = probe;
+            gate.wait();
+            index
+        }),
+        JobKind::Pending => executor.spawn(async move {
+            let _probe = probe;
+            gate.opened().await;
+            index
+        }),
+        JobKind::Panicking => executor.spawn_cpu(move |_| {
+            let _probe = probe;
+            std::panic::panic_any(EXPECTED_PANIC)
+        }),
+        JobKind::SubTasks => executor.spawn(async move {
+            let _probe = probe;
+            for _ in 0..2 {
+                let (tx, rx) = futures::channel::oneshot::channel::<()>();
+                B::spawn_subtask(Box::pin(async move {
+                    let _ = tx.send(());
+                }));
+                // A sub-task rejected by a shutdown drops its sender.
+                let _ = rx.await;
+            }
+            index
+        }),
+        JobKind::ParIter => executor.spawn_cpu(move |_| {
+            let _probe = probe;
+            let sum: u64 = (0..1_000u64).into_par_iter().sum();
+            assert_eq!(sum, 499_500);
+            index
+        }),
+    }
+}
+
+impl<B: Backend> StateMachineTest for Harness<B> {
+    type SystemUnderTest = System<B>;
+    type Reference = Reference;
+
+    fn init_test(_model: &Model) -> System<B> {
+        static CASE: AtomicUsize = AtomicUsize::new(0);
+        let prefix = format!("sm{}", CASE.fetch_add(1, Ordering::Relaxed));
+        let executor = B::build(Config::new(&prefix, 2)).expect("build the executor under test");
+        System {
+            core: executor.core().clone(),
+            clones: vec![executor],
+            prefix: format!("{prefix}-"),
+            jobs: Vec::new(),
+            drops: DropCounter::new(),
+        }
+    }
+
+    fn apply(mut system: System<B>, _model: &Model, op: Op) -> System<B> {
+        match op {
+            Op::Spawn(kind) => {
+                let job = SystemJob {
+                    handle: None,
+                    gate: Gate::new(),
+                };
+                let index = system.jobs.len() as u64;
+                let handle = spawn_job::<B>(&system.clones[0], kind, index, &job, &system.drops);
+                system.jobs.push(SystemJob {
+                    handle: Some(handle),
+                    ..job
+                });
+            }
+            Op::Release(n) => system.jobs[n].gate.open(),
+            Op::DropHandle(n) => drop(system.jobs[n].handle.take()),
+            Op::Detach(n) => {
+                if let Some(handle) = system.jobs[n].handle.take() {
+                    handle.detach();
+                }
+            }
+            Op::Cancel(n) => {
+                if let Some(handle) = &system.jobs[n].handle {
+                    handle.cancel();
+                }
+            }
+            Op::CloneExecutor => system.clones.push(system.clones[0].clone()),
+            Op::DropClone => drop(system.clones.pop()),
+            Op::Shutdown => system.clones[0].shutdown(),
+            Op::ShutdownNow => system.clones[0].shutdown_now(),
+            Op::ShutdownTimeout(ms) => system.clones[0].shutdown_timeout(Duration::from_millis(ms)),
+            Op::Join => {
+                block_on_within("join in a sequence", system.core.join());
+                assert_no_threads_named(&system.prefix);
+            }
+            Op::DropExecutor => system.clones.clear(),
+        }
+        system
+    }
+
+    fn teardown(mut system: System<B>, model: Model) {
+        for job in &system.jobs {
+            job.gate.open();
+        }
+        if let Some(executor) = system.clones.first() {
+            executor.shutdown();
+        }
+        system.clones.clear();
+        block_on_within("join at the end of a sequence", system.core.join());
+        assert_no_threads_named(&system.prefix);
+
+        for (index, (job, expected)) in system.jobs.iter_mut().zip(&model.jobs).enumerate() {
+            let Some(handle) = job.handle.take() else {
+                continue;
+            };
+            let outcome = block_on_within("a handle at the end of a sequence", handle);
+            let ending = match outcome {
+                Err(JobError::ShutDown) => {
+                    assert!(expected.rejected, "job {index} ({expected:?}) was rejected");
+                    continue;
+                }
+                Ok(value) => {
+                    assert_eq!(
+                        value, index as u64,
+                        "job {index} returned another job's value"
+                    );
+                    Ending::Completed
+                }
+                Err(JobError::Cancelled) => Ending::Cancelled,
+                Err(JobError::Panicked { message }) => {
+                    assert_eq!(message, EXPECTED_PANIC);
+                    Ending::Panicked
+                }
+                Err(other) => panic!("job {index}: unexpected error {other:?}"),
+            };
+            assert!(
+                !expected.rejected,
+                "job {index} ({expected:?}) ran although rejected"
+            );
+            assert!(
+                expected.endings.contains(&ending),
+                "job {index} ended {ending:?}; the model allows {expected:?}"
+            );
+        }
+
+        check_metrics(&system.core.metrics(), &model, B::SUBTASKS_ARE_JOBS);
+        assert_eq!(
+            system.drops.drops(),
+            model.jobs.len(),
+            "not every job's captures were dropped"
+        );
+    }
+}
+
+/// Checks the counters against the model's bounds.
+fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
+    let admitted: Vec<&ModelJob> = model.jobs.iter().filter(|job| !job.rejected).collect();
+    let rejected = model.jobs.len() - admitted.len();
+    // Sub-tasks that are jobs on this backend add to the counts.
+    let slack = if subtasks_are_jobs {
+        2 * admitted
+            .iter()
+            .filter(|job| job.kind == JobKind::SubTasks)
+            .count() as u64
+    } else {
+        0
+    };
+    let within = |what: &str, value: u64, min: u64, max: u64| {
+        assert!(
+            (min..=max + slack).contains(&value),
+            "{what} = {value}, the model allows {min}..={} ({metrics:?})",
+            max + slack
+        );
+    };
+    within(
+        "submitted",
+        metrics.submitted,
+        admitted.len() as u64,
+        admitted.len() as u64,
+    );
+    within(
+        "rejected",
+        metrics.rejected,
+        rejected as u64,
+        rejected as u64,
+    );
+    for (what, ending, value) in [
+        ("completed", Ending::Completed, metrics.completed),
+        ("cancelled", Ending::Cancelled, metrics.cancelled),
+        ("panicked", Ending::Panicked, metrics.panicked),
+    ] {
+        let certain = admitted
+            .iter()
+            .filter(|job| job.endings == BTreeSet::from([ending]))
+            .count();
+        let possible = admitted
+            .iter()
+            .filter(|job| job.endings.contains(&ending))
+            .count();
+        within(what, value, certain as u64, possible as u64);
+    }
+    assert_eq!(
+        metrics.completed + metrics.cancelled + metrics.panicked,
+        metrics.submitted,
+        "every admitted job ended once: {metrics:?}"
+    );
+    assert_eq!((metrics.queued, metrics.running), (0, 0), "{metrics:?}");
+}
+
+/// Runs the state machine on backend `B`.
+///
+/// # Panics
+///
+/// With the minimal failing sequence, when the backend breaks the contract.
+pub fn run<B: Backend>() {
+    silence_expected_panics();
+    // `ParIter` jobs on a backend other than Rayon use Rayon's global pool.
+    // Name its threads here: unnamed, they would inherit the name of the
+    // executor thread that first used the pool, and look like leftovers.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .thread_name(|index| format!("rayon-global-{index}"))
+        .build_global();
+    let cases = std::env::var("EXECUTOR_PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(64);
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
+            "proptest-regressions/state_machine.txt",
+        ))),
+        // Each case builds an executor: keep shrinking bounded.
+        max_shrink_iters: 2_000,
+        ..ProptestConfig::default()
+    };
+    let mut runner = TestRunner::new(config.clone());
+    let result = runner.run(
+        &Reference::sequential_strategy(1..24),
+        |(model, ops, seen)| {
+            Harness::<B>::test_sequential(config.clone(), model, ops, seen);
+            Ok(())
+        },
+    );
+    if let Err(failure) = result {
+        panic!("the state machine found a contract violation: {failure}");
+    }
+}
+
+/// Keeps the output readable: the panics of `JobKind::Panicking` jobs are
+/// expected; every other panic is still printed.
+fn silence_expected_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() != Some(&EXPECTED_PANIC) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// Expands to the state-machine test for a [`Backend`]:
+/// `testkit::state_machine_tests!(MyBackend);`.
+#[macro_export]
+macro_rules! state_machine_tests {
+    ($backend:ty) => {
+        /// Random lifecycle sequences agree with the reference model.
+        #[test]
+        fn state_machine_matches_the_reference_model() {
+            $crate::state_machine::run::<$backend>();
+        }
+    };
+}
