@@ -2,7 +2,7 @@
 //! [`Executor`] contract, generic over a [`Backend`].
 //!
 //! Each function builds its own executor, orders events with channels and
-//! gates (never sleeps), bounds every wait with [`TIMEOUT`], and would fail
+//! gates (never sleeps), bounds every wait with [`timeout()`], and would fail
 //! if the behaviour it names broke. Run them all with
 //! [`conformance_tests!`](crate::conformance_tests).
 
@@ -21,8 +21,8 @@ use futures::future::poll_immediate;
 use workload::{GroupBy, Table};
 
 use crate::support::{
-    DropCounter, Gate, TIMEOUT, assert_no_threads_named, block_on_within, names_of_busy_workers,
-    recv, threads_named, tokio_block_on_within,
+    DropCounter, Gate, assert_no_threads_named, block_on_within, names_of_busy_workers, recv,
+    threads_named, timeout, tokio_block_on_within,
 };
 use executor_api::backend::{DEFAULT_NICE, current_thread_nice};
 
@@ -93,9 +93,9 @@ fn poll_now<T>(handle: &mut JobHandle<T>) -> Option<Result<T, JobError>> {
 ///
 /// # Panics
 ///
-/// If the cancel is not seen within [`TIMEOUT`].
+/// If the cancel is not seen within [`timeout()`].
 fn spin_until_cancelled(cancel: &CancelToken<'_>) {
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout();
     while !cancel.is_cancelled() {
         assert!(
             Instant::now() < deadline,
@@ -442,7 +442,7 @@ pub fn cancel_resolves_handle_to_cancelled<B: Backend>() {
 pub fn cancel_after_completion_keeps_value<B: Backend>() {
     let executor = build::<B>("cdone", 1);
     let handle = executor.spawn(async { 5 });
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout();
     while !handle.is_finished() {
         assert!(Instant::now() < deadline, "the job never finished");
         thread::yield_now();

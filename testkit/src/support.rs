@@ -16,7 +16,7 @@ use executor_api::Executor;
 ///
 /// # Panics
 ///
-/// If the jobs do not all arrive within [`TIMEOUT`].
+/// If the jobs do not all arrive within [`timeout()`].
 pub fn names_of_busy_workers<E: Executor>(executor: &E, count: usize) -> Vec<String> {
     let gate = Gate::new();
     let (arrived_tx, arrived_rx) = crossbeam_channel::unbounded();
@@ -42,9 +42,23 @@ pub fn names_of_busy_workers<E: Executor>(executor: &E, count: usize) -> Vec<Str
     names
 }
 
-/// How long any wait in the suite may take before the test fails. Generous:
-/// a shared 2-core machine can be slow, but a hang must still fail.
-pub const TIMEOUT: Duration = Duration::from_secs(60);
+/// How long any wait in the suite may take before the test fails, unless
+/// `TESTKIT_TIMEOUT_SECS` says otherwise. Generous: a shared 2-core machine
+/// can be slow, but a hang must still fail.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The bound on every wait: [`DEFAULT_TIMEOUT`], or `TESTKIT_TIMEOUT_SECS`
+/// seconds when set (mutation testing sets it low, so that a mutant that
+/// hangs a test is caught quickly).
+pub fn timeout() -> Duration {
+    static TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TIMEOUT.get_or_init(|| {
+        std::env::var("TESTKIT_TIMEOUT_SECS")
+            .ok()
+            .and_then(|secs| secs.parse().ok())
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs)
+    })
+}
 
 /// Drives `future` to completion on a fresh thread with
 /// `futures::executor::block_on` (no Tokio), so that a handle is proven
@@ -52,7 +66,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 ///
 /// # Panics
 ///
-/// If the future does not complete within [`TIMEOUT`]: `what` names the
+/// If the future does not complete within [`timeout()`]: `what` names the
 /// wait in the message.
 pub fn block_on_within<F>(what: &str, future: F) -> F::Output
 where
@@ -66,15 +80,17 @@ where
             let _ = tx.send(futures::executor::block_on(future));
         })
         .expect("spawn a waiting thread");
-    match rx.recv_timeout(TIMEOUT) {
+    match rx.recv_timeout(timeout()) {
         Ok(output) => output,
-        Err(RecvTimeoutError::Timeout) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("timed out after {:?} waiting for {what}", timeout())
+        }
         Err(RecvTimeoutError::Disconnected) => panic!("the wait for {what} panicked"),
     }
 }
 
 /// Runs `future` on a fresh current-thread Tokio runtime (the caller's "I/O
-/// runtime"), bounded by [`TIMEOUT`].
+/// runtime"), bounded by [`timeout()`].
 ///
 /// # Panics
 ///
@@ -85,22 +101,24 @@ pub fn tokio_block_on_within<F: Future>(what: &str, future: F) -> F::Output {
         .build()
         .expect("build a current-thread runtime");
     runtime.block_on(async {
-        match tokio::time::timeout(TIMEOUT, future).await {
+        match tokio::time::timeout(timeout(), future).await {
             Ok(output) => output,
-            Err(_) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
+            Err(_) => panic!("timed out after {:?} waiting for {what}", timeout()),
         }
     })
 }
 
-/// Receives from `rx` within [`TIMEOUT`].
+/// Receives from `rx` within [`timeout()`].
 ///
 /// # Panics
 ///
 /// On timeout or disconnection, naming `what`.
 pub fn recv<T>(what: &str, rx: &Receiver<T>) -> T {
-    match rx.recv_timeout(TIMEOUT) {
+    match rx.recv_timeout(timeout()) {
         Ok(value) => value,
-        Err(RecvTimeoutError::Timeout) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("timed out after {:?} waiting for {what}", timeout())
+        }
         Err(RecvTimeoutError::Disconnected) => panic!("{what}: the sender is gone"),
     }
 }
@@ -146,12 +164,12 @@ impl Gate {
     ///
     /// # Panics
     ///
-    /// If it does not open within [`TIMEOUT`].
+    /// If it does not open within [`timeout()`].
     pub fn wait(&self) {
-        match self.blocking.recv_timeout(TIMEOUT) {
+        match self.blocking.recv_timeout(timeout()) {
             Err(RecvTimeoutError::Disconnected) => {}
             Ok(()) => unreachable!("nothing is ever sent through a gate"),
-            Err(RecvTimeoutError::Timeout) => panic!("gate not opened within {TIMEOUT:?}"),
+            Err(RecvTimeoutError::Timeout) => panic!("gate not opened within {:?}", timeout()),
         }
     }
 
@@ -215,7 +233,7 @@ impl DropCounter {
     ///
     /// # Panics
     ///
-    /// After [`TIMEOUT`], naming `what`.
+    /// After [`timeout()`], naming `what`.
     pub fn wait_for_drop(&self, what: &str) {
         recv(what, &self.rx);
     }
