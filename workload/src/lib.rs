@@ -1,5 +1,9 @@
 //! CPU kernels of an analytics engine, over deterministic generated rows.
 //!
+//! [`Kernel`] names four: hash group-by aggregation, sort, varint encoding
+//! and a row checksum. [`GroupBy`] also merges partial aggregates into the
+//! full result.
+//!
 //! Each kernel processes a table in chunks of rows. Every chunk is
 //! generated from `(seed, chunk index)` alone, so chunks can run in any
 //! order, on any thread, and the merged result (and its checksum) is the same
@@ -24,9 +28,11 @@
 #![deny(missing_docs)]
 
 mod group_by;
+mod kernel;
 mod table;
 
-pub use crate::group_by::GroupBy;
+pub use crate::group_by::{Group, GroupBy};
+pub use crate::kernel::{Kernel, UnknownKernel, YieldNow, decode_values, encode_values, yield_now};
 pub use crate::table::{Chunk, DEFAULT_CARDINALITY, Table};
 
 /// The README's examples, compiled and run as doc tests.
