@@ -10,6 +10,7 @@ use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::driver;
 use crate::executor::{CurrentSlot, RayonExecutor};
+use crate::queue::RunQueue;
 use crate::reactor::Reactor;
 
 /// Configures and builds a [`RayonExecutor`].
@@ -116,14 +117,16 @@ impl Builder {
         let core = ExecutorCore::new(config.name());
         let reactor = Reactor::start(config.helper_name("reactor"))?;
         let current = CurrentSlot::default();
-        let pool = match build_pool(&config, &core, &reactor, &current) {
+        let queue = RunQueue::new();
+        let pool = match build_pool(&config, &core, &reactor, &current, &queue) {
             Ok(pool) => Arc::new(pool),
             Err(err) => {
                 reactor.stop();
                 return Err(err);
             }
         };
-        let executor = RayonExecutor::new(core.clone(), Arc::downgrade(&pool));
+        queue.attach(&pool);
+        let executor = RayonExecutor::new(core.clone(), queue);
         current.set(&executor);
 
         // The driver holds the only strong reference to the pool: dropping
@@ -146,11 +149,13 @@ fn build_pool(
     core: &ExecutorCore,
     reactor: &Reactor,
     current: &CurrentSlot,
+    queue: &Arc<RunQueue>,
 ) -> Result<ThreadPool, BuildError> {
     let names = config.clone();
     let nice = config.nice();
     let reactor = reactor.handle().clone();
     let current = current.clone();
+    let queue = queue.clone();
     let core = core.clone();
     ThreadPoolBuilder::new()
         .num_threads(config.workers())
@@ -165,12 +170,14 @@ fn build_pool(
             }
             let reactor = reactor.clone();
             let current = current.clone();
+            let queue = queue.clone();
             let handle = builder.spawn(move || {
                 if let Err(err) = lower_current_thread(nice) {
                     tracing::warn!(nice, %err, "could not lower the priority of a pool thread");
                 }
                 let _reactor = reactor.enter();
                 current.enter();
+                queue.enter();
                 thread.run();
             })?;
             core.register_thread(move || {

@@ -21,7 +21,6 @@ impl Drop for TerminateOnDrop {
 /// terminates.
 pub(crate) fn run(pool: Arc<ThreadPool>, reactor: Reactor, core: ExecutorCore) {
     let terminate = TerminateOnDrop(core.clone());
-    core.wait_for_shutdown();
     if core.drain() == Drain::Aborted {
         // The abort woke every parked job and queued jobs end as soon as a
         // thread reaches them: wait for the jobs that are running now.

@@ -2,16 +2,14 @@
 
 use std::cell::RefCell;
 use std::fmt;
-use std::pin::pin;
 use std::sync::{Arc, OnceLock, Weak};
-use std::task::{Context, Waker};
 
 use async_task::Runnable;
 use executor_api::Executor;
 use executor_api::backend::{ExecutorCore, RunnableJob};
-use rayon::ThreadPool;
 
 use crate::builder::Builder;
+use crate::queue::RunQueue;
 
 /// A dedicated Rayon thread pool for CPU-bound work, awaitable from any
 /// async runtime.
@@ -19,7 +17,8 @@ use crate::builder::Builder;
 /// Closures run on the pool, and Rayon parallelism inside them (`par_iter`,
 /// `rayon::join`, `rayon::scope`) uses the same pool. Futures run on the
 /// pool too: polled on pool threads and, when woken, rescheduled on the
-/// pool. Timers and I/O (`tokio::time`, `tokio::net`) work inside them,
+/// pool. Jobs run in the order they were scheduled; a future that yields
+/// goes to the back of the line, so it never starves the others. Timers and I/O (`tokio::time`, `tokio::net`) work inside them,
 /// driven by the executor's reactor thread; spawn sub-tasks with
 /// [`RayonExecutor::current`] (a `tokio::spawn` would run on the reactor
 /// thread, not the pool).
@@ -71,9 +70,10 @@ pub struct RayonExecutor {
 
 struct Inner {
     core: ExecutorCore,
-    /// Weak: only the driver keeps the pool alive, so that dropping it at
-    /// shutdown stops the threads even while users hold clones.
-    pool: Weak<ThreadPool>,
+    /// Where jobs wait for a pool thread. It holds the pool only weakly:
+    /// the driver owns it, so that dropping it at shutdown stops the threads
+    /// even while users hold clones.
+    queue: Arc<RunQueue>,
 }
 
 impl Drop for Inner {
@@ -91,9 +91,9 @@ impl RayonExecutor {
         Builder::new()
     }
 
-    pub(crate) fn new(core: ExecutorCore, pool: Weak<ThreadPool>) -> Self {
+    pub(crate) fn new(core: ExecutorCore, queue: Arc<RunQueue>) -> Self {
         RayonExecutor {
-            inner: Arc::new(Inner { core, pool }),
+            inner: Arc::new(Inner { core, queue }),
         }
     }
 
@@ -136,38 +136,15 @@ impl Executor for RayonExecutor {
     }
 
     fn schedule<J: RunnableJob>(&self, job: J) {
-        // An admitted job always finds the pool: the driver drops it only
-        // after every job has ended. Should it be gone anyway, dropping the
-        // job resolves it as cancelled.
-        let Some(pool) = self.inner.pool.upgrade() else {
-            drop(job);
-            return;
-        };
-        if J::COMPLETES_IN_ONE_POLL {
-            // A closure job: no task, no waker, one Rayon job.
-            pool.spawn(move || {
-                let job = pin!(job);
-                let _ = job.poll(&mut Context::from_waker(Waker::noop()));
-            });
-        } else {
-            let weak_pool = self.inner.pool.clone();
-            let (runnable, task) = async_task::spawn(job, move |runnable: Runnable| {
-                match weak_pool.upgrade() {
-                    Some(pool) => pool.spawn(move || {
-                        runnable.run();
-                    }),
-                    // The pool is gone: dropping the runnable drops the job,
-                    // which resolves it as cancelled.
-                    None => drop(runnable),
-                }
-            });
-            // The job reports to its `JobHandle`; the task handle is not
-            // needed.
-            task.detach();
-            pool.spawn(move || {
-                runnable.run();
-            });
-        }
+        // Closures and futures alike become async-task tasks, scheduled
+        // through the run queue so that all jobs share one FIFO order (see
+        // `queue`). A wake-up reschedules the task the same way.
+        let queue = self.inner.queue.clone();
+        let (runnable, task) =
+            async_task::spawn(job, move |runnable: Runnable| queue.push(runnable));
+        // The job reports to its `JobHandle`; the task handle is not needed.
+        task.detach();
+        runnable.schedule();
     }
 }
 

@@ -47,6 +47,7 @@
 mod builder;
 mod driver;
 mod executor;
+mod queue;
 mod reactor;
 
 pub use crate::builder::Builder;

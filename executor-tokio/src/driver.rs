@@ -22,7 +22,6 @@ impl Drop for TerminateOnDrop {
 /// Waits for a shutdown request, drains, drops the runtime, terminates.
 pub(crate) fn run(runtime: Runtime, core: ExecutorCore) {
     let terminate = TerminateOnDrop(core.clone());
-    core.wait_for_shutdown();
     let mut aborted = core.drain() == Drain::Aborted;
 
     // Tasks that jobs spawned with `tokio::spawn` are not jobs, but a

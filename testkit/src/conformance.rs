@@ -250,6 +250,57 @@ pub fn graceful_shutdown_waits_for_subtasks<B: Backend>() {
     );
 }
 
+/// A job that yields in a loop does not starve the others: with one
+/// worker, a closure submitted after it still runs (the yielding job goes
+/// to the back of the line).
+pub fn yielding_job_does_not_starve_others<B: Backend>() {
+    let executor = build::<B>("fair", 1);
+    let done = Arc::new(AtomicBool::new(false));
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let spinner = executor.spawn({
+        let done = done.clone();
+        async move {
+            started_tx.send(()).unwrap();
+            let deadline = Instant::now() + timeout();
+            while !done.load(Ordering::SeqCst) {
+                assert!(Instant::now() < deadline, "the other job never ran");
+                workload::yield_now().await;
+            }
+        }
+    });
+    recv("the yielding job to start", &started_rx);
+    let other = executor.spawn_cpu(move |_| done.store(true, Ordering::SeqCst));
+    assert_eq!(
+        block_on_within("the job behind the yielding one", other),
+        Ok(())
+    );
+    assert_eq!(block_on_within("the yielding job", spinner), Ok(()));
+    finish(&executor);
+}
+
+/// An immediate shutdown cuts short a graceful one that is waiting for a
+/// sub-task that never finishes.
+pub fn shutdown_now_cuts_short_a_graceful_drain<B: Backend>() {
+    let executor = build::<B>("cut", 2);
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let spawner = executor.spawn(async move {
+        B::spawn_subtask(Box::pin(async move {
+            started_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        }));
+    });
+    assert_eq!(block_on_within("the spawning job", spawner), Ok(()));
+    recv("the sub-task to start", &started_rx);
+    executor.shutdown();
+    let mut join = executor.join();
+    assert!(
+        join_still_pending(&mut join, Duration::from_millis(100)),
+        "a graceful join ended while a sub-task was pending"
+    );
+    executor.shutdown_now();
+    block_on_within("join after shutdown_now", join);
+}
+
 // ----- panics -----
 
 fn assert_panics_with<B: Backend>(
@@ -899,6 +950,8 @@ macro_rules! conformance_tests {
             many_concurrent_jobs,
             job_spawns_subtasks,
             graceful_shutdown_waits_for_subtasks,
+            yielding_job_does_not_starve_others,
+            shutdown_now_cuts_short_a_graceful_drain,
             panic_with_str_payload,
             panic_with_string_payload,
             panic_with_other_payload,

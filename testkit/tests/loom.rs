@@ -21,11 +21,11 @@ use loom::thread;
 
 /// The backend's shutdown sequence, as a driver thread runs it.
 fn drive(core: &ExecutorCore) -> Drain {
-    core.wait_for_shutdown();
     let drain = core.drain();
     if drain == Drain::Aborted {
         core.wait_for_jobs();
     }
+    assert_eq!(core.metrics().in_flight(), 0, "terminating with live jobs");
     core.terminate();
     drain
 }

@@ -6,7 +6,10 @@
 //!   machine), the loom models, doc tests, and docs with warnings denied.
 //!   `--thorough` runs 10 000 state-machine sequences per backend and loom
 //!   with three preemptions instead of 256 and two.
+//! - `cargo xtask bench [--quick]`: the benchmark scenarios; writes
+//!   `target/bench/report.json`, `report.md` and SVG plots.
 
+mod bench;
 mod cmd;
 mod test;
 
@@ -16,6 +19,10 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
+  bench [--quick] [--out DIR]
+          every benchmark scenario, side by side with the baselines; writes
+          target/bench/report.json, report.md and SVG plots (--quick: a
+          short run under 3 minutes)
   test [--thorough]
           format check, clippy (-D warnings), all tests with cargo-nextest
           (including the proptest state machine), the loom models, doc
@@ -27,6 +34,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -98,9 +98,9 @@ pub enum Drain {
 /// 1. It runs the [`Job`]s that [`admit`](Self::admit) returns on its
 ///    threads, and drops them if it cannot.
 /// 2. It runs a shutdown sequence on a thread of its own (never inside an
-///    async context): [`wait_for_shutdown`](Self::wait_for_shutdown), then
-///    [`drain`](Self::drain), then stops its threads (cancelling whatever is
-///    left when the drain was aborted), then
+///    async context): [`drain`](Self::drain), which waits for a shutdown
+///    request and for the jobs, then stops its threads (cancelling whatever
+///    is left when the drain was aborted), then
 ///    [`terminate`](Self::terminate).
 /// 3. It registers the threads that [`join`](Self::join) must wait for with
 ///    [`register_thread`](Self::register_thread).
@@ -242,27 +242,14 @@ impl ExecutorCore {
         parked.into_iter().for_each(Waker::wake);
     }
 
-    /// Blocks the calling thread until a shutdown has been requested.
+    /// Blocks until a shutdown has been requested and every admitted job has
+    /// ended ([`Drain::Drained`]), or until an immediate shutdown is
+    /// requested or the deadline passes ([`Drain::Aborted`]; the abort flag
+    /// is then set, so running jobs stop at their next poll and closures see
+    /// the cancel).
     ///
-    /// For the backend's shutdown thread; never call it from async code.
-    pub fn wait_for_shutdown(&self) {
-        let mut state = lock(&self.shared.state);
-        while state.phase == Phase::Running {
-            state = self
-                .shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-        }
-    }
-
-    /// Blocks until every admitted job has ended ([`Drain::Drained`]), or
-    /// until an immediate shutdown is requested or the deadline passes
-    /// ([`Drain::Aborted`]; the abort flag is then set, so running jobs stop
-    /// at their next poll and closures see the cancel).
-    ///
-    /// Call it after [`wait_for_shutdown`](Self::wait_for_shutdown); for the
-    /// backend's shutdown thread only.
+    /// For the backend's shutdown thread only: it blocks, so never call it
+    /// from async code.
     pub fn drain(&self) -> Drain {
         self.wait_until(|jobs| jobs == CLOSED)
     }
@@ -272,8 +259,8 @@ impl ExecutorCore {
     /// woken and ends at its next poll, so this waits only for jobs that
     /// are running right now.
     ///
-    /// Call it after [`wait_for_shutdown`](Self::wait_for_shutdown); for the
-    /// backend's shutdown thread only.
+    /// Call it after [`drain`](Self::drain); for the backend's shutdown
+    /// thread only.
     pub fn wait_for_jobs(&self) {
         let mut state = lock(&self.shared.state);
         while self.shared.jobs.load(Acquire) != CLOSED {
@@ -375,6 +362,12 @@ impl ExecutorCore {
         self.shared.changed.notify_all();
         drop(state);
         joiners.into_iter().for_each(Waker::wake);
+    }
+
+    /// Jobs that have waited for a wake-up at least once and not ended: the
+    /// jobs an immediate shutdown has to wake. For diagnostics and tests.
+    pub fn parked_jobs(&self) -> usize {
+        lock(&self.shared.parked).len()
     }
 
     /// Whether [`join`](Self::join) would resolve now.

@@ -30,10 +30,6 @@ pub trait JobBody: sealed::Sealed + Send + 'static {
     /// closure that noticed the cancel returns early with a partial value.
     const CANCEL_DISCARDS_VALUE: bool;
 
-    /// Whether the body always finishes on its first poll (a closure), so
-    /// that a backend may poll it once with a no-op waker.
-    const COMPLETES_IN_ONE_POLL: bool;
-
     /// Makes progress on the body.
     fn poll_body(
         self: Pin<&mut Self>,
@@ -67,7 +63,6 @@ where
 {
     type Output = F::Output;
     const CANCEL_DISCARDS_VALUE: bool = false;
-    const COMPLETES_IN_ONE_POLL: bool = false;
 
     fn poll_body(
         self: Pin<&mut Self>,
@@ -107,7 +102,6 @@ where
 {
     type Output = T;
     const CANCEL_DISCARDS_VALUE: bool = true;
-    const COMPLETES_IN_ONE_POLL: bool = true;
 
     fn poll_body(self: Pin<&mut Self>, _cx: &mut Context<'_>, cancel: &CancelToken<'_>) -> Poll<T> {
         let closure = self
@@ -286,18 +280,9 @@ impl std::fmt::Debug for BoxedJob {
 /// [`Executor::schedule`](crate::Executor::schedule) runs it as a plain
 /// `Future<Output = ()>` on its threads. Sealed: jobs only come from
 /// [`ExecutorCore::admit`](crate::backend::ExecutorCore::admit).
-pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {
-    /// Whether the job always returns `Ready` from its first poll (a
-    /// closure job), so that a backend may run it by polling it once with
-    /// [`Waker::noop`](std::task::Waker::noop) instead of building a task.
-    const COMPLETES_IN_ONE_POLL: bool;
-}
+pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {}
 
 impl<B: JobBody> sealed::Sealed for Job<B> {}
-impl<B: JobBody> RunnableJob for Job<B> {
-    const COMPLETES_IN_ONE_POLL: bool = B::COMPLETES_IN_ONE_POLL;
-}
+impl<B: JobBody> RunnableJob for Job<B> {}
 impl sealed::Sealed for BoxedJob {}
-impl RunnableJob for BoxedJob {
-    const COMPLETES_IN_ONE_POLL: bool = false;
-}
+impl RunnableJob for BoxedJob {}

@@ -12,14 +12,15 @@
 //!
 //! On a thread of its own (never inside an async context), a backend:
 //!
-//! 1. calls [`ExecutorCore::wait_for_shutdown`];
-//! 2. calls [`ExecutorCore::drain`]; on [`Drain::Aborted`] it must make sure
-//!    every [`Job`] it still holds is polled or dropped (a job polled after
-//!    an abort ends as cancelled without polling its body);
-//! 3. stops its worker threads and waits for them;
-//! 4. calls [`ExecutorCore::terminate`] as its last act.
+//! 1. calls [`ExecutorCore::drain`], which returns once a shutdown was
+//!    requested and the jobs drained, or the shutdown turned immediate; on
+//!    [`Drain::Aborted`] it must make sure every [`Job`] it still holds is
+//!    polled or dropped (a job polled after an abort ends as cancelled
+//!    without polling its body; jobs parked on a wake-up were woken);
+//! 2. stops its worker threads and waits for them;
+//! 3. calls [`ExecutorCore::terminate`] as its last act.
 //!
-//! Threads that `join` must wait for, beyond those it stopped in step 3 (at
+//! Threads that `join` must wait for, beyond those it stopped in step 2 (at
 //! least the thread running this sequence), are registered with
 //! [`ExecutorCore::register_thread`].
 

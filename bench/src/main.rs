@@ -1,0 +1,205 @@
+//! `cargo xtask bench [--quick]`: runs every benchmark scenario and writes
+//! the report. See the `bench` library for what each section measures.
+
+use std::alloc::System;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bench::backend::Backend;
+use bench::latency::{self, Load};
+use bench::overhead::{self, Sizes};
+use bench::report::Results;
+use bench::{memory, scaling, shutdown};
+use clap::Parser;
+use serde_json::json;
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use workload::{Kernel, Table};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Benchmarks of the dedicated executors against their baselines.
+#[derive(Parser, Debug)]
+#[command(about)]
+struct Args {
+    /// A short run (under 3 minutes on 2 cores) for smoke checks; figures
+    /// are noisier.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write report.json, report.md and the plots.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+/// How big each section is.
+struct Plan {
+    overhead: Sizes,
+    memory_jobs: u64,
+    scaling_chunks: usize,
+    scaling_rounds: usize,
+    latency: Duration,
+    drain_jobs: u64,
+    cancel_jobs: u64,
+}
+
+const QUICK: Plan = Plan {
+    overhead: Sizes {
+        sequential: 2_000,
+        batch: 20_000,
+        rounds: 3,
+    },
+    memory_jobs: 10_000,
+    scaling_chunks: 24,
+    scaling_rounds: 3,
+    latency: Duration::from_secs(2),
+    drain_jobs: 10_000,
+    cancel_jobs: 1_000,
+};
+
+const FULL: Plan = Plan {
+    overhead: Sizes {
+        sequential: 20_000,
+        batch: 200_000,
+        rounds: 7,
+    },
+    memory_jobs: 50_000,
+    scaling_chunks: 96,
+    scaling_rounds: 5,
+    latency: Duration::from_secs(15),
+    drain_jobs: 100_000,
+    cancel_jobs: 10_000,
+};
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let plan = if args.quick { QUICK } else { FULL };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let started = Instant::now();
+    let mut progress = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
+
+    progress("workload: serial time per chunk");
+    let chunk_ms: Vec<(&'static str, usize, f64)> = Kernel::ALL
+        .iter()
+        .map(|&kernel| {
+            let rows = kernel.default_chunk_rows();
+            let table = Table::new(1, rows * 8, rows);
+            let per_chunk = scaling::serial_time(kernel, &table, 3).as_secs_f64() / 8.0;
+            (kernel.name(), rows, per_chunk * 1_000.0)
+        })
+        .collect();
+
+    progress("overhead: 8 subjects");
+    let overhead = overhead::measure_all(cores, plan.overhead, &mut progress);
+    let memory = memory::measure_all(GLOBAL, cores, plan.memory_jobs, &mut progress);
+
+    let kernel = Kernel::GroupBy;
+    let rows = kernel.default_chunk_rows();
+    let table = Table::new(7, rows * plan.scaling_chunks, rows);
+    progress("scaling: serial baseline");
+    let serial = scaling::serial_time(kernel, &table, plan.scaling_rounds);
+    let scaling = Backend::ALL
+        .iter()
+        .map(|&backend| {
+            (
+                backend.name(),
+                scaling::measure(
+                    backend,
+                    kernel,
+                    &table,
+                    serial,
+                    cores,
+                    plan.scaling_rounds,
+                    &mut progress,
+                ),
+            )
+        })
+        .collect();
+
+    let serial_chunk = serial / table.chunks() as u32;
+    let scenarios: [(&'static str, Load); 6] = [
+        ("unloaded", Load::Unloaded),
+        ("shared_runtime", Load::SharedRuntime),
+        ("executor_tokio", Load::Executor(Backend::Tokio, 0)),
+        ("executor_rayon", Load::Executor(Backend::Rayon, 0)),
+        (
+            "executor_tokio_low_priority",
+            Load::Executor(Backend::Tokio, 19),
+        ),
+        (
+            "executor_rayon_low_priority",
+            Load::Executor(Backend::Rayon, 19),
+        ),
+    ];
+    let latency = scenarios
+        .iter()
+        .map(|&(name, load)| {
+            progress(&format!("latency: {name} for {:?}", plan.latency));
+            (
+                name,
+                latency::measure(load, cores, plan.latency, kernel, table, serial_chunk),
+            )
+        })
+        .collect();
+
+    let shutdown = Backend::ALL
+        .iter()
+        .map(|&backend| {
+            progress(&format!("shutdown: {}", backend.name()));
+            (
+                backend.name(),
+                shutdown::measure(backend, cores, plan.drain_jobs, plan.cancel_jobs),
+            )
+        })
+        .collect();
+
+    let results = Results {
+        quick: args.quick,
+        machine: machine(cores),
+        chunk_ms,
+        overhead,
+        scaling,
+        latency,
+        shutdown,
+        memory,
+    };
+    if let Err(err) = results.write(&args.out) {
+        eprintln!(
+            "bench: could not write the report to {}: {err}",
+            args.out.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    progress(&format!("done: {}", args.out.join("report.md").display()));
+    for (target, measured, met) in results.targets() {
+        eprintln!(
+            "  {} {target}: {measured}",
+            if met { "met   " } else { "MISSED" }
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+/// What the figures were measured on.
+fn machine(cores: usize) -> serde_json::Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|name| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|release| format!("Linux {}", release.trim()))
+        .unwrap_or_else(|_| std::env::consts::OS.to_owned());
+    let rustc =
+        std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+            .unwrap_or_else(|| "unknown rustc".to_owned());
+    json!({"cores": cores, "cpu": cpu, "os": os, "rustc": rustc})
+}

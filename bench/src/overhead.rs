@@ -1,0 +1,92 @@
+//! Overhead: nanoseconds per trivial job, one at a time and in batches.
+
+use std::time::Instant;
+
+use crate::subjects::{NAMES, Subject};
+
+/// Nanoseconds per job of one subject.
+#[derive(Debug, Clone, Copy)]
+pub struct Overhead {
+    /// Spawn one job, await it, repeat.
+    pub sequential_ns: f64,
+    /// Spawn every job, then await them all.
+    pub batch_ns: f64,
+}
+
+/// How many jobs each measurement runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Sizes {
+    /// Jobs per sequential measurement.
+    pub sequential: u64,
+    /// Jobs per batch measurement.
+    pub batch: u64,
+    /// Measurements per subject; the median is reported.
+    pub rounds: usize,
+}
+
+fn sequential(subject: &Subject, jobs: u64) -> f64 {
+    subject.block_on(async {
+        let start = Instant::now();
+        for i in 0..jobs {
+            subject.submit(i).value().await;
+        }
+        start.elapsed().as_nanos() as f64 / jobs as f64
+    })
+}
+
+fn batch(subject: &Subject, jobs: u64) -> f64 {
+    subject.block_on(async {
+        let start = Instant::now();
+        let held: Vec<_> = (0..jobs).map(|i| subject.submit(i)).collect();
+        for job in held {
+            job.value().await;
+        }
+        start.elapsed().as_nanos() as f64 / jobs as f64
+    })
+}
+
+/// The median of `values`.
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Measures every subject with `threads` threads. Rounds are interleaved
+/// across subjects, so that drift on a shared machine hits them alike.
+pub fn measure_all(
+    threads: usize,
+    sizes: Sizes,
+    progress: &mut dyn FnMut(&str),
+) -> Vec<(&'static str, Overhead)> {
+    let subjects: Vec<(&str, Subject)> = NAMES
+        .iter()
+        .map(|&name| (name, Subject::new(name, threads)))
+        .collect();
+    for (_, subject) in &subjects {
+        // Warm up: start the threads, fill the allocator's caches.
+        sequential(subject, sizes.sequential / 10 + 1);
+        batch(subject, sizes.batch / 10 + 1);
+    }
+    let mut samples: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); subjects.len()];
+    for round in 0..sizes.rounds {
+        progress(&format!("overhead round {}/{}", round + 1, sizes.rounds));
+        for ((_, subject), (seq, bat)) in subjects.iter().zip(&mut samples) {
+            seq.push(sequential(subject, sizes.sequential));
+            bat.push(batch(subject, sizes.batch));
+        }
+    }
+    subjects
+        .into_iter()
+        .zip(samples)
+        .map(|((name, subject), (seq, bat))| {
+            subject.finish();
+            (
+                name,
+                Overhead {
+                    sequential_ns: median(seq),
+                    batch_ns: median(bat),
+                },
+            )
+        })
+        .collect()
+}
