@@ -4,6 +4,15 @@ use executor_api::AnyExecutor;
 use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
 
+/// The OS priority of a backend's workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// A niceness: 0 normal, 19 lowest.
+    Nice(i32),
+    /// Linux's `SCHED_IDLE` policy.
+    Idle,
+}
+
 /// One of our backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -25,29 +34,41 @@ impl Backend {
         }
     }
 
-    /// Builds the backend with `threads` workers at niceness `nice`.
+    /// Builds the backend with `threads` workers at `priority`.
     ///
     /// # Panics
     ///
     /// If the executor cannot be built.
-    pub fn build(self, threads: usize, nice: i32) -> AnyExecutor {
+    pub fn build(self, threads: usize, priority: Priority) -> AnyExecutor {
+        let (nice, idle) = match priority {
+            Priority::Nice(nice) => (nice, false),
+            Priority::Idle => (0, true),
+        };
         match self {
-            Backend::Tokio => AnyExecutor::new(
-                DedicatedExecutor::builder()
+            Backend::Tokio => {
+                let builder = DedicatedExecutor::builder()
                     .name("bench-cpu")
                     .worker_threads(threads)
-                    .nice(nice)
-                    .build()
-                    .expect("build DedicatedExecutor"),
-            ),
-            Backend::Rayon => AnyExecutor::new(
-                RayonExecutor::builder()
+                    .nice(nice);
+                let builder = if idle {
+                    builder.idle_priority()
+                } else {
+                    builder
+                };
+                AnyExecutor::new(builder.build().expect("build DedicatedExecutor"))
+            }
+            Backend::Rayon => {
+                let builder = RayonExecutor::builder()
                     .name("bench-cpu")
                     .worker_threads(threads)
-                    .nice(nice)
-                    .build()
-                    .expect("build RayonExecutor"),
-            ),
+                    .nice(nice);
+                let builder = if idle {
+                    builder.idle_priority()
+                } else {
+                    builder
+                };
+                AnyExecutor::new(builder.build().expect("build RayonExecutor"))
+            }
         }
     }
 }

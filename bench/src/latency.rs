@@ -14,7 +14,7 @@ use executor_api::Executor;
 use hdrhistogram::Histogram;
 use workload::{Kernel, Table};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Priority};
 
 /// What saturates the CPU during a latency run.
 #[derive(Debug, Clone, Copy)]
@@ -23,8 +23,8 @@ pub enum Load {
     Unloaded,
     /// The chunks run on the I/O runtime itself.
     SharedRuntime,
-    /// The chunks run on one of our executors, at this niceness.
-    Executor(Backend, i32),
+    /// The chunks run on one of our executors, at this priority.
+    Executor(Backend, Priority),
 }
 
 /// The probe's latency and the CPU the load got.
@@ -71,7 +71,7 @@ pub fn measure(
     let done = Arc::new(AtomicU64::new(0));
     let chunks = table.chunks();
     let executor = match load {
-        Load::Executor(backend, nice) => Some(backend.build(cores, nice)),
+        Load::Executor(backend, priority) => Some(backend.build(cores, priority)),
         _ => None,
     };
     let loaders = match load {

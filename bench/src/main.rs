@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use bench::backend::Backend;
+use bench::backend::{Backend, Priority};
 use bench::latency::{self, Load};
 use bench::overhead::{self, Sizes};
 use bench::report::Results;
@@ -117,18 +117,32 @@ fn main() -> ExitCode {
         .collect();
 
     let serial_chunk = serial / table.chunks() as u32;
-    let scenarios: [(&'static str, Load); 6] = [
+    let scenarios: [(&'static str, Load); 8] = [
         ("unloaded", Load::Unloaded),
         ("shared_runtime", Load::SharedRuntime),
-        ("executor_tokio", Load::Executor(Backend::Tokio, 0)),
-        ("executor_rayon", Load::Executor(Backend::Rayon, 0)),
+        (
+            "executor_tokio",
+            Load::Executor(Backend::Tokio, Priority::Nice(0)),
+        ),
+        (
+            "executor_rayon",
+            Load::Executor(Backend::Rayon, Priority::Nice(0)),
+        ),
         (
             "executor_tokio_low_priority",
-            Load::Executor(Backend::Tokio, 19),
+            Load::Executor(Backend::Tokio, Priority::Nice(19)),
         ),
         (
             "executor_rayon_low_priority",
-            Load::Executor(Backend::Rayon, 19),
+            Load::Executor(Backend::Rayon, Priority::Nice(19)),
+        ),
+        (
+            "executor_tokio_idle_policy",
+            Load::Executor(Backend::Tokio, Priority::Idle),
+        ),
+        (
+            "executor_rayon_idle_policy",
+            Load::Executor(Backend::Rayon, Priority::Idle),
         ),
     ];
     let latency = scenarios

@@ -247,7 +247,7 @@ impl Results {
 
         let _ = writeln!(
             md,
-            "## Latency: `/health`-style probe on the I/O runtime, µs\n\nA round trip from a plain thread to a task on the I/O runtime every 1 ms while group-by chunks saturate every core. `load_cores`: the CPU the load actually got (chunks done × serial chunk time ÷ wall time). `_low_priority`: workers at nice 19; the others at nice 0.\n\n| scenario | p50 | p99 | p999 | max | load_cores |\n|---|---|---|---|---|---|"
+            "## Latency: `/health`-style probe on the I/O runtime, µs\n\nA round trip from a plain thread to a task on the I/O runtime every 1 ms while group-by chunks saturate every core. `load_cores`: the CPU the load actually got (chunks done × serial chunk time ÷ wall time). `_low_priority`: workers at nice 19; `_idle_policy`: workers under Linux's `SCHED_IDLE`; the others at nice 0.\n\n| scenario | p50 | p99 | p999 | max | load_cores |\n|---|---|---|---|---|---|"
         );
         for (name, l) in &self.latency {
             let _ = writeln!(

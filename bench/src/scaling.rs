@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use executor_api::Executor;
 use workload::{Kernel, Table};
 
-use crate::backend::Backend;
+use crate::backend::{Backend, Priority};
 use crate::overhead::median;
 
 /// Speedup over serial for each thread count.
@@ -46,7 +46,7 @@ pub fn measure(
         .iter()
         .map(|&count| {
             progress(&format!("scaling: {} with {count} threads", backend.name()));
-            let executor = backend.build(count, 0);
+            let executor = backend.build(count, Priority::Nice(0));
             let times = (0..rounds)
                 .map(|_| {
                     let start = Instant::now();

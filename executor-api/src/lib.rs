@@ -59,7 +59,7 @@
 //! Built with `--cfg executor_loom`, the lifecycle runs on loom's
 //! primitives, so that `testkit` can model-check it.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod backend;

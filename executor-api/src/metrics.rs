@@ -1,8 +1,8 @@
 //! Job counters and their snapshot.
 
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use crate::sync::{AtomicU64, AtomicUsize};
+use crate::sync::AtomicU64;
 
 /// A snapshot of an executor's job counters.
 ///
@@ -55,25 +55,33 @@ pub(crate) enum Ending {
     Panicked,
 }
 
+/// Keeps a value on a cache line of its own, so that counters written by
+/// different threads do not bounce one line between cores.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
 /// The live counters behind [`Metrics`].
 ///
-/// They are statistics only: no decision is taken on them, so every access is
-/// `Relaxed`. The drain is decided by `Core::jobs`, not by these.
+/// Only monotonic counters are stored, each written by one side: submitters
+/// write `submitted` and `rejected`, workers `started` and the endings. The
+/// gauges are derived (`queued = submitted - started`, `running = started -
+/// ended`), which saves two contended writes per job. No decision is taken
+/// on these counters (the drain uses `Shared::jobs`); increments are
+/// `Release` and the snapshot reads endings, then `started`, then
+/// `submitted` with `Acquire`, so that a job's later counter is never seen
+/// without its earlier ones and the gauges never go negative.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
-    submitted: AtomicU64,
-    queued: AtomicUsize,
-    running: AtomicUsize,
-    completed: AtomicU64,
-    cancelled: AtomicU64,
-    panicked: AtomicU64,
+    submitted: Padded<AtomicU64>,
     rejected: AtomicU64,
+    started: Padded<AtomicU64>,
+    endings: Padded<[AtomicU64; 3]>,
 }
 
 impl Counters {
     pub(crate) fn submitted(&self) {
-        self.submitted.fetch_add(1, Relaxed);
-        self.queued.fetch_add(1, Relaxed);
+        self.submitted.0.fetch_add(1, Release);
     }
 
     pub(crate) fn rejected(&self) {
@@ -81,32 +89,32 @@ impl Counters {
     }
 
     pub(crate) fn started(&self) {
-        self.queued.fetch_sub(1, Relaxed);
-        self.running.fetch_add(1, Relaxed);
+        self.started.0.fetch_add(1, Release);
     }
 
     pub(crate) fn ended(&self, started: bool, ending: Ending) {
-        if started {
-            self.running.fetch_sub(1, Relaxed);
-        } else {
-            self.queued.fetch_sub(1, Relaxed);
+        if !started {
+            // A job that ends unstarted counts as started and ended at once,
+            // so that it leaves `queued` without entering `running`.
+            self.started.0.fetch_add(1, Release);
         }
-        let counter = match ending {
-            Ending::Completed => &self.completed,
-            Ending::Cancelled => &self.cancelled,
-            Ending::Panicked => &self.panicked,
-        };
-        counter.fetch_add(1, Relaxed);
+        self.endings.0[ending as usize].fetch_add(1, Release);
     }
 
     pub(crate) fn snapshot(&self) -> Metrics {
+        let completed = self.endings.0[Ending::Completed as usize].load(Acquire);
+        let cancelled = self.endings.0[Ending::Cancelled as usize].load(Acquire);
+        let panicked = self.endings.0[Ending::Panicked as usize].load(Acquire);
+        let started = self.started.0.load(Acquire);
+        let submitted = self.submitted.0.load(Acquire);
+        let ended = completed + cancelled + panicked;
         Metrics {
-            submitted: self.submitted.load(Relaxed),
-            queued: self.queued.load(Relaxed) as u64,
-            running: self.running.load(Relaxed) as u64,
-            completed: self.completed.load(Relaxed),
-            cancelled: self.cancelled.load(Relaxed),
-            panicked: self.panicked.load(Relaxed),
+            submitted,
+            queued: submitted.saturating_sub(started),
+            running: started.saturating_sub(ended),
+            completed,
+            cancelled,
+            panicked,
             rejected: self.rejected.load(Relaxed),
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::thread;
 
 use executor_api::BuildError;
-use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig, lower_current_thread};
+use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::driver;
@@ -98,6 +98,20 @@ impl Builder {
         self
     }
 
+    /// Runs the pool threads under Linux's `SCHED_IDLE` policy instead of a
+    /// niceness: they get only CPU time that no other thread wants, and a
+    /// latency-sensitive thread that wakes up preempts them at once (with a
+    /// niceness, the kernel may first let them finish a time slice). No
+    /// effect outside Linux.
+    ///
+    /// # Default
+    ///
+    /// Off: pool threads run at [`nice`](Self::nice).
+    pub fn idle_priority(mut self) -> Self {
+        self.config = self.config.idle_policy(true);
+        self
+    }
+
     /// Runs the pool threads at normal priority: the same as `nice(0)`.
     pub fn normal_priority(self) -> Self {
         self.nice(0)
@@ -152,7 +166,7 @@ fn build_pool(
     queue: &Arc<RunQueue>,
 ) -> Result<ThreadPool, BuildError> {
     let names = config.clone();
-    let nice = config.nice();
+    let priority = config.clone();
     let reactor = reactor.handle().clone();
     let current = current.clone();
     let queue = queue.clone();
@@ -171,9 +185,10 @@ fn build_pool(
             let reactor = reactor.clone();
             let current = current.clone();
             let queue = queue.clone();
+            let priority = priority.clone();
             let handle = builder.spawn(move || {
-                if let Err(err) = lower_current_thread(nice) {
-                    tracing::warn!(nice, %err, "could not lower the priority of a pool thread");
+                if let Err(err) = priority.apply_priority() {
+                    tracing::warn!(%err, "could not lower the priority of a pool thread");
                 }
                 let _reactor = reactor.enter();
                 current.enter();

@@ -12,11 +12,15 @@ impl Backend for Rayon {
     const SUBTASKS_ARE_JOBS: bool = true;
 
     fn build(config: Config) -> Result<RayonExecutor, BuildError> {
-        RayonExecutor::builder()
+        let builder = RayonExecutor::builder()
             .name(config.name)
             .worker_threads(config.workers)
-            .nice(config.nice)
-            .build()
+            .nice(config.nice);
+        if config.idle {
+            builder.idle_priority().build()
+        } else {
+            builder.build()
+        }
     }
 
     fn spawn_subtask(task: BoxTask) {

@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use executor_api::BuildError;
-use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig, lower_current_thread};
+use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig};
 
 use crate::driver;
 use crate::executor::DedicatedExecutor;
@@ -99,6 +99,21 @@ impl Builder {
         self
     }
 
+    /// Runs the workers under Linux's `SCHED_IDLE` policy instead of a
+    /// niceness: they get only CPU time that no other thread wants, and a
+    /// latency-sensitive thread that wakes up preempts them at once (with a
+    /// niceness, the kernel may first let them finish a time slice). Best
+    /// for a machine whose CPU work is all background work. No effect
+    /// outside Linux.
+    ///
+    /// # Default
+    ///
+    /// Off: workers run at [`nice`](Self::nice).
+    pub fn idle_priority(mut self) -> Self {
+        self.config = self.config.idle_policy(true);
+        self
+    }
+
     /// Runs the workers at normal priority: the same as `nice(0)`.
     pub fn normal_priority(self) -> Self {
         self.nice(0)
@@ -161,13 +176,13 @@ fn runtime_builder(config: &ValidPoolConfig) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let names = config.clone();
     let next_thread = AtomicUsize::new(0);
-    let nice = config.nice();
+    let priority = config.clone();
     builder
         .worker_threads(config.workers())
         .thread_name_fn(move || names.thread_name(next_thread.fetch_add(1, Ordering::Relaxed)))
         .on_thread_start(move || {
-            if let Err(err) = lower_current_thread(nice) {
-                tracing::warn!(nice, %err, "could not lower the priority of an executor thread");
+            if let Err(err) = priority.apply_priority() {
+                tracing::warn!(%err, "could not lower the priority of an executor thread");
             }
         })
         .enable_all();

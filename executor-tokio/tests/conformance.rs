@@ -12,11 +12,15 @@ impl Backend for Tokio {
     const SUBTASKS_ARE_JOBS: bool = false;
 
     fn build(config: Config) -> Result<DedicatedExecutor, BuildError> {
-        DedicatedExecutor::builder()
+        let builder = DedicatedExecutor::builder()
             .name(config.name)
             .worker_threads(config.workers)
-            .nice(config.nice)
-            .build()
+            .nice(config.nice);
+        if config.idle {
+            builder.idle_priority().build()
+        } else {
+            builder.build()
+        }
     }
 
     fn spawn_subtask(task: BoxTask) {

@@ -24,7 +24,7 @@ use crate::support::{
     DropCounter, Gate, assert_no_threads_named, block_on_within, names_of_busy_workers, recv,
     threads_named, timeout, tokio_block_on_within,
 };
-use executor_api::backend::{DEFAULT_NICE, current_thread_nice};
+use executor_api::backend::{DEFAULT_NICE, current_thread_is_idle_scheduled, current_thread_nice};
 
 /// A boxed future, as handed to [`Backend::spawn_subtask`].
 pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -38,6 +38,8 @@ pub struct Config {
     pub workers: usize,
     /// Niceness of the workers (0 = normal).
     pub nice: i32,
+    /// Run the workers under `SCHED_IDLE` instead of the niceness.
+    pub idle: bool,
 }
 
 impl Config {
@@ -47,6 +49,7 @@ impl Config {
             name: name.to_owned(),
             workers,
             nice: 0,
+            idle: false,
         }
     }
 }
@@ -814,6 +817,22 @@ pub fn workers_run_at_the_configured_priority<B: Backend>() {
     );
 }
 
+/// Workers can run under `SCHED_IDLE`; the caller's thread is untouched.
+pub fn workers_can_run_under_the_idle_policy<B: Backend>() {
+    let executor = B::build(Config {
+        idle: true,
+        ..Config::new("idle", 1)
+    })
+    .expect("build");
+    let idle = block_on_within(
+        "a scheduling-policy probe",
+        executor.spawn_cpu(|_| current_thread_is_idle_scheduled()),
+    );
+    assert_eq!(idle, Ok(true));
+    assert!(!current_thread_is_idle_scheduled());
+    finish(&executor);
+}
+
 /// Awaiting a handle never blocks the awaiting runtime: on a one-thread
 /// runtime, another task still runs (and here, unblocks the job).
 pub fn awaiting_never_blocks_the_caller_runtime<B: Backend>() {
@@ -973,6 +992,7 @@ macro_rules! conformance_tests {
             no_threads_left_after_join,
             workers_are_named_after_the_executor,
             workers_run_at_the_configured_priority,
+            workers_can_run_under_the_idle_policy,
             awaiting_never_blocks_the_caller_runtime,
             metrics_count_every_job,
             public_types_are_send_and_sync,

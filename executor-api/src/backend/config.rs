@@ -26,6 +26,7 @@ pub struct PoolConfig {
     name: String,
     workers: Option<usize>,
     nice: i32,
+    idle_policy: bool,
 }
 
 /// A [`PoolConfig`] that passed validation.
@@ -34,6 +35,7 @@ pub struct ValidPoolConfig {
     name: String,
     workers: usize,
     nice: i32,
+    idle_policy: bool,
 }
 
 impl PoolConfig {
@@ -43,6 +45,7 @@ impl PoolConfig {
             name: name.into(),
             workers: None,
             nice: DEFAULT_NICE,
+            idle_policy: false,
         }
     }
 
@@ -64,6 +67,14 @@ impl PoolConfig {
         self
     }
 
+    /// Runs the workers under `SCHED_IDLE` (Linux) instead of lowering
+    /// their niceness: they get only CPU time no other thread wants, and a
+    /// waking latency-sensitive thread preempts them at once.
+    pub fn idle_policy(mut self, idle: bool) -> Self {
+        self.idle_policy = idle;
+        self
+    }
+
     /// Checks every setting.
     ///
     /// # Errors
@@ -82,6 +93,7 @@ impl PoolConfig {
             name: self.name,
             workers,
             nice: self.nice,
+            idle_policy: self.idle_policy,
         })
     }
 }
@@ -100,6 +112,22 @@ impl ValidPoolConfig {
     /// The workers' niceness.
     pub fn nice(&self) -> i32 {
         self.nice
+    }
+
+    /// Applies the configured priority to the calling worker thread:
+    /// `SCHED_IDLE` if asked for, otherwise the niceness. A failure is
+    /// returned for the backend to log; the thread keeps running at its
+    /// current priority.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn apply_priority(&self) -> std::io::Result<()> {
+        if self.idle_policy {
+            crate::backend::use_idle_scheduling()
+        } else {
+            crate::backend::lower_current_thread(self.nice)
+        }
     }
 
     /// The name of worker `index`: `<name>-<index>`.

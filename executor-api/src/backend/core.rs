@@ -416,10 +416,16 @@ impl Shared {
         self.counters.started();
     }
 
-    /// A job ended (invariant 1): count it and wake the drain if it was the
-    /// last one after the close.
-    pub(crate) fn job_ended(&self, started: bool, ending: Ending) {
+    /// Counts how a job ended. Called before its outcome is delivered, so
+    /// that the metrics already show the ending when the handle resolves.
+    pub(crate) fn count_ending(&self, started: bool, ending: Ending) {
         self.counters.ended(started, ending);
+    }
+
+    /// A job ended (invariant 1): release its count and wake the drain if it
+    /// was the last one after the close. Called after its outcome is
+    /// delivered, so that a handle awaited after `join` resolves at once.
+    pub(crate) fn job_ended(&self) {
         // AcqRel: everything the job did happens-before the drain that sees
         // the count reach zero.
         let previous = self.jobs.fetch_sub(ONE_JOB, AcqRel);

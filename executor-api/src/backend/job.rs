@@ -185,6 +185,7 @@ impl<B: JobBody> Job<B> {
             Err(JobError::Panicked { .. }) => Ending::Panicked,
             Err(_) => Ending::Cancelled,
         };
+        this.core.count_ending(*this.started, ending);
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
             // Nobody will read it: drop it here, still counted as live so
             // that the drain waits for the destructor.
@@ -193,7 +194,7 @@ impl<B: JobBody> Job<B> {
         if let Some(key) = this.parked.take() {
             this.core.unpark(key);
         }
-        this.core.job_ended(*this.started, ending);
+        this.core.job_ended();
     }
 }
 

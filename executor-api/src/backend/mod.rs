@@ -33,4 +33,7 @@ mod priority;
 pub use self::config::{DEFAULT_NICE, PoolConfig, ValidPoolConfig};
 pub use self::core::{Drain, ExecutorCore, Join};
 pub use self::job::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};
-pub use self::priority::{current_thread_nice, lower_current_thread};
+pub use self::priority::{
+    current_thread_is_idle_scheduled, current_thread_nice, lower_current_thread,
+    use_idle_scheduling,
+};

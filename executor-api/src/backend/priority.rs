@@ -27,6 +27,45 @@ pub fn lower_current_thread(nice: i32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Moves the calling thread to the `SCHED_IDLE` scheduling policy (Linux):
+/// it then runs only on CPU time no other thread wants, and any normal
+/// thread that wakes up preempts it at once. Elsewhere this does nothing.
+///
+/// # Errors
+///
+/// The OS error if the policy could not be set.
+pub fn use_idle_scheduling() -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `sched_setscheduler` only reads `param`, which lives for
+        // the call; pid 0 names the calling thread. No memory is shared.
+        #[allow(unsafe_code)]
+        let result = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+        if result != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Whether the calling thread runs under `SCHED_IDLE` (always `false`
+/// outside Linux).
+pub fn current_thread_is_idle_scheduled() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: `sched_getscheduler` takes no pointers; pid 0 names the
+        // calling thread.
+        #[allow(unsafe_code)]
+        let policy = unsafe { libc::sched_getscheduler(0) };
+        policy == libc::SCHED_IDLE
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
 /// The calling thread's niceness, where the OS reports one (Linux).
 ///
 /// # Examples
