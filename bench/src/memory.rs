@@ -17,7 +17,7 @@ pub fn measure_all(
         .iter()
         .map(|&name| {
             progress(&format!("memory: {name}"));
-            let subject = Subject::new(name, threads);
+            let subject = Subject::new_queueing(name, threads);
             // Start the threads (lazily started pools allocate on first use).
             subject.block_on(async {
                 for i in 0..64 {

@@ -139,9 +139,8 @@ impl Subject {
                     .build()
                     .expect("build a Rayon pool"),
             ),
-            // Bounded to the same thread count, so that queued jobs queue
-            // instead of each starting a thread of its own.
-            "tokio_spawn_blocking" => Subject::TokioSpawnBlocking(runtime(1, threads)),
+            // Tokio's default: up to 512 blocking threads, what users get.
+            "tokio_spawn_blocking" => Subject::TokioSpawnBlocking(runtime(1, 512)),
             other => panic!("unknown subject {other:?}"),
         }
     }
@@ -172,6 +171,21 @@ impl Subject {
             Subject::TokioSpawnBlocking(runtime) => {
                 Held::Task(runtime.spawn_blocking(move || work(i)))
             }
+        }
+    }
+
+    /// Builds the subject called `name` for the memory benchmark: as
+    /// [`new`](Self::new), but `spawn_blocking` is bounded to `threads`
+    /// threads, so that its jobs queue instead of each starting a thread
+    /// (whose stack the allocator would not see).
+    ///
+    /// # Panics
+    ///
+    /// As [`new`](Self::new).
+    pub fn new_queueing(name: &str, threads: usize) -> Subject {
+        match name {
+            "tokio_spawn_blocking" => Subject::TokioSpawnBlocking(runtime(1, threads)),
+            other => Subject::new(other, threads),
         }
     }
 

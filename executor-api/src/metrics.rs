@@ -2,7 +2,7 @@
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 
-use crate::sync::AtomicU64;
+use crate::sync::{AtomicU64, CachePadded as Padded};
 
 /// A snapshot of an executor's job counters.
 ///
@@ -54,12 +54,6 @@ pub(crate) enum Ending {
     Cancelled,
     Panicked,
 }
-
-/// Keeps a value on a cache line of its own, so that counters written by
-/// different threads do not bounce one line between cores.
-#[derive(Debug, Default)]
-#[repr(align(128))]
-struct Padded<T>(T);
 
 /// The live counters behind [`Metrics`].
 ///

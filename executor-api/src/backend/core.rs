@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use crate::backend::job::{Job, JobBody};
 use crate::handle::JobHandle;
 use crate::metrics::{Counters, Ending, Metrics};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Condvar, Mutex, lock};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Condvar, Mutex, lock};
 
 use slab::Slab;
 
@@ -67,11 +67,13 @@ struct State {
 
 pub(crate) struct Shared {
     name: String,
-    /// See invariant 1.
-    jobs: AtomicUsize,
+    /// See invariant 1. Written by submitters and workers for every job:
+    /// on a line of its own.
+    jobs: CachePadded<AtomicUsize>,
     /// Set by an immediate shutdown or an expired deadline: jobs stop at
-    /// their next poll, closures see it through their `CancelToken`.
-    aborted: AtomicBool,
+    /// their next poll, closures see it through their `CancelToken`. Read by
+    /// every poll: kept off the line that `jobs` bounces.
+    aborted: CachePadded<AtomicBool>,
     counters: Counters,
     state: Mutex<State>,
     /// Jobs waiting for a wake-up (invariant 5), woken by an abort.
@@ -129,8 +131,8 @@ impl ExecutorCore {
         ExecutorCore {
             shared: Arc::new(Shared {
                 name: name.into(),
-                jobs: AtomicUsize::new(0),
-                aborted: AtomicBool::new(false),
+                jobs: CachePadded(AtomicUsize::new(0)),
+                aborted: CachePadded(AtomicBool::new(false)),
                 counters: Counters::default(),
                 state: Mutex::new(State {
                     phase: Phase::Running,
