@@ -108,6 +108,22 @@ fn spin_until_cancelled(cancel: &CancelToken<'_>) {
     }
 }
 
+/// Starts a closure job that blocks until the returned gate opens, then
+/// returns `value`, and waits until it is running: with as many of these
+/// as workers, every worker is busy and later jobs queue.
+fn start_blocked<E: Executor, T: Send + 'static>(executor: &E, value: T) -> (JobHandle<T>, Gate) {
+    let gate = Gate::new();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let job_gate = gate.clone();
+    let handle = executor.spawn_cpu(move |_| {
+        started_tx.send(()).unwrap();
+        job_gate.wait();
+        value
+    });
+    recv("a blocking job to start", &started_rx);
+    (handle, gate)
+}
+
 /// Whether `join` stays pending for `window`, waiting on it with a timer.
 /// Only used to show that something does not happen early; it cannot fail a
 /// correct implementation.
@@ -405,14 +421,7 @@ pub fn dropping_handle_drops_running_future<B: Backend>() {
 /// still dropped.
 pub fn dropping_handle_of_queued_closure_skips_it<B: Backend>() {
     let executor = build::<B>("cque", 1);
-    let gate = Gate::new();
-    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
-    let blocker_gate = gate.clone();
-    let blocker = executor.spawn_cpu(move |_| {
-        started_tx.send(()).unwrap();
-        blocker_gate.wait();
-    });
-    recv("the only worker to be busy", &started_rx);
+    let (blocker, gate) = start_blocked(&executor, ());
     let ran = Arc::new(AtomicBool::new(false));
     let drops = DropCounter::new();
     let probe = drops.probe();
@@ -512,15 +521,7 @@ pub fn cancel_after_completion_keeps_value<B: Backend>() {
 /// ones at once.
 pub fn graceful_shutdown_finishes_running_and_queued_jobs<B: Backend>() {
     let executor = build::<B>("grace", 1);
-    let gate = Gate::new();
-    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
-    let running_gate = gate.clone();
-    let running = executor.spawn_cpu(move |_| {
-        started_tx.send(()).unwrap();
-        running_gate.wait();
-        1
-    });
-    recv("the running job to start", &started_rx);
+    let (running, gate) = start_blocked(&executor, 1);
     let queued_closure = executor.spawn_cpu(|_| 2);
     let queued_future = executor.spawn(async { 3 });
     executor.shutdown();
@@ -681,15 +682,7 @@ pub fn join_is_idempotent_from_clones<B: Backend>() {
 /// down gracefully in the background: the job finishes, the threads exit.
 pub fn dropping_last_clone_shuts_down_in_background<B: Backend>() {
     let executor = build::<B>("dropx", 1);
-    let gate = Gate::new();
-    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
-    let job_gate = gate.clone();
-    let running = executor.spawn_cpu(move |_| {
-        started_tx.send(()).unwrap();
-        job_gate.wait();
-        5
-    });
-    recv("the job to start", &started_rx);
+    let (running, gate) = start_blocked(&executor, 5);
     let join = executor.join();
     let (dropped_tx, dropped_rx) = crossbeam_channel::bounded(1);
     thread::spawn(move || {
@@ -710,15 +703,7 @@ pub fn dropping_last_clone_shuts_down_in_background<B: Backend>() {
 pub fn dropping_inside_async_task_is_safe<B: Backend>() {
     let executor = build::<B>("dropa", 2);
     let join = executor.join();
-    let gate = Gate::new();
-    let job_gate = gate.clone();
-    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
-    let running = executor.spawn_cpu(move |_| {
-        started_tx.send(()).unwrap();
-        job_gate.wait();
-        6
-    });
-    recv("the job to start", &started_rx);
+    let (running, gate) = start_blocked(&executor, 6);
     let value = tokio_block_on_within("a task that drops the executor", async move {
         tokio::spawn(async move {
             let value = executor.spawn(async { 1 });
@@ -858,14 +843,7 @@ pub fn awaiting_never_blocks_the_caller_runtime<B: Backend>() {
 /// The counters track queued, running and every ending.
 pub fn metrics_count_every_job<B: Backend>() {
     let executor = build::<B>("met", 1);
-    let gate = Gate::new();
-    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
-    let job_gate = gate.clone();
-    let running = executor.spawn_cpu(move |_| {
-        started_tx.send(()).unwrap();
-        job_gate.wait();
-    });
-    recv("the job to start", &started_rx);
+    let (running, gate) = start_blocked(&executor, ());
     let queued = executor.spawn_cpu(|_| ());
     let metrics = executor.metrics();
     assert_eq!(
