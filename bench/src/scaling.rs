@@ -18,16 +18,18 @@ pub struct Scaling {
     pub speedup: Vec<f64>,
 }
 
-/// The median serial time of `kernel` over `table`.
+/// The fastest of `rounds` serial runs of `kernel` over `table`: the least
+/// disturbed estimate of the work itself, which keeps speedups and
+/// `load_cores` conservative.
 pub fn serial_time(kernel: Kernel, table: &Table, rounds: usize) -> Duration {
-    let times = (0..rounds)
+    (0..rounds)
         .map(|_| {
             let start = Instant::now();
             std::hint::black_box(kernel.run_serial(table));
-            start.elapsed().as_secs_f64()
+            start.elapsed()
         })
-        .collect();
-    Duration::from_secs_f64(median(times))
+        .min()
+        .unwrap_or_default()
 }
 
 /// Measures `backend` from 1 to `cores` threads.
