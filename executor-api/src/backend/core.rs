@@ -443,6 +443,12 @@ impl Shared {
 /// Returned by [`Executor::join`](crate::Executor::join) and
 /// [`ExecutorCore::join`].
 ///
+/// The first `Join` polled after the executor terminated joins the
+/// backend's OS threads (with `std::thread::JoinHandle::join`), so that no
+/// thread is left when any `Join` resolves. By then the threads have
+/// finished all their work and are exiting, so that poll blocks only for
+/// their exit; other joiners wait for it without blocking.
+///
 /// # Cancel safety
 ///
 /// Dropping a `Join` before it resolves has no effect on the executor;
