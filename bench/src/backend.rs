@@ -44,31 +44,24 @@ impl Backend {
             Priority::Nice(nice) => (nice, false),
             Priority::Idle => (0, true),
         };
+        // The two builders share their setters but not a type.
+        macro_rules! configured {
+            ($builder:expr) => {{
+                let builder = $builder
+                    .name("bench-cpu")
+                    .worker_threads(threads)
+                    .nice(nice);
+                let builder = if idle {
+                    builder.idle_priority()
+                } else {
+                    builder
+                };
+                AnyExecutor::new(builder.build().expect("build the executor"))
+            }};
+        }
         match self {
-            Backend::Tokio => {
-                let builder = DedicatedExecutor::builder()
-                    .name("bench-cpu")
-                    .worker_threads(threads)
-                    .nice(nice);
-                let builder = if idle {
-                    builder.idle_priority()
-                } else {
-                    builder
-                };
-                AnyExecutor::new(builder.build().expect("build DedicatedExecutor"))
-            }
-            Backend::Rayon => {
-                let builder = RayonExecutor::builder()
-                    .name("bench-cpu")
-                    .worker_threads(threads)
-                    .nice(nice);
-                let builder = if idle {
-                    builder.idle_priority()
-                } else {
-                    builder
-                };
-                AnyExecutor::new(builder.build().expect("build RayonExecutor"))
-            }
+            Backend::Tokio => configured!(DedicatedExecutor::builder()),
+            Backend::Rayon => configured!(RayonExecutor::builder()),
         }
     }
 }

@@ -6,12 +6,7 @@ use std::time::Duration;
 use executor_api::Executor;
 use executor_rayon::RayonExecutor;
 use rayon::prelude::*;
-use testkit::support::{block_on_within, names_of_busy_workers, threads_named};
-
-fn finish(executor: RayonExecutor) {
-    executor.shutdown();
-    block_on_within("join", executor.join());
-}
+use testkit::support::{block_on_within, names_of_busy_workers, shutdown_and_join, threads_named};
 
 /// By default one pool thread per available core, plus the driver and the
 /// reactor.
@@ -29,7 +24,7 @@ fn default_threads_are_one_per_core_a_driver_and_a_reactor() {
     );
     assert!(threads.contains(&"defr-driver".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defr-reactor".to_owned()), "{threads:?}");
-    finish(executor);
+    shutdown_and_join(&executor);
 }
 
 /// `par_iter` inside a closure job, and inside a future job, runs on the
@@ -49,7 +44,7 @@ fn rayon_parallelism_inside_jobs_uses_the_same_pool() {
     assert_eq!(block_on_within("par_iter in a closure", closure), Ok(true));
     let future = executor.spawn(async move { (0..1_000u32).into_par_iter().all(|i| on_pool(&i)) });
     assert_eq!(block_on_within("par_iter in a future", future), Ok(true));
-    finish(executor);
+    shutdown_and_join(&executor);
 }
 
 /// Futures on the pool can await Tokio timers and use Tokio sockets; they
@@ -81,7 +76,7 @@ fn futures_can_use_timers_and_io() {
         block_on_within("a job using timers and sockets", handle),
         Ok((true, true, true))
     );
-    finish(executor);
+    shutdown_and_join(&executor);
 }
 
 /// `RayonExecutor::current` finds the executor on its pool threads only.
@@ -99,5 +94,5 @@ fn current_is_the_executor_of_the_calling_pool_thread() {
         block_on_within("current() on the pool", name),
         Ok(Some("cur".to_owned()))
     );
-    finish(executor);
+    shutdown_and_join(&executor);
 }

@@ -5,12 +5,7 @@ use std::time::Duration;
 
 use executor_api::Executor;
 use executor_tokio::DedicatedExecutor;
-use testkit::support::{block_on_within, names_of_busy_workers, threads_named};
-
-fn finish(executor: DedicatedExecutor) {
-    executor.shutdown();
-    block_on_within("join", executor.join());
-}
+use testkit::support::{block_on_within, names_of_busy_workers, shutdown_and_join, threads_named};
 
 /// By default one worker per available core, plus the driver thread that
 /// owns the runtime.
@@ -27,7 +22,7 @@ fn default_threads_are_one_worker_per_core_and_a_driver() {
         "workers and the driver: {threads:?}"
     );
     assert!(threads.contains(&"defw-driver".to_owned()), "{threads:?}");
-    finish(executor);
+    shutdown_and_join(&executor);
 }
 
 /// Jobs can use Tokio timers and I/O: the runtime has both enabled.
@@ -53,5 +48,5 @@ fn jobs_can_use_timers_and_io() {
         block_on_within("a job using a timer and a socket", handle),
         Ok((true, true))
     );
-    finish(executor);
+    shutdown_and_join(&executor);
 }

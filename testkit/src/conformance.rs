@@ -22,7 +22,7 @@ use workload::{GroupBy, Table};
 
 use crate::support::{
     DropCounter, Gate, assert_no_threads_named, block_on_within, names_of_busy_workers, recv,
-    threads_named, timeout, tokio_block_on_within,
+    shutdown_and_join, threads_named, timeout, tokio_block_on_within,
 };
 use executor_api::backend::{DEFAULT_NICE, current_thread_is_idle_scheduled, current_thread_nice};
 
@@ -80,13 +80,6 @@ fn build<B: Backend>(name: &str, workers: usize) -> B::Executor {
     B::build(Config::new(name, workers)).expect("build the executor under test")
 }
 
-/// Shuts `executor` down gracefully and waits for the join.
-fn finish<E: Executor>(executor: &E) -> Metrics {
-    executor.shutdown();
-    block_on_within("join after shutdown", executor.join());
-    executor.metrics()
-}
-
 /// Polls `handle` once without waiting.
 fn poll_now<T>(handle: &mut JobHandle<T>) -> Option<Result<T, JobError>> {
     futures::executor::block_on(poll_immediate(handle))
@@ -140,7 +133,7 @@ pub fn future_returns_value<B: Backend>() {
     let executor = build::<B>("fut", 2);
     let handle = executor.spawn(async { 40 + 2 });
     assert_eq!(block_on_within("a future job", handle), Ok(42));
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 /// A closure's value reaches its handle, awaited from a Tokio runtime, and
@@ -151,7 +144,7 @@ pub fn closure_returns_value<B: Backend>() {
     let name = tokio_block_on_within("a closure job", handle).expect("the closure ran");
     let name = name.expect("executor threads are named");
     assert!(name.starts_with("clo-"), "ran on thread {name:?}");
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 /// A real kernel split into chunk jobs gives the serial checksum.
@@ -165,7 +158,10 @@ pub fn workload_checksum_matches_serial<B: Backend>() {
     })
     .expect("every chunk job succeeded");
     assert_eq!(got.checksum(), expected);
-    assert_eq!(finish(&executor).completed, table.chunks() as u64);
+    assert_eq!(
+        shutdown_and_join(&executor).completed,
+        table.chunks() as u64
+    );
 }
 
 /// Clones drive one executor: jobs, metrics and shutdown are shared.
@@ -209,7 +205,7 @@ pub fn many_concurrent_jobs<B: Backend>() {
     for (i, value) in values.into_iter().enumerate() {
         assert_eq!(value, Ok(i));
     }
-    let metrics = finish(&executor);
+    let metrics = shutdown_and_join(&executor);
     assert_eq!((metrics.submitted, metrics.completed), (2_000, 2_000));
 }
 
@@ -238,7 +234,7 @@ pub fn job_spawns_subtasks<B: Backend>() {
         sum
     });
     assert_eq!(block_on_within("a job with sub-tasks", handle), Ok(10));
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 /// A graceful shutdown waits for sub-tasks that jobs spawned and left
@@ -294,7 +290,7 @@ pub fn yielding_job_does_not_starve_others<B: Backend>() {
         Ok(())
     );
     assert_eq!(block_on_within("the yielding job", spinner), Ok(()));
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 /// An immediate shutdown cuts short a graceful one that is waiting for a
@@ -357,7 +353,7 @@ fn assert_panics_with<B: Backend>(
         (0..8).map(Ok).collect::<Vec<_>>(),
         "the executor survived"
     );
-    let metrics = finish(&executor);
+    let metrics = shutdown_and_join(&executor);
     assert_eq!((metrics.panicked, metrics.completed), (workers as u64, 8));
 }
 
@@ -413,7 +409,7 @@ pub fn dropping_handle_drops_running_future<B: Backend>() {
     assert_eq!(drops.drops(), 0);
     drop(handle);
     drops.wait_for_drop("the cancelled future's captures");
-    let metrics = finish(&executor);
+    let metrics = shutdown_and_join(&executor);
     assert_eq!((metrics.cancelled, metrics.completed), (1, 0));
 }
 
@@ -436,7 +432,7 @@ pub fn dropping_handle_of_queued_closure_skips_it<B: Backend>() {
     drop(queued);
     gate.open();
     assert_eq!(block_on_within("the blocker", blocker), Ok(()));
-    let metrics = finish(&executor);
+    let metrics = shutdown_and_join(&executor);
     assert!(
         !ran.load(Ordering::SeqCst),
         "a cancelled queued closure ran"
@@ -459,7 +455,7 @@ pub fn detached_job_runs_to_completion<B: Backend>() {
         .detach();
     gate.open();
     assert_eq!(recv("the detached job", &done_rx), 42);
-    let metrics = finish(&executor);
+    let metrics = shutdown_and_join(&executor);
     assert_eq!((metrics.completed, metrics.cancelled), (1, 0));
 }
 
@@ -478,7 +474,7 @@ pub fn dropping_handle_cancels_running_closure<B: Backend>() {
     recv("the closure to start", &started_rx);
     drop(handle);
     recv("the closure to see the cancel", &saw_rx);
-    let metrics = finish(&executor);
+    let metrics = shutdown_and_join(&executor);
     assert_eq!((metrics.cancelled, metrics.completed), (1, 0));
 }
 
@@ -498,7 +494,7 @@ pub fn cancel_resolves_handle_to_cancelled<B: Backend>() {
         block_on_within("a cancelled closure", handle),
         Err(JobError::Cancelled)
     );
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 /// Cancelling a job that already finished keeps its value.
@@ -512,7 +508,7 @@ pub fn cancel_after_completion_keeps_value<B: Backend>() {
     }
     handle.cancel();
     assert_eq!(block_on_within("a finished job", handle), Ok(5));
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 // ----- shutdown -----
@@ -755,7 +751,7 @@ pub fn no_threads_left_after_join<B: Backend>() {
         !threads_named("thrleft-").is_empty(),
         "the executor's threads are named after it"
     );
-    finish(&executor);
+    shutdown_and_join(&executor);
     assert_no_threads_named("thrleft-");
 }
 
@@ -775,7 +771,7 @@ pub fn workers_are_named_after_the_executor<B: Backend>() {
             "{worker:?} ends in its index"
         );
     }
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 /// Workers run at the configured niceness (never above the caller's);
@@ -793,7 +789,7 @@ pub fn workers_run_at_the_configured_priority<B: Backend>() {
             executor.spawn_cpu(|_| current_thread_nice()),
         );
         assert_eq!(seen, Ok(Some(base.max(nice))), "niceness {nice}");
-        finish(&executor);
+        shutdown_and_join(&executor);
     }
     assert_eq!(
         current_thread_nice(),
@@ -815,7 +811,7 @@ pub fn workers_can_run_under_the_idle_policy<B: Backend>() {
     );
     assert_eq!(idle, Ok(true));
     assert!(!current_thread_is_idle_scheduled());
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 /// Awaiting a handle never blocks the awaiting runtime: on a one-thread
@@ -835,7 +831,7 @@ pub fn awaiting_never_blocks_the_caller_runtime<B: Backend>() {
         value
     });
     assert_eq!(value, Ok(8));
-    finish(&executor);
+    shutdown_and_join(&executor);
 }
 
 // ----- metrics, types, configuration -----
@@ -856,7 +852,7 @@ pub fn metrics_count_every_job<B: Backend>() {
     let panicked = executor.spawn_cpu(|_| panic!("counted"));
     block_on_within("a panicking job", panicked).unwrap_err();
     drop(executor.spawn(futures::future::pending::<()>()));
-    assert_eq!(finish(&executor).rejected, 0);
+    assert_eq!(shutdown_and_join(&executor).rejected, 0);
     drop(executor.spawn(async {}));
     let metrics_after = executor.metrics();
     assert_eq!(metrics_after.submitted, 4);
@@ -928,7 +924,7 @@ pub fn any_executor_keeps_the_contract<B: Backend>() {
         .clone()
         .spawn(async move { job_count.fetch_add(1, Ordering::SeqCst) })
         .detach();
-    let metrics = finish(&executor);
+    let metrics = shutdown_and_join(&executor);
     assert_eq!(counted.load(Ordering::SeqCst), 1);
     assert_eq!((metrics.completed, metrics.cancelled), (3, 1));
 }

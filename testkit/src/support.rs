@@ -10,6 +10,18 @@ use std::time::Duration;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use executor_api::Executor;
 
+/// Shuts `executor` down gracefully and waits (bounded) for the join;
+/// returns the final metrics.
+///
+/// # Panics
+///
+/// If the join does not resolve within [`timeout()`].
+pub fn shutdown_and_join<E: Executor>(executor: &E) -> executor_api::Metrics {
+    executor.shutdown();
+    block_on_within("join after shutdown", executor.join());
+    executor.metrics()
+}
+
 /// Holds `count` jobs on distinct workers of `executor` at once and returns
 /// their sorted, deduplicated thread names: with fewer than `count`
 /// workers, the jobs could not all arrive and this would time out.
