@@ -123,6 +123,8 @@ pub enum BuildError {
         /// The rejected value.
         nice: i32,
     },
+    /// The watchdog threshold was zero: every poll would be reported.
+    InvalidWatchdog,
     /// The operating system refused to start a thread or build the runtime.
     Io(std::io::Error),
 }
@@ -140,6 +142,11 @@ impl fmt::Display for BuildError {
                 f,
                 "invalid niceness {nice}: use 0 (normal priority) to 19 (lowest); raising \
                  priority above normal needs privileges an executor should not require"
+            ),
+            BuildError::InvalidWatchdog => f.write_str(
+                "invalid watchdog threshold 0: every poll would count as a stall; pass a \
+                 threshold above the longest poll you expect (the default is 100 ms), or turn \
+                 the watchdog off",
             ),
             BuildError::Io(err) => write!(
                 f,

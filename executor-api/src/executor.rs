@@ -6,10 +6,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::{BoxedJob, ClosureBody, ExecutorCore, FutureBody, Join, RunnableJob};
+use futures_core::Stream;
+
+use crate::backend::{BoxedJob, ExecutorCore, Join, RunnableJob};
 use crate::cancel::CancelToken;
 use crate::handle::JobHandle;
+use crate::job_builder::JobBuilder;
 use crate::metrics::Metrics;
+use crate::stream::JobStream;
 
 /// A dedicated executor for CPU-bound async work.
 ///
@@ -93,11 +97,7 @@ pub trait Executor: Clone + fmt::Debug + Send + Sync + 'static {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let (job, handle) = self.core().admit(FutureBody::new(future));
-        if let Some(job) = job {
-            self.schedule(job);
-        }
-        handle
+        self.job().spawn(future)
     }
 
     /// Submits a CPU-bound closure. It runs once, on an executor thread,
@@ -144,11 +144,74 @@ pub trait Executor: Clone + fmt::Debug + Send + Sync + 'static {
         F: FnOnce(&CancelToken<'_>) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (job, handle) = self.core().admit(ClosureBody::new(closure));
-        if let Some(job) = job {
-            self.schedule(job);
-        }
-        handle
+        self.job().spawn_cpu(closure)
+    }
+
+    /// Runs a stream producer on the executor and returns its items, to
+    /// consume from any runtime. At most `buffer` items wait between the
+    /// two (a `buffer` of 0 counts as 1): the producer is not polled for
+    /// more until the consumer catches up.
+    ///
+    /// The producer is one job: it is counted, drained and cancelled like
+    /// any other.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the [`JobStream`] cancels the producer job: it is dropped at
+    /// its next `.await`.
+    ///
+    /// # Panics
+    ///
+    /// Never panics. A panic in the producer ends the stream with one
+    /// `Err(`[`JobError::Panicked`](crate::JobError::Panicked)`)` item,
+    /// after the items it yielded before the panic.
+    ///
+    /// # Shutdown
+    ///
+    /// A graceful shutdown lets the producer finish (it waits for the
+    /// consumer to read what it produces). After an immediate shutdown the
+    /// stream ends with `Err(JobError::Cancelled)`; submitted after a
+    /// shutdown began, its only item is `Err(JobError::ShutDown)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::Executor;
+    /// use futures::StreamExt;
+    /// # let executor = executor_tokio::DedicatedExecutor::builder().build().unwrap();
+    /// // Encode batches on the executor, four batches ahead of the consumer.
+    /// let batches = futures::stream::iter(0..10u64).map(|batch| batch * 1_000);
+    /// let encoded: Vec<_> = futures::executor::block_on(executor.spawn_stream(batches, 4).collect());
+    /// assert_eq!(encoded.len(), 10);
+    /// assert_eq!(encoded[3], Ok(3_000));
+    /// # executor.shutdown();
+    /// ```
+    fn spawn_stream<S>(&self, stream: S, buffer: usize) -> JobStream<S::Item>
+    where
+        S: Stream + Send + 'static,
+        S::Item: Send + 'static,
+    {
+        self.job().spawn_stream(stream, buffer)
+    }
+
+    /// A builder for a job with options: a name, shown by the watchdog and
+    /// by tokio-console.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::Executor;
+    /// # let executor = executor_tokio::DedicatedExecutor::builder().build().unwrap();
+    /// let sorted = executor.job().name("cpu:sort").spawn_cpu(|_| {
+    ///     let mut rows = vec![3, 1, 2];
+    ///     rows.sort_unstable();
+    ///     rows
+    /// });
+    /// assert_eq!(futures::executor::block_on(sorted), Ok(vec![1, 2, 3]));
+    /// # executor.shutdown();
+    /// ```
+    fn job(&self) -> JobBuilder<'_, Self> {
+        JobBuilder::new(self)
     }
 
     /// Graceful shutdown: new submissions are rejected; every job already

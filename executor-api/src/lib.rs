@@ -67,7 +67,10 @@ mod cancel;
 mod error;
 mod executor;
 mod handle;
+pub mod io;
+mod job_builder;
 mod metrics;
+mod stream;
 mod sync;
 
 pub use crate::backend::Join;
@@ -75,4 +78,6 @@ pub use crate::cancel::CancelToken;
 pub use crate::error::{BuildError, JobError, NON_STRING_PANIC, validate_name, validate_nice};
 pub use crate::executor::{AnyExecutor, DynExecutor, Executor};
 pub use crate::handle::JobHandle;
+pub use crate::job_builder::JobBuilder;
 pub use crate::metrics::Metrics;
+pub use crate::stream::JobStream;

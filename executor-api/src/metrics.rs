@@ -38,6 +38,10 @@ pub struct Metrics {
     /// Submissions rejected because the executor was shutting down. They are
     /// not counted in `submitted`.
     pub rejected: u64,
+    /// Polls that the watchdog saw run longer than its threshold without
+    /// yielding (each long poll counts once). See the backend builder's
+    /// `watchdog` setting.
+    pub stalled_polls: u64,
 }
 
 impl Metrics {
@@ -71,6 +75,7 @@ pub(crate) struct Counters {
     rejected: AtomicU64,
     started: Padded<AtomicU64>,
     endings: Padded<[AtomicU64; 3]>,
+    stalled_polls: AtomicU64,
 }
 
 impl Counters {
@@ -80,6 +85,10 @@ impl Counters {
 
     pub(crate) fn rejected(&self) {
         self.rejected.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn stalled_poll(&self) {
+        self.stalled_polls.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn started(&self) {
@@ -110,6 +119,7 @@ impl Counters {
             cancelled,
             panicked,
             rejected: self.rejected.load(Relaxed),
+            stalled_polls: self.stalled_polls.load(Relaxed),
         }
     }
 }

@@ -3,10 +3,12 @@
 use std::io;
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use executor_api::BuildError;
-use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig};
+use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig, Watchdog, WorkerContext};
 use rayon::{ThreadPool, ThreadPoolBuilder};
+use tokio::runtime::Handle;
 
 use crate::driver;
 use crate::executor::{CurrentSlot, RayonExecutor};
@@ -117,8 +119,53 @@ impl Builder {
         self.nice(0)
     }
 
+    /// Sets the runtime that jobs run I/O on with
+    /// [`executor_api::io::spawn`] and [`executor_api::io::spawn_stream`].
+    /// (The executor's own reactor only drives timers and sockets that jobs
+    /// create on the pool.)
+    ///
+    /// # Default
+    ///
+    /// The Tokio runtime that [`build`](Self::build) is called from, if
+    /// any; otherwise none, and the I/O helpers return
+    /// [`IoError::NoIoRuntime`](executor_api::io::IoError::NoIoRuntime).
+    pub fn io_runtime(mut self, handle: Handle) -> Self {
+        self.config = self.config.io_runtime(handle);
+        self
+    }
+
+    /// Sets the watchdog threshold: a job poll (a closure's whole run) that
+    /// lasts longer than this is reported once, while it runs, as a tracing
+    /// warning (with the job's name, see
+    /// [`Executor::job`](executor_api::Executor::job)) and in
+    /// [`Metrics::stalled_polls`](executor_api::Metrics::stalled_polls).
+    /// The warning goes to the tracing subscriber in scope when the executor
+    /// was built, or else to the global one. The watchdog runs on a thread
+    /// of its own, `<name>-watch`.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_WATCHDOG_THRESHOLD`](executor_api::backend::DEFAULT_WATCHDOG_THRESHOLD)
+    /// (100 ms).
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidWatchdog`] for
+    /// zero.
+    pub fn watchdog(mut self, threshold: Duration) -> Self {
+        self.config = self.config.watchdog(Some(threshold));
+        self
+    }
+
+    /// Turns the watchdog off: no watchdog thread, no per-poll clock reads.
+    pub fn without_watchdog(mut self) -> Self {
+        self.config = self.config.watchdog(None);
+        self
+    }
+
     /// Starts the executor: its own Rayon pool (never the global one), a
-    /// reactor thread for timers and I/O, and a driver thread for shutdown.
+    /// reactor thread for timers and I/O, a driver thread for shutdown, and
+    /// the watchdog thread.
     ///
     /// Blocks the calling thread only while the threads start.
     ///
@@ -129,10 +176,19 @@ impl Builder {
     pub fn build(self) -> Result<RayonExecutor, BuildError> {
         let config = self.config.validate()?;
         let core = ExecutorCore::new(config.name());
+        let watchdog = match config.watchdog() {
+            Some(threshold) => Some(Watchdog::start(
+                &core,
+                config.helper_name("watch"),
+                threshold,
+            )?),
+            None => None,
+        };
+        let context = WorkerContext::new(config.io_runtime().cloned(), watchdog.as_ref());
         let reactor = Reactor::start(config.helper_name("reactor"))?;
         let current = CurrentSlot::default();
         let queue = RunQueue::new();
-        let pool = match build_pool(&config, &core, &reactor, &current, &queue) {
+        let pool = match build_pool(&config, &core, &reactor, &current, &queue, context) {
             Ok(pool) => Arc::new(pool),
             Err(err) => {
                 reactor.stop();
@@ -148,7 +204,7 @@ impl Builder {
         let driver_core = core.clone();
         let driver = thread::Builder::new()
             .name(config.helper_name("driver"))
-            .spawn(move || driver::run(pool, reactor, driver_core))?;
+            .spawn(move || driver::run(pool, reactor, watchdog, driver_core))?;
         core.register_thread(move || {
             let _ = driver.join();
         });
@@ -164,6 +220,7 @@ fn build_pool(
     reactor: &Reactor,
     current: &CurrentSlot,
     queue: &Arc<RunQueue>,
+    context: WorkerContext,
 ) -> Result<ThreadPool, BuildError> {
     let names = config.clone();
     let priority = config.clone();
@@ -186,6 +243,7 @@ fn build_pool(
             let current = current.clone();
             let queue = queue.clone();
             let priority = priority.clone();
+            let context = context.clone();
             let handle = builder.spawn(move || {
                 if let Err(err) = priority.apply_priority() {
                     tracing::warn!(%err, "could not lower the priority of a pool thread");
@@ -193,6 +251,7 @@ fn build_pool(
                 let _reactor = reactor.enter();
                 current.enter();
                 queue.enter();
+                context.enter();
                 thread.run();
             })?;
             core.register_thread(move || {

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use executor_api::backend::{Drain, ExecutorCore};
+use executor_api::backend::{Drain, ExecutorCore, Watchdog};
 use rayon::ThreadPool;
 
 use crate::reactor::Reactor;
@@ -19,7 +19,12 @@ impl Drop for TerminateOnDrop {
 
 /// Waits for a shutdown request, drains, drops the pool, stops the reactor,
 /// terminates.
-pub(crate) fn run(pool: Arc<ThreadPool>, reactor: Reactor, core: ExecutorCore) {
+pub(crate) fn run(
+    pool: Arc<ThreadPool>,
+    reactor: Reactor,
+    watchdog: Option<Watchdog>,
+    core: ExecutorCore,
+) {
     let terminate = TerminateOnDrop(core.clone());
     if core.drain() == Drain::Aborted {
         // The abort woke every parked job and queued jobs end as soon as a
@@ -32,5 +37,6 @@ pub(crate) fn run(pool: Arc<ThreadPool>, reactor: Reactor, core: ExecutorCore) {
     // Timers and sockets of ended jobs are gone; the reactor has no more
     // work.
     reactor.stop();
+    drop(watchdog);
     drop(terminate);
 }

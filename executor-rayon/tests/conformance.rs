@@ -12,15 +12,21 @@ impl Backend for Rayon {
     const SUBTASKS_ARE_JOBS: bool = true;
 
     fn build(config: Config) -> Result<RayonExecutor, BuildError> {
-        let builder = RayonExecutor::builder()
+        let mut builder = RayonExecutor::builder()
             .name(config.name)
             .worker_threads(config.workers)
             .nice(config.nice);
         if config.idle {
-            builder.idle_priority().build()
-        } else {
-            builder.build()
+            builder = builder.idle_priority();
         }
+        if let Some(handle) = config.io_runtime {
+            builder = builder.io_runtime(handle);
+        }
+        builder = match config.watchdog {
+            Some(threshold) => builder.watchdog(threshold),
+            None => builder.without_watchdog(),
+        };
+        builder.build()
     }
 
     fn spawn_subtask(task: BoxTask) {

@@ -8,10 +8,10 @@ use executor_rayon::RayonExecutor;
 use rayon::prelude::*;
 use testkit::support::{block_on_within, names_of_busy_workers, shutdown_and_join, threads_named};
 
-/// By default one pool thread per available core, plus the driver and the
-/// reactor.
+/// By default one pool thread per available core, plus the driver, the
+/// reactor and the watchdog.
 #[test]
-fn default_threads_are_one_per_core_a_driver_and_a_reactor() {
+fn default_threads_are_one_per_core_a_driver_a_reactor_and_a_watchdog() {
     let executor = RayonExecutor::builder().name("defr").build().unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(names_of_busy_workers(&executor, cores).len(), cores);
@@ -19,9 +19,10 @@ fn default_threads_are_one_per_core_a_driver_and_a_reactor() {
     threads.sort();
     assert_eq!(
         threads.len(),
-        cores + 2,
-        "pool, driver and reactor: {threads:?}"
+        cores + 3,
+        "pool, driver, reactor and watchdog: {threads:?}"
     );
+    assert!(threads.contains(&"defr-watch".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defr-driver".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defr-reactor".to_owned()), "{threads:?}");
     shutdown_and_join(&executor);

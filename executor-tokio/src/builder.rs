@@ -3,9 +3,11 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
+use std::time::Duration;
 
 use executor_api::BuildError;
-use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig};
+use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig, Watchdog, WorkerContext};
+use tokio::runtime::Handle;
 
 use crate::driver;
 use crate::executor::DedicatedExecutor;
@@ -119,8 +121,50 @@ impl Builder {
         self.nice(0)
     }
 
+    /// Sets the runtime that jobs run I/O on with
+    /// [`executor_api::io::spawn`] and [`executor_api::io::spawn_stream`].
+    ///
+    /// # Default
+    ///
+    /// The Tokio runtime that [`build`](Self::build) is called from, if
+    /// any; otherwise none, and the I/O helpers return
+    /// [`IoError::NoIoRuntime`](executor_api::io::IoError::NoIoRuntime).
+    pub fn io_runtime(mut self, handle: Handle) -> Self {
+        self.config = self.config.io_runtime(handle);
+        self
+    }
+
+    /// Sets the watchdog threshold: a job poll that runs longer than this
+    /// without yielding is reported once, while it runs, as a tracing
+    /// warning (with the job's name, see [`Executor::job`](executor_api::Executor::job))
+    /// and in [`Metrics::stalled_polls`](executor_api::Metrics::stalled_polls).
+    /// The warning goes to the tracing subscriber in scope when the executor
+    /// was built, or else to the global one. The watchdog runs on a thread
+    /// of its own, `<name>-watch`.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_WATCHDOG_THRESHOLD`](executor_api::backend::DEFAULT_WATCHDOG_THRESHOLD)
+    /// (100 ms).
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidWatchdog`] for
+    /// zero.
+    pub fn watchdog(mut self, threshold: Duration) -> Self {
+        self.config = self.config.watchdog(Some(threshold));
+        self
+    }
+
+    /// Turns the watchdog off: no watchdog thread, no per-poll clock reads.
+    pub fn without_watchdog(mut self) -> Self {
+        self.config = self.config.watchdog(None);
+        self
+    }
+
     /// Starts the executor: a driver thread that owns a multi-thread Tokio
-    /// runtime (timers and I/O enabled) with its worker threads.
+    /// runtime (timers and I/O enabled) with its worker threads, and the
+    /// watchdog thread.
     ///
     /// Blocks the calling thread only while the runtime starts.
     ///
@@ -131,8 +175,17 @@ impl Builder {
     pub fn build(self) -> Result<DedicatedExecutor, BuildError> {
         let config = self.config.validate()?;
         let core = ExecutorCore::new(config.name());
+        let watchdog = match config.watchdog() {
+            Some(threshold) => Some(Watchdog::start(
+                &core,
+                config.helper_name("watch"),
+                threshold,
+            )?),
+            None => None,
+        };
+        let context = WorkerContext::new(config.io_runtime().cloned(), watchdog.as_ref());
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let runtime_builder = runtime_builder(&config);
+        let runtime_builder = runtime_builder(&config, context);
         let driver_core = core.clone();
         let driver = thread::Builder::new()
             .name(config.helper_name("driver"))
@@ -147,7 +200,7 @@ impl Builder {
                     }
                 };
                 if ready_tx.send(Ok(runtime.handle().clone())).is_ok() {
-                    driver::run(runtime, driver_core);
+                    driver::run(runtime, watchdog, driver_core);
                 }
             })?;
 
@@ -172,7 +225,7 @@ impl Builder {
     }
 }
 
-fn runtime_builder(config: &ValidPoolConfig) -> tokio::runtime::Builder {
+fn runtime_builder(config: &ValidPoolConfig, context: WorkerContext) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let names = config.clone();
     let next_thread = AtomicUsize::new(0);
@@ -184,6 +237,7 @@ fn runtime_builder(config: &ValidPoolConfig) -> tokio::runtime::Builder {
             if let Err(err) = priority.apply_priority() {
                 tracing::warn!(%err, "could not lower the priority of an executor thread");
             }
+            context.enter();
         })
         .enable_all();
     builder

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use executor_api::backend::{Drain, ExecutorCore};
+use executor_api::backend::{Drain, ExecutorCore, Watchdog};
 use tokio::runtime::Runtime;
 
 /// How often a graceful shutdown re-reads Tokio's task count while waiting
@@ -20,7 +20,7 @@ impl Drop for TerminateOnDrop {
 }
 
 /// Waits for a shutdown request, drains, drops the runtime, terminates.
-pub(crate) fn run(runtime: Runtime, core: ExecutorCore) {
+pub(crate) fn run(runtime: Runtime, watchdog: Option<Watchdog>, core: ExecutorCore) {
     let terminate = TerminateOnDrop(core.clone());
     let mut aborted = core.drain() == Drain::Aborted;
 
@@ -37,5 +37,6 @@ pub(crate) fn run(runtime: Runtime, core: ExecutorCore) {
     // resolves its handle as cancelled) once its worker finishes the current
     // poll, and waits for the worker threads to exit.
     drop(runtime);
+    drop(watchdog);
     drop(terminate);
 }

@@ -97,6 +97,19 @@ impl Executor for DedicatedExecutor {
         // The task's own JoinHandle is not needed: the job reports to its
         // `JobHandle`. If the runtime is already gone, Tokio drops the task,
         // which resolves the job as cancelled.
+        #[cfg(tokio_unstable)]
+        if let Some(name) = job.name() {
+            // A named task: tokio-console shows it under the job's name.
+            // Spawning only fails if the runtime is gone, and then the job
+            // is dropped, which resolves it as cancelled.
+            let name = name.to_owned();
+            drop(
+                tokio::task::Builder::new()
+                    .name(&name)
+                    .spawn_on(job, &self.inner.handle),
+            );
+            return;
+        }
         drop(self.inner.handle.spawn(job));
     }
 }

@@ -12,15 +12,21 @@ impl Backend for Tokio {
     const SUBTASKS_ARE_JOBS: bool = false;
 
     fn build(config: Config) -> Result<DedicatedExecutor, BuildError> {
-        let builder = DedicatedExecutor::builder()
+        let mut builder = DedicatedExecutor::builder()
             .name(config.name)
             .worker_threads(config.workers)
             .nice(config.nice);
         if config.idle {
-            builder.idle_priority().build()
-        } else {
-            builder.build()
+            builder = builder.idle_priority();
         }
+        if let Some(handle) = config.io_runtime {
+            builder = builder.io_runtime(handle);
+        }
+        builder = match config.watchdog {
+            Some(threshold) => builder.watchdog(threshold),
+            None => builder.without_watchdog(),
+        };
+        builder.build()
     }
 
     fn spawn_subtask(task: BoxTask) {

@@ -8,9 +8,9 @@ use executor_tokio::DedicatedExecutor;
 use testkit::support::{block_on_within, names_of_busy_workers, shutdown_and_join, threads_named};
 
 /// By default one worker per available core, plus the driver thread that
-/// owns the runtime.
+/// owns the runtime and the watchdog.
 #[test]
-fn default_threads_are_one_worker_per_core_and_a_driver() {
+fn default_threads_are_one_worker_per_core_a_driver_and_a_watchdog() {
     let executor = DedicatedExecutor::builder().name("defw").build().unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(names_of_busy_workers(&executor, cores).len(), cores);
@@ -18,10 +18,11 @@ fn default_threads_are_one_worker_per_core_and_a_driver() {
     threads.sort();
     assert_eq!(
         threads.len(),
-        cores + 1,
-        "workers and the driver: {threads:?}"
+        cores + 2,
+        "workers, the driver and the watchdog: {threads:?}"
     );
     assert!(threads.contains(&"defw-driver".to_owned()), "{threads:?}");
+    assert!(threads.contains(&"defw-watch".to_owned()), "{threads:?}");
     shutdown_and_join(&executor);
 }
 

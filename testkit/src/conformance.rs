@@ -30,7 +30,7 @@ use executor_api::backend::{DEFAULT_NICE, current_thread_is_idle_scheduled, curr
 pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The configuration every backend's builder understands.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The executor's name; threads are named `<name>-<n>`.
     pub name: String,
@@ -40,16 +40,24 @@ pub struct Config {
     pub nice: i32,
     /// Run the workers under `SCHED_IDLE` instead of the niceness.
     pub idle: bool,
+    /// The I/O runtime to register; `None` leaves the builder's default
+    /// (the runtime it is called from, if any).
+    pub io_runtime: Option<tokio::runtime::Handle>,
+    /// The watchdog threshold; `None` turns the watchdog off.
+    pub watchdog: Option<Duration>,
 }
 
 impl Config {
-    /// `name` with `workers` workers at normal priority.
+    /// `name` with `workers` workers at normal priority, the default
+    /// watchdog and the default I/O runtime.
     pub fn new(name: &str, workers: usize) -> Self {
         Config {
             name: name.to_owned(),
             workers,
             nice: 0,
             idle: false,
+            io_runtime: None,
+            watchdog: Some(executor_api::backend::DEFAULT_WATCHDOG_THRESHOLD),
         }
     }
 }
@@ -898,6 +906,11 @@ pub fn bad_configuration_is_a_typed_error<B: Backend>() {
         };
         assert!(matches!(bad(config), BuildError::InvalidNice { nice: n } if n == nice));
     }
+    let config = Config {
+        watchdog: Some(Duration::ZERO),
+        ..Config::new("watch", 1)
+    };
+    assert!(matches!(bad(config), BuildError::InvalidWatchdog));
 }
 
 /// The backend behind [`AnyExecutor`] keeps the whole contract.
@@ -973,12 +986,30 @@ macro_rules! conformance_tests {
             bad_configuration_is_a_typed_error,
             any_executor_keeps_the_contract,
         );
+        $crate::conformance_tests!(@each $backend; cross_runtime;
+            io_runs_on_the_registered_runtime,
+            io_runtime_defaults_to_the_building_runtime,
+            io_without_a_runtime_is_a_typed_error,
+            io_after_the_runtime_shut_down_is_a_typed_error,
+            io_panic_is_an_error,
+            cancelling_the_job_cancels_its_io,
+            stream_items_arrive_in_order,
+            stream_backpressure_is_bounded,
+            dropping_the_stream_cancels_the_producer,
+            producer_panic_ends_the_stream_with_an_error,
+            io_stream_is_consumed_inside_a_job,
+            watchdog_reports_a_job_that_does_not_yield,
+            watchdog_ignores_waiting_jobs,
+        );
     };
     (@each $backend:ty; $($name:ident),* $(,)?) => {
+        $crate::conformance_tests!(@each $backend; conformance; $($name),*);
+    };
+    (@each $backend:ty; $module:ident; $($name:ident),* $(,)?) => {
         $(
             #[test]
             fn $name() {
-                $crate::conformance::$name::<$backend>();
+                $crate::$module::$name::<$backend>();
             }
         )*
     };

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod conformance;
+pub mod cross_runtime;
 pub mod state_machine;
 pub mod support;
 

@@ -315,3 +315,90 @@ pub fn assert_no_threads_named(prefix: &str) {
 /// How long [`assert_no_threads_named`] lets the kernel release joined
 /// threads.
 pub const RELEASE_GRACE: Duration = Duration::from_secs(1);
+
+/// Polls `condition` every millisecond until it holds.
+///
+/// For states that no channel reports (a counter reaching a value); the
+/// wait ends as soon as the state is reached.
+///
+/// # Panics
+///
+/// If `condition` does not hold within [`timeout()`], naming `what`.
+pub fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout();
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {:?} waiting for {what}",
+            timeout()
+        );
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The thread name of the runtime built by [`io_runtime`].
+pub const IO_THREAD: &str = "io-rt";
+
+/// A multi-thread Tokio runtime with one worker named [`IO_THREAD`]: the
+/// "I/O runtime" of a service, for the I/O redirection tests.
+///
+/// # Panics
+///
+/// If the runtime cannot be built.
+pub fn io_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(IO_THREAD)
+        .enable_all()
+        .build()
+        .expect("build the I/O runtime")
+}
+
+/// Captures what a tracing subscriber writes, for tests of warnings.
+#[derive(Clone, Debug, Default)]
+pub struct LogCapture {
+    written: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+/// A writer into a [`LogCapture`].
+#[derive(Debug)]
+pub struct LogWriter(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogCapture {
+    /// An empty capture.
+    pub fn new() -> Self {
+        LogCapture::default()
+    }
+
+    /// Runs `f` with a subscriber that writes here as the thread's default.
+    pub fn in_scope<T>(&self, f: impl FnOnce() -> T) -> T {
+        let written = self.written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || LogWriter(written.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, f)
+    }
+
+    /// Everything written so far.
+    pub fn contents(&self) -> String {
+        let written = self
+            .written
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        String::from_utf8_lossy(&written).into_owned()
+    }
+}

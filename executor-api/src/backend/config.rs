@@ -1,14 +1,18 @@
 //! The thread-pool settings every backend's builder shares, validated once.
 
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
+use tokio::runtime::Handle;
+
+use crate::backend::watchdog::DEFAULT_WATCHDOG_THRESHOLD;
 use crate::error::{BuildError, validate_name, validate_nice};
 
 /// The niceness of worker threads unless a builder says otherwise.
 pub const DEFAULT_NICE: i32 = 10;
 
-/// The settings every backend's builder exposes: name, worker count and
-/// worker priority.
+/// The settings every backend's builder exposes: name, worker count,
+/// worker priority, I/O runtime and watchdog.
 ///
 /// # Examples
 ///
@@ -21,21 +25,26 @@ pub const DEFAULT_NICE: i32 = 10;
 /// assert!(PoolConfig::new("cpu").worker_threads(0).validate().is_err());
 /// # Ok::<(), executor_api::BuildError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct PoolConfig {
     name: String,
     workers: Option<usize>,
     nice: i32,
     idle_policy: bool,
+    /// `None`: the runtime the executor is built from, if any.
+    io_runtime: Option<Handle>,
+    watchdog: Option<Duration>,
 }
 
 /// A [`PoolConfig`] that passed validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ValidPoolConfig {
     name: String,
     workers: usize,
     nice: i32,
     idle_policy: bool,
+    io_runtime: Option<Handle>,
+    watchdog: Option<Duration>,
 }
 
 impl PoolConfig {
@@ -46,6 +55,8 @@ impl PoolConfig {
             workers: None,
             nice: DEFAULT_NICE,
             idle_policy: false,
+            io_runtime: None,
+            watchdog: Some(DEFAULT_WATCHDOG_THRESHOLD),
         }
     }
 
@@ -75,15 +86,33 @@ impl PoolConfig {
         self
     }
 
-    /// Checks every setting.
+    /// Sets the runtime that jobs run I/O on (see [`crate::io`]). Unset,
+    /// [`validate`](Self::validate) takes the Tokio runtime it is called
+    /// from, if any.
+    pub fn io_runtime(mut self, handle: Handle) -> Self {
+        self.io_runtime = Some(handle);
+        self
+    }
+
+    /// Sets the watchdog threshold (`None` turns the watchdog off).
+    pub fn watchdog(mut self, threshold: Option<Duration>) -> Self {
+        self.watchdog = threshold;
+        self
+    }
+
+    /// Checks every setting, and resolves the I/O runtime.
     ///
     /// # Errors
     ///
-    /// [`BuildError::ZeroWorkers`], [`BuildError::InvalidName`] or
-    /// [`BuildError::InvalidNice`].
+    /// [`BuildError::ZeroWorkers`], [`BuildError::InvalidName`],
+    /// [`BuildError::InvalidNice`] or [`BuildError::InvalidWatchdog`].
     pub fn validate(self) -> Result<ValidPoolConfig, BuildError> {
         validate_name(&self.name)?;
         validate_nice(self.nice)?;
+        if self.watchdog == Some(Duration::ZERO) {
+            return Err(BuildError::InvalidWatchdog);
+        }
+        let io_runtime = self.io_runtime.or_else(|| Handle::try_current().ok());
         let workers = match self.workers {
             Some(0) => return Err(BuildError::ZeroWorkers),
             Some(count) => count,
@@ -94,6 +123,8 @@ impl PoolConfig {
             workers,
             nice: self.nice,
             idle_policy: self.idle_policy,
+            io_runtime,
+            watchdog: self.watchdog,
         })
     }
 }
@@ -112,6 +143,16 @@ impl ValidPoolConfig {
     /// The workers' niceness.
     pub fn nice(&self) -> i32 {
         self.nice
+    }
+
+    /// The runtime that jobs run I/O on, if any.
+    pub fn io_runtime(&self) -> Option<&Handle> {
+        self.io_runtime.as_ref()
+    }
+
+    /// The watchdog threshold, if the watchdog is on.
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog
     }
 
     /// Applies the configured priority to the calling worker thread:

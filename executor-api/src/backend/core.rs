@@ -366,6 +366,11 @@ impl ExecutorCore {
         joiners.into_iter().for_each(Waker::wake);
     }
 
+    /// Counts a poll that ran past the watchdog's threshold.
+    pub(crate) fn count_stalled_poll(&self) {
+        self.shared.counters.stalled_poll();
+    }
+
     /// Jobs that have waited for a wake-up at least once and not ended: the
     /// jobs an immediate shutdown has to wake. For diagnostics and tests.
     pub fn parked_jobs(&self) -> usize {

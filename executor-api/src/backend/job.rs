@@ -9,6 +9,7 @@ use pin_project_lite::pin_project;
 
 use crate::backend::cell::{Delivery, JobCell};
 use crate::backend::core::Shared;
+use crate::backend::worker::WatchedPoll;
 use crate::cancel::CancelToken;
 use crate::error::JobError;
 use crate::handle::JobHandle;
@@ -138,6 +139,8 @@ pin_project! {
         parked: Option<usize>,
         started: bool,
         ended: bool,
+        // Shown by the watchdog and by tokio-console.
+        name: Option<std::sync::Arc<str>>,
     }
 
     impl<B: JobBody> PinnedDrop for Job<B> {
@@ -160,8 +163,16 @@ impl<B: JobBody> Job<B> {
             parked: None,
             started: false,
             ended: false,
+            name: None,
         };
         (job, handle)
+    }
+
+    /// Names the job: the watchdog reports it by this name, and backends
+    /// name their task after it (tokio-console shows it).
+    pub fn named(mut self, name: Option<std::sync::Arc<str>>) -> Self {
+        self.name = name;
+        self
     }
 
     fn cancel_requested(&self) -> bool {
@@ -219,7 +230,9 @@ impl<B: JobBody> Future for Job<B> {
             .body
             .as_pin_mut()
             .expect("the body is present until the job ends");
+        let watched = WatchedPoll::begin(this.name.as_ref());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
+        drop(watched);
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 let cancelled = this.cell.register_task_waker(cx.waker());
@@ -255,11 +268,16 @@ impl<B: JobBody> Future for Job<B> {
 #[must_use = "a job does nothing unless polled, and is cancelled when dropped"]
 pub struct BoxedJob {
     job: Pin<Box<dyn Future<Output = ()> + Send>>,
+    name: Option<std::sync::Arc<str>>,
 }
 
 impl BoxedJob {
     pub(crate) fn new<J: RunnableJob>(job: J) -> Self {
-        BoxedJob { job: Box::pin(job) }
+        let name = job.name().map(std::sync::Arc::from);
+        BoxedJob {
+            job: Box::pin(job),
+            name,
+        }
     }
 }
 
@@ -281,9 +299,21 @@ impl std::fmt::Debug for BoxedJob {
 /// [`Executor::schedule`](crate::Executor::schedule) runs it as a plain
 /// `Future<Output = ()>` on its threads. Sealed: jobs only come from
 /// [`ExecutorCore::admit`](crate::backend::ExecutorCore::admit).
-pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {}
+pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {
+    /// The job's name, if it was given one: a backend names its task after
+    /// it.
+    fn name(&self) -> Option<&str>;
+}
 
 impl<B: JobBody> sealed::Sealed for Job<B> {}
-impl<B: JobBody> RunnableJob for Job<B> {}
+impl<B: JobBody> RunnableJob for Job<B> {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
 impl sealed::Sealed for BoxedJob {}
-impl RunnableJob for BoxedJob {}
+impl RunnableJob for BoxedJob {
+    fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}

@@ -29,6 +29,8 @@ mod config;
 mod core;
 mod job;
 mod priority;
+mod watchdog;
+pub(crate) mod worker;
 
 pub use self::config::{DEFAULT_NICE, PoolConfig, ValidPoolConfig};
 pub use self::core::{Drain, ExecutorCore, Join};
@@ -37,3 +39,5 @@ pub use self::priority::{
     current_thread_is_idle_scheduled, current_thread_nice, lower_current_thread,
     use_idle_scheduling,
 };
+pub use self::watchdog::{DEFAULT_WATCHDOG_THRESHOLD, Watchdog};
+pub use self::worker::WorkerContext;

@@ -1,0 +1,251 @@
+//! The hang watchdog: notices a job that runs too long between two yields.
+//!
+//! A job that never yields holds its worker thread, and nothing else on the
+//! executor can use it. Each worker thread owns a [`PollSlot`] that records
+//! when the job it is polling started its current poll; a watchdog thread
+//! (`<name>-watch`) scans the slots a few times per threshold and reports a
+//! poll that has run past the threshold once, while it is still running:
+//! a tracing warning with the job's name and the time so far, and one more
+//! in [`Metrics::stalled_polls`](crate::Metrics::stalled_polls).
+//!
+//! The cost on the hot path is two clock reads and one uncontended lock per
+//! poll; the watchdog thread wakes every quarter threshold.
+
+use std::fmt;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender};
+use tracing::Dispatch;
+
+use crate::backend::ExecutorCore;
+
+/// The threshold unless a builder says otherwise.
+pub const DEFAULT_WATCHDOG_THRESHOLD: Duration = Duration::from_millis(100);
+
+/// What one worker thread is polling, seen by the watchdog.
+pub(crate) struct PollSlot {
+    /// The worker thread's name, for the report.
+    thread: String,
+    /// When the current poll started, in nanoseconds since the watchdog's
+    /// `epoch`, plus one; 0 while no job is being polled.
+    started: AtomicU64,
+    /// The `started` value of the last poll reported, so that a long poll
+    /// is reported once.
+    reported: AtomicU64,
+    /// The name of the job being polled (or polled last).
+    job: Mutex<Option<Arc<str>>>,
+    epoch: Instant,
+}
+
+impl PollSlot {
+    /// Marks the start of a poll of the job named `job`. Returns what to
+    /// restore when the poll ends if it is nested in another poll on this
+    /// thread (a Rayon thread waiting in `join` runs other jobs).
+    pub(crate) fn begin(&self, job: Option<&Arc<str>>) -> Option<Outer> {
+        let outer_started = self.started.load(Relaxed);
+        let outer_job = {
+            let mut current = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+            let same = match (current.as_ref(), job) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if same {
+                current.clone().filter(|_| outer_started != 0)
+            } else {
+                std::mem::replace(&mut *current, job.cloned())
+            }
+        };
+        let now = nanos_since(self.epoch);
+        // Release: the name written above is visible to a watchdog that
+        // reads this start.
+        self.started.store(now + 1, Release);
+        (outer_started != 0).then_some(Outer {
+            started: outer_started,
+            job: outer_job,
+        })
+    }
+
+    /// Marks the end of the poll, restoring the outer poll if there is one.
+    pub(crate) fn end(&self, outer: Option<Outer>) {
+        match outer {
+            None => self.started.store(0, Release),
+            Some(outer) => {
+                *self.job.lock().unwrap_or_else(PoisonError::into_inner) = outer.job;
+                self.started.store(outer.started, Release);
+            }
+        }
+    }
+}
+
+/// The poll that a nested poll interrupted.
+pub(crate) struct Outer {
+    started: u64,
+    job: Option<Arc<str>>,
+}
+
+fn nanos_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+}
+
+/// The watchdog of one executor. Dropping it stops its thread; the thread
+/// is joined by the executor's [`join`](ExecutorCore::join).
+pub struct Watchdog {
+    shared: Arc<WatchdogShared>,
+    stop: Sender<()>,
+}
+
+impl fmt::Debug for Watchdog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watchdog")
+            .field("threshold", &self.shared.threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct WatchdogShared {
+    threshold: Duration,
+    epoch: Instant,
+    slots: Mutex<Vec<Weak<PollSlot>>>,
+    core: ExecutorCore,
+    /// Where warnings go: the subscriber in scope when the executor was
+    /// built, if there was one, else the global default.
+    dispatch: Option<Dispatch>,
+}
+
+impl Watchdog {
+    /// Starts the watchdog thread `thread_name` for `core`, reporting polls
+    /// longer than `threshold`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if the thread cannot start.
+    pub fn start(
+        core: &ExecutorCore,
+        thread_name: String,
+        threshold: Duration,
+    ) -> std::io::Result<Watchdog> {
+        let dispatch = tracing::dispatcher::get_default(|current| {
+            (!current.is::<tracing::subscriber::NoSubscriber>()).then(|| current.clone())
+        });
+        let shared = Arc::new(WatchdogShared {
+            threshold,
+            epoch: Instant::now(),
+            slots: Mutex::new(Vec::new()),
+            core: core.clone(),
+            dispatch,
+        });
+        let (stop, stopped) = crossbeam_channel::bounded::<()>(1);
+        // Four scans per threshold: a stall is reported at most a quarter
+        // threshold late.
+        let period = (threshold / 4).max(Duration::from_millis(1));
+        let scanner = shared.clone();
+        let thread: JoinHandle<()> = thread::Builder::new().name(thread_name).spawn(move || {
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
+                scanner.scan();
+            }
+        })?;
+        core.register_thread(move || {
+            let _ = thread.join();
+        });
+        Ok(Watchdog { shared, stop })
+    }
+
+    /// Stops the watchdog thread. Equivalent to dropping it.
+    pub fn stop(self) {
+        drop(self);
+    }
+
+    pub(crate) fn handle(&self) -> WatchdogHandle {
+        WatchdogHandle(Arc::downgrade(&self.shared))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        // Full only if a stop is already pending.
+        let _ = self.stop.try_send(());
+    }
+}
+
+/// Lets worker threads register with a watchdog without keeping it alive.
+#[derive(Clone)]
+pub(crate) struct WatchdogHandle(Weak<WatchdogShared>);
+
+impl WatchdogHandle {
+    /// A slot for the calling worker thread, watched until it is dropped;
+    /// `None` once the watchdog is gone.
+    pub(crate) fn register_current_thread(&self) -> Option<Arc<PollSlot>> {
+        let shared = self.0.upgrade()?;
+        let slot = Arc::new(PollSlot {
+            thread: thread::current().name().unwrap_or("unnamed").to_owned(),
+            started: AtomicU64::new(0),
+            reported: AtomicU64::new(0),
+            job: Mutex::new(None),
+            epoch: shared.epoch,
+        });
+        let mut slots = shared.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|slot| slot.strong_count() > 0);
+        slots.push(Arc::downgrade(&slot));
+        Some(slot)
+    }
+}
+
+impl WatchdogShared {
+    fn scan(&self) {
+        let slots: Vec<Arc<PollSlot>> = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        let now = nanos_since(self.epoch);
+        let threshold = u64::try_from(self.threshold.as_nanos()).unwrap_or(u64::MAX);
+        for slot in slots {
+            let started = slot.started.load(Acquire);
+            if started == 0 || slot.reported.load(Relaxed) == started {
+                continue;
+            }
+            let elapsed = now.saturating_sub(started - 1);
+            if elapsed <= threshold {
+                continue;
+            }
+            slot.reported.store(started, Relaxed);
+            let job = slot
+                .job
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            self.report(&slot.thread, job.as_deref(), Duration::from_nanos(elapsed));
+        }
+    }
+
+    fn report(&self, thread: &str, job: Option<&str>, elapsed: Duration) {
+        let warn = || {
+            tracing::warn!(
+                executor = self.core.name(),
+                job = job.unwrap_or("unnamed"),
+                thread,
+                elapsed_ms = elapsed.as_millis() as u64,
+                threshold_ms = self.threshold.as_millis() as u64,
+                "job `{}` has run for {elapsed:?} without yielding on thread {thread} \
+                 (watchdog threshold {:?}); it holds the worker: cut its work into smaller \
+                 chunks and yield between them",
+                job.unwrap_or("unnamed"),
+                self.threshold,
+            );
+        };
+        match &self.dispatch {
+            Some(dispatch) => tracing::dispatcher::with_default(dispatch, warn),
+            None => warn(),
+        }
+        // Counted after the warning, so that whoever sees the count can
+        // already read the warning.
+        self.core.count_stalled_poll();
+    }
+}

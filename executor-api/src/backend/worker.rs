@@ -1,0 +1,114 @@
+//! [`WorkerContext`]: what a worker thread knows about its executor.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use tokio::runtime::Handle;
+
+use crate::backend::watchdog::{Outer, PollSlot, Watchdog, WatchdogHandle};
+
+/// What the threads of one executor share: the I/O runtime that
+/// [`io::spawn`](crate::io::spawn) uses, and the watchdog that watches
+/// their polls.
+///
+/// A backend builds one per executor and calls [`enter`](Self::enter) at
+/// the start of each worker thread.
+#[derive(Clone, Default)]
+pub struct WorkerContext {
+    io: Option<Handle>,
+    watchdog: Option<WatchdogHandle>,
+}
+
+impl std::fmt::Debug for WorkerContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerContext")
+            .field("io_runtime", &self.io.is_some())
+            .field("watchdog", &self.watchdog.is_some())
+            .finish()
+    }
+}
+
+/// The calling worker thread's context.
+struct Current {
+    io: Option<Handle>,
+    slot: Option<Arc<PollSlot>>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+impl WorkerContext {
+    /// A context with the given I/O runtime and watchdog.
+    pub fn new(io: Option<Handle>, watchdog: Option<&Watchdog>) -> Self {
+        WorkerContext {
+            io,
+            watchdog: watchdog.map(Watchdog::handle),
+        }
+    }
+
+    /// Marks the calling thread as a worker of this context's executor,
+    /// for the rest of its life: jobs polled here find the I/O runtime, and
+    /// the watchdog watches their polls.
+    pub fn enter(&self) {
+        let current = Current {
+            io: self.io.clone(),
+            slot: self
+                .watchdog
+                .as_ref()
+                .and_then(WatchdogHandle::register_current_thread),
+        };
+        // A thread being torn down has no thread-locals left: nothing to do.
+        let _ = CURRENT.try_with(|cell| *cell.borrow_mut() = Some(current));
+    }
+}
+
+/// Where [`io::spawn`](crate::io::spawn) finds its runtime, seen from the
+/// calling thread.
+pub(crate) enum IoLookup {
+    /// Not a worker thread of any executor.
+    NotAWorker,
+    /// A worker whose executor has no I/O runtime.
+    NoRuntime,
+    /// The I/O runtime.
+    Runtime(Handle),
+}
+
+pub(crate) fn current_io_runtime() -> IoLookup {
+    CURRENT
+        .try_with(|cell| match cell.borrow().as_ref() {
+            None => IoLookup::NotAWorker,
+            Some(Current { io: None, .. }) => IoLookup::NoRuntime,
+            Some(Current { io: Some(io), .. }) => IoLookup::Runtime(io.clone()),
+        })
+        .unwrap_or(IoLookup::NotAWorker)
+}
+
+/// Reports one poll to the watchdog of the calling worker thread, if any:
+/// from creation to drop.
+pub(crate) struct WatchedPoll {
+    slot: Option<Arc<PollSlot>>,
+    outer: Option<Outer>,
+}
+
+impl WatchedPoll {
+    pub(crate) fn begin(job: Option<&Arc<str>>) -> Self {
+        let slot = CURRENT
+            .try_with(|cell| {
+                cell.borrow()
+                    .as_ref()
+                    .and_then(|current| current.slot.clone())
+            })
+            .unwrap_or(None);
+        let outer = slot.as_ref().and_then(|slot| slot.begin(job));
+        WatchedPoll { slot, outer }
+    }
+}
+
+impl Drop for WatchedPoll {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.slot {
+            slot.end(self.outer.take());
+        }
+    }
+}
