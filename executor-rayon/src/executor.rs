@@ -140,6 +140,20 @@ impl Executor for RayonExecutor {
         // through the run queue so that all jobs share one FIFO order (see
         // `queue`). A wake-up reschedules the task the same way.
         let queue = self.inner.queue.clone();
+        #[cfg(tokio_unstable)]
+        let job = {
+            // The span Tokio gives its tasks: tokio-console, which knows
+            // tasks by it, shows the job under its name, with its polls.
+            use tracing::Instrument;
+            let span = tracing::trace_span!(
+                target: "tokio::task",
+                parent: None,
+                "runtime.spawn",
+                kind = %"task",
+                task.name = %job.name().unwrap_or(""),
+            );
+            job.instrument(span)
+        };
         let (runnable, task) =
             async_task::spawn(job, move |runnable: Runnable| queue.push(runnable));
         // The job reports to its `JobHandle`; the task handle is not needed.

@@ -8,9 +8,12 @@
 //!   with three preemptions instead of 256 and two.
 //! - `cargo xtask bench [--quick]`: the benchmark scenarios; writes
 //!   `target/bench/report.json`, `report.md` and SVG plots.
+//! - `cargo xtask demo [ARGS]`: the demo analytics service; `--load`
+//!   compares the backends under load.
 
 mod bench;
 mod cmd;
+mod demo;
 mod test;
 
 use std::process::ExitCode;
@@ -23,6 +26,10 @@ tasks:
           every benchmark scenario, side by side with the baselines; writes
           target/bench/report.json, report.md and SVG plots (--quick: a
           short run under 3 minutes)
+  demo [ARGS]
+          the demo analytics service on 127.0.0.1:8080 (release build);
+          --load compares /health latency under load on every backend;
+          --console serves tokio-console; --help lists the options
   test [--thorough]
           format check, clippy (-D warnings), all tests with cargo-nextest
           (including the proptest state machine), the loom models, doc
@@ -35,6 +42,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("demo") => demo::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -90,7 +90,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "--target-dir",
                 "target/loom",
             ])
-            .env("RUSTFLAGS", "--cfg executor_loom")
+            .env("RUSTFLAGS", "--cfg executor_loom --cfg tokio_unstable")
             .env("CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS", "true")
             .env("LOOM_MAX_PREEMPTIONS", depth.loom_preemptions),
     )?;
@@ -102,7 +102,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         "docs, warnings denied",
         cargo()
             .args(["doc", "--workspace", "--no-deps", "--locked"])
-            .env("RUSTDOCFLAGS", "-D warnings"),
+            .env("RUSTDOCFLAGS", "-D warnings --cfg tokio_unstable"),
     )?;
     eprintln!("\nxtask test: all checks passed");
     Ok(())

@@ -1,0 +1,236 @@
+//! Where the service runs its CPU work: a dedicated executor, or the I/O
+//! runtime itself.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use executor_api::{AnyExecutor, BuildError, Executor, JobError, Metrics};
+use executor_rayon::RayonExecutor;
+use executor_tokio::DedicatedExecutor;
+use workload::{Kernel, Table};
+
+/// The seed of every query's table: the same query always gives the same
+/// checksum.
+pub const TABLE_SEED: u64 = 42;
+
+/// Which executor runs the queries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CpuBackend {
+    /// A dedicated Tokio runtime (`executor-tokio`).
+    Tokio,
+    /// A dedicated Rayon pool (`executor-rayon`).
+    Rayon,
+    /// The I/O runtime itself: the problem this project solves.
+    Shared,
+}
+
+impl CpuBackend {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CpuBackend::Tokio => "tokio",
+            CpuBackend::Rayon => "rayon",
+            CpuBackend::Shared => "shared",
+        }
+    }
+}
+
+impl fmt::Display for CpuBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The OS priority of a dedicated executor's workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// Niceness 0, like the I/O runtime.
+    Normal,
+    /// A niceness, 1 (slightly lower) to 19 (lowest).
+    Nice(i32),
+    /// Linux `SCHED_IDLE`: only CPU time nobody else wants.
+    Idle,
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Priority::Normal => f.write_str("normal"),
+            Priority::Nice(nice) => write!(f, "nice {nice}"),
+            Priority::Idle => f.write_str("idle"),
+        }
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "normal" => Ok(Priority::Normal),
+            "idle" => Ok(Priority::Idle),
+            nice => match nice.parse::<i32>() {
+                Ok(0) => Ok(Priority::Normal),
+                Ok(value @ 1..=19) => Ok(Priority::Nice(value)),
+                _ => Err(format!(
+                    "unknown priority {text:?}: use `normal`, `idle` or a niceness from 0 to 19"
+                )),
+            },
+        }
+    }
+}
+
+/// One query's result.
+#[derive(Debug, Clone, Copy)]
+pub struct Run {
+    /// The kernel's digest of the whole table.
+    pub checksum: u64,
+    /// Time from submission to the first chunk.
+    pub queued: Duration,
+    /// Time from the first chunk to the last.
+    pub ran: Duration,
+}
+
+/// Runs queries: on a dedicated executor, or on the I/O runtime itself.
+#[derive(Debug, Clone)]
+pub enum Cpu {
+    /// A dedicated executor.
+    Dedicated(AnyExecutor),
+    /// Tasks on the I/O runtime that serves the requests.
+    Shared(tokio::runtime::Handle),
+}
+
+impl Cpu {
+    /// Builds the CPU side for `backend`, from inside the I/O runtime
+    /// (which becomes the executor's I/O runtime).
+    ///
+    /// # Errors
+    ///
+    /// The executor's [`BuildError`].
+    pub fn build(
+        backend: CpuBackend,
+        workers: usize,
+        priority: Priority,
+    ) -> Result<Cpu, BuildError> {
+        macro_rules! dedicated {
+            ($builder:expr) => {{
+                let builder = $builder
+                    .name(format!("cpu-{}", backend.name()))
+                    .worker_threads(workers);
+                let builder = match priority {
+                    Priority::Normal => builder.normal_priority(),
+                    Priority::Nice(nice) => builder.nice(nice),
+                    Priority::Idle => builder.idle_priority(),
+                };
+                Cpu::Dedicated(AnyExecutor::new(builder.build()?))
+            }};
+        }
+        Ok(match backend {
+            CpuBackend::Tokio => dedicated!(DedicatedExecutor::builder()),
+            CpuBackend::Rayon => dedicated!(RayonExecutor::builder()),
+            CpuBackend::Shared => Cpu::Shared(tokio::runtime::Handle::current()),
+        })
+    }
+
+    /// The executor's counters (`None` on the shared runtime).
+    pub fn metrics(&self) -> Option<Metrics> {
+        match self {
+            Cpu::Dedicated(executor) => Some(executor.metrics()),
+            Cpu::Shared(_) => None,
+        }
+    }
+
+    /// Runs `kernel` over a table of `rows` rows, one job that yields after
+    /// every chunk, named `cpu:<kernel>`. Dropping the future cancels it.
+    ///
+    /// # Errors
+    ///
+    /// The job's [`JobError`]: `ShutDown` or `Cancelled` while the service
+    /// shuts down, `Panicked` on a bug.
+    pub async fn run(&self, kernel: Kernel, rows: usize) -> Result<Run, JobError> {
+        let table = Table::new(TABLE_SEED, rows, kernel.default_chunk_rows());
+        let submitted = Instant::now();
+        let job = async move {
+            let started = Instant::now();
+            let checksum = kernel.run_yielding(table, 0..table.chunks()).await;
+            (checksum, started, Instant::now())
+        };
+        let name = format!("cpu:{kernel}");
+        let (checksum, started, finished) = match self {
+            Cpu::Dedicated(executor) => executor.job().name(name).spawn(job).await?,
+            Cpu::Shared(handle) => {
+                let task = spawn_named(handle, &name, job).map_err(|_| JobError::ShutDown)?;
+                AbortOnDrop(task).await?
+            }
+        };
+        Ok(Run {
+            checksum,
+            queued: started.saturating_duration_since(submitted),
+            ran: finished.saturating_duration_since(started),
+        })
+    }
+
+    /// Graceful shutdown for at most `deadline`, then immediate; waits for
+    /// the executor's threads. Nothing to do on the shared runtime.
+    pub async fn shut_down(&self, deadline: Duration) {
+        if let Cpu::Dedicated(executor) = self {
+            executor.shutdown_timeout(deadline);
+            executor.join().await;
+        }
+    }
+}
+
+/// Spawns `future` on `handle`, named `name` where Tokio supports task
+/// names (built with `--cfg tokio_unstable`, as this workspace is).
+///
+/// # Errors
+///
+/// Tokio's error when the runtime cannot take the task.
+pub fn spawn_named<F>(
+    handle: &tokio::runtime::Handle,
+    name: &str,
+    future: F,
+) -> std::io::Result<tokio::task::JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    #[cfg(tokio_unstable)]
+    {
+        tokio::task::Builder::new()
+            .name(name)
+            .spawn_on(future, handle)
+    }
+    #[cfg(not(tokio_unstable))]
+    {
+        let _ = name;
+        Ok(handle.spawn(future))
+    }
+}
+
+/// A task that is aborted when its handle is dropped (a client that hangs
+/// up cancels its query), with panics turned into [`JobError`]s.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Future for AbortOnDrop<T> {
+    type Output = Result<T, JobError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.map_err(|err| match err.try_into_panic() {
+                Ok(payload) => JobError::from_panic(payload),
+                Err(_) => JobError::Cancelled,
+            })
+        })
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

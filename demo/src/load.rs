@@ -1,0 +1,311 @@
+//! The load mode: the seed's claim in one command. For each backend in turn
+//! it starts the service, saturates it with queries from a real HTTP
+//! client, probes `/health` meanwhile, and reports the probe's latency and
+//! the query throughput.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use workload::Kernel;
+
+use crate::DemoError;
+use crate::client::Client;
+use crate::cpu::{CpuBackend, Priority};
+use crate::service::{Service, ServiceConfig};
+
+/// How hard and how long to load each scenario.
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// Measured time per scenario (after a warm-up of a quarter of it).
+    pub duration: Duration,
+    /// Concurrent query clients, each sending its next query when the last
+    /// is answered.
+    pub clients: usize,
+    /// The kernel each query runs.
+    pub kernel: Kernel,
+    /// Rows per query.
+    pub rows: usize,
+    /// Worker threads of the dedicated executors.
+    pub workers: usize,
+    /// Worker threads of the I/O runtime that serves HTTP (and, for
+    /// `shared`, runs the queries).
+    pub io_threads: usize,
+    /// Pause between two `/health` probes.
+    pub probe_interval: Duration,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        LoadConfig {
+            duration: Duration::from_secs(3),
+            clients: 2 * cores,
+            kernel: Kernel::GroupBy,
+            rows: 800_000,
+            workers: cores,
+            io_threads: cores,
+            probe_interval: Duration::from_millis(2),
+        }
+    }
+}
+
+/// One scenario: where queries run, at which priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    /// The backend.
+    pub backend: CpuBackend,
+    /// The executor's priority (not used by `shared`).
+    pub priority: Priority,
+}
+
+/// The scenarios of the comparison: the shared runtime, then each
+/// dedicated backend at normal priority, at niceness 19, and under
+/// `SCHED_IDLE`.
+pub fn scenarios() -> Vec<Scenario> {
+    let mut all = vec![Scenario {
+        backend: CpuBackend::Shared,
+        priority: Priority::Normal,
+    }];
+    for backend in [CpuBackend::Tokio, CpuBackend::Rayon] {
+        for priority in [Priority::Normal, Priority::Nice(19), Priority::Idle] {
+            all.push(Scenario { backend, priority });
+        }
+    }
+    all
+}
+
+/// What one scenario measured.
+#[derive(Debug)]
+pub struct ScenarioResult {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// `/health` latency in microseconds.
+    pub health: Histogram<u64>,
+    /// Probes that failed (no answer, or not 200).
+    pub failed_probes: u64,
+    /// Queries answered 200 during the measured time.
+    pub queries: u64,
+    /// Queries answered 503 (admission full).
+    pub busy: u64,
+    /// The measured time.
+    pub measured: Duration,
+}
+
+impl ScenarioResult {
+    /// Queries answered per second.
+    pub fn queries_per_sec(&self) -> f64 {
+        self.queries as f64 / self.measured.as_secs_f64()
+    }
+}
+
+/// Runs every scenario in turn, showing a progress bar on stderr.
+///
+/// # Errors
+///
+/// A runtime, bind or executor error.
+pub fn run(config: &LoadConfig, scenarios: &[Scenario]) -> Result<Vec<ScenarioResult>, DemoError> {
+    let warm_up = config.duration / 4;
+    let per_scenario = (warm_up + config.duration).as_millis() as u64;
+    let bar = ProgressBar::new(per_scenario * scenarios.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed:>4} [{bar:32}] {percent:>3}% {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut results = Vec::new();
+    for (index, scenario) in scenarios.iter().enumerate() {
+        bar.set_message(format!("{} ({})", scenario.backend, scenario.priority));
+        let offset = per_scenario * index as u64;
+        let result = run_scenario(config, *scenario, warm_up, |elapsed| {
+            bar.set_position(offset + (elapsed.as_millis() as u64).min(per_scenario));
+        })?;
+        results.push(result);
+    }
+    bar.finish_and_clear();
+    Ok(results)
+}
+
+fn run_scenario(
+    config: &LoadConfig,
+    scenario: Scenario,
+    warm_up: Duration,
+    mut progress: impl FnMut(Duration),
+) -> Result<ScenarioResult, DemoError> {
+    let io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.io_threads)
+        .thread_name("io")
+        .enable_all()
+        .build()
+        .map_err(DemoError::Runtime)?;
+    let service_config = ServiceConfig {
+        backend: scenario.backend,
+        workers: config.workers,
+        priority: scenario.priority,
+        max_in_flight: 2 * config.clients,
+        ..ServiceConfig::default()
+    };
+    let service = io.block_on(Service::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        service_config,
+    ))?;
+    let addr = service.local_addr();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let measuring = Arc::new(AtomicBool::new(false));
+    let queries = Arc::new(AtomicU64::new(0));
+    let busy = Arc::new(AtomicU64::new(0));
+    let load = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("load")
+        .enable_all()
+        .build()
+        .map_err(DemoError::Runtime)?;
+    let path = format!("/query?kernel={}&rows={}", config.kernel, config.rows);
+    for _ in 0..config.clients {
+        let (stop, measuring, queries, busy, path) = (
+            stop.clone(),
+            measuring.clone(),
+            queries.clone(),
+            busy.clone(),
+            path.clone(),
+        );
+        load.spawn(async move {
+            let client = Client::new(addr);
+            while !stop.load(Ordering::Relaxed) {
+                let answer = client.get(&path).await;
+                if !measuring.load(Ordering::Relaxed) {
+                    continue;
+                }
+                match answer.map(|answer| answer.status) {
+                    Ok(200) => queries.fetch_add(1, Ordering::Relaxed),
+                    Ok(503) => busy.fetch_add(1, Ordering::Relaxed),
+                    _ => 0,
+                };
+            }
+        });
+    }
+    let prober = {
+        let (stop, measuring) = (stop.clone(), measuring.clone());
+        let interval = config.probe_interval;
+        thread::Builder::new()
+            .name("probe".into())
+            .spawn(move || probe(addr, &stop, &measuring, interval))
+            .map_err(DemoError::Runtime)?
+    };
+
+    let started = Instant::now();
+    let mut measure_start = None;
+    loop {
+        let elapsed = started.elapsed();
+        progress(elapsed);
+        if measure_start.is_none() && elapsed >= warm_up {
+            measuring.store(true, Ordering::Relaxed);
+            measure_start = Some(Instant::now());
+        }
+        if elapsed >= warm_up + config.duration {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    measuring.store(false, Ordering::Relaxed);
+    let measured = measure_start.map_or(config.duration, |start| start.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    let (health, failed_probes) = prober
+        .join()
+        .map_err(|_| DemoError::Runtime(std::io::Error::other("the /health prober panicked")))??;
+    // Dropping the clients' requests cancels their queries.
+    load.shutdown_timeout(Duration::from_secs(1));
+    io.block_on(service.shutdown());
+    Ok(ScenarioResult {
+        scenario,
+        health,
+        failed_probes,
+        queries: queries.load(Ordering::Relaxed),
+        busy: busy.load(Ordering::Relaxed),
+        measured,
+    })
+}
+
+/// Probes `/health` from a thread and runtime of its own, like an
+/// orchestrator would from outside, recording while `measuring`.
+fn probe(
+    addr: SocketAddr,
+    stop: &AtomicBool,
+    measuring: &AtomicBool,
+    interval: Duration,
+) -> Result<(Histogram<u64>, u64), DemoError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(DemoError::Runtime)?;
+    // 1 µs to 1 h, 3 significant digits: valid bounds, so this cannot fail.
+    let mut latencies = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+        .map_err(|err| DemoError::Runtime(std::io::Error::other(err.to_string())))?;
+    let mut failed = 0;
+    runtime.block_on(async {
+        let client = Client::new(addr);
+        while !stop.load(Ordering::Relaxed) {
+            let sent = Instant::now();
+            let answer = client.get("/health").await;
+            let latency = sent.elapsed();
+            if measuring.load(Ordering::Relaxed) {
+                match answer {
+                    Ok(answer) if answer.status == 200 => {
+                        latencies.saturating_record(latency.as_micros() as u64)
+                    }
+                    _ => failed += 1,
+                }
+            }
+            tokio::time::sleep(interval).await;
+        }
+    });
+    Ok((latencies, failed))
+}
+
+/// The comparison table.
+pub fn render(results: &[ScenarioResult]) -> String {
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<8} {:<9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10} {:>6}",
+        "backend",
+        "priority",
+        "p50 ms",
+        "p99 ms",
+        "p999 ms",
+        "max ms",
+        "probes",
+        "failed",
+        "queries/s",
+        "503s"
+    );
+    let ms = |micros: u64| micros as f64 / 1e3;
+    for result in results {
+        let priority = match result.scenario.backend {
+            CpuBackend::Shared => "-".to_owned(),
+            _ => result.scenario.priority.to_string(),
+        };
+        let health = &result.health;
+        let _ = writeln!(
+            table,
+            "{:<8} {:<9} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>10.1} {:>6}",
+            result.scenario.backend.name(),
+            priority,
+            ms(health.value_at_quantile(0.5)),
+            ms(health.value_at_quantile(0.99)),
+            ms(health.value_at_quantile(0.999)),
+            ms(health.max()),
+            health.len(),
+            result.failed_probes,
+            result.queries_per_sec(),
+            result.busy,
+        );
+    }
+    table
+}

@@ -1,0 +1,190 @@
+//! `cargo xtask demo`: serve the analytics service, or compare backends
+//! under load with `--load`.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use demo::load::{self, LoadConfig};
+use demo::{CpuBackend, DemoError, Priority, Service, ServiceConfig, telemetry};
+use workload::Kernel;
+
+/// An analytics service whose /health stays responsive while its CPU is
+/// saturated (or not, with --backend shared).
+#[derive(Debug, Parser)]
+#[command(name = "demo")]
+struct Args {
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Where queries run: a dedicated executor, or the I/O runtime itself.
+    #[arg(long, value_enum, default_value_t = CpuBackend::Tokio)]
+    backend: CpuBackend,
+    /// Worker threads of the dedicated executor [default: one per core].
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Worker threads of the I/O runtime [default: one per core].
+    #[arg(long)]
+    io_threads: Option<usize>,
+    /// Priority of the executor's workers: `normal`, `idle`, or a niceness
+    /// 0..=19.
+    #[arg(long, default_value = "10")]
+    priority: Priority,
+    /// The largest `rows` a query may ask for (413 above).
+    #[arg(long, default_value_t = 20_000_000)]
+    max_rows: usize,
+    /// Queries admitted at once (503 with Retry-After above).
+    #[arg(long, default_value_t = 64)]
+    max_in_flight: usize,
+    /// Milliseconds a shutdown lets in-flight queries finish before
+    /// cancelling them.
+    #[arg(long, default_value_t = 10_000)]
+    drain_timeout_ms: u64,
+    /// Serve tokio-console's protocol (also on with DEMO_CONSOLE=1).
+    #[arg(long)]
+    console: bool,
+    /// Where the console server listens.
+    #[arg(long, default_value_t = telemetry::DEFAULT_CONSOLE_ADDR)]
+    console_addr: SocketAddr,
+    /// Compare every backend under load and print a table, instead of
+    /// serving.
+    #[arg(long)]
+    load: bool,
+    /// Load mode: measured seconds per scenario.
+    #[arg(long, default_value_t = 3.0)]
+    duration_secs: f64,
+    /// Load mode: concurrent query clients [default: two per core].
+    #[arg(long)]
+    clients: Option<usize>,
+    /// Load mode: the kernel each query runs.
+    #[arg(long, default_value = "group_by")]
+    kernel: Kernel,
+    /// Load mode: rows per query.
+    #[arg(long, default_value_t = 800_000)]
+    rows: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let console = args.console || std::env::var_os("DEMO_CONSOLE").is_some_and(|v| v != "0");
+    // The load mode prints a table: only warnings (a stalled job) in between.
+    let level = if args.load {
+        telemetry::LevelFilter::WARN
+    } else {
+        telemetry::LevelFilter::INFO
+    };
+    if let Err(err) = telemetry::init(level, console.then_some(args.console_addr)) {
+        eprintln!("demo: cannot install logging: {err}");
+        return ExitCode::FAILURE;
+    }
+    let outcome = if args.load {
+        run_load(&args)
+    } else {
+        serve(&args, console)
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("demo: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+fn serve(args: &Args, console: bool) -> Result<(), DemoError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.io_threads.unwrap_or_else(cores))
+        .thread_name("io")
+        .enable_all()
+        .build()
+        .map_err(DemoError::Runtime)?;
+    let config = ServiceConfig {
+        backend: args.backend,
+        workers: args.workers.unwrap_or_else(cores),
+        priority: args.priority,
+        max_rows: args.max_rows,
+        max_in_flight: args.max_in_flight,
+        drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+    };
+    runtime.block_on(async {
+        let service = Service::start(args.addr, config).await?;
+        let addr = service.local_addr();
+        // The first line on stdout: scripts and tests read the address here.
+        println!("listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+        tracing::info!(
+            backend = %args.backend,
+            "try: curl 'http://{addr}/query?kernel=group_by&rows=1000000', curl http://{addr}/health, curl http://{addr}/metrics"
+        );
+        if console {
+            tracing::info!("tokio-console: run `tokio-console http://{}`", args.console_addr);
+        }
+        let report = service.run_until(shutdown_signal()).await;
+        tracing::info!(drained = report.drained, cancelled_jobs = report.cancelled_jobs, "stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+fn run_load(args: &Args) -> Result<(), DemoError> {
+    if !(args.duration_secs > 0.0 && args.duration_secs.is_finite()) {
+        return Err(DemoError::Runtime(std::io::Error::other(format!(
+            "--duration-secs must be a positive number of seconds, got {}",
+            args.duration_secs
+        ))));
+    }
+    let defaults = LoadConfig::default();
+    let config = LoadConfig {
+        duration: Duration::from_secs_f64(args.duration_secs),
+        clients: args.clients.unwrap_or(defaults.clients),
+        kernel: args.kernel,
+        rows: args.rows,
+        workers: args.workers.unwrap_or(defaults.workers),
+        io_threads: args.io_threads.unwrap_or(defaults.io_threads),
+        ..defaults
+    };
+    let scenarios = load::scenarios();
+    eprintln!(
+        "load: {} scenarios x {:.1} s; {} clients sending {} over {} rows; /health probed every {:?}",
+        scenarios.len(),
+        args.duration_secs,
+        config.clients,
+        config.kernel,
+        config.rows,
+        config.probe_interval,
+    );
+    let results = load::run(&config, &scenarios)?;
+    println!("/health latency while the CPU is saturated, and query throughput:\n");
+    print!("{}", load::render(&results));
+    Ok(())
+}

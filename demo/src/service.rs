@@ -1,0 +1,366 @@
+//! The HTTP service: `/health`, `/query`, `/metrics`, bounded admission and
+//! graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use executor_api::JobError;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Semaphore, oneshot};
+use workload::Kernel;
+
+use crate::cpu::{Cpu, CpuBackend, Priority, spawn_named};
+use crate::metrics::{Outcome, ServiceMetrics};
+
+/// How the service is set up.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    /// Where queries run.
+    pub backend: CpuBackend,
+    /// Worker threads of a dedicated executor.
+    pub workers: usize,
+    /// Priority of a dedicated executor's workers.
+    pub priority: Priority,
+    /// The largest `rows` a query may ask for; more is answered 413.
+    pub max_rows: usize,
+    /// Queries admitted at once (queued or running); more are answered 503.
+    pub max_in_flight: usize,
+    /// How long a graceful shutdown lets in-flight queries finish before it
+    /// cancels them.
+    pub drain_timeout: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            backend: CpuBackend::Tokio,
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
+            priority: Priority::Nice(executor_api::backend::DEFAULT_NICE),
+            max_rows: 20_000_000,
+            max_in_flight: 64,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The seconds a client told "busy" should wait (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+struct AppState {
+    backend: CpuBackend,
+    cpu: Cpu,
+    admission: Arc<Semaphore>,
+    max_rows: usize,
+    metrics: ServiceMetrics,
+}
+
+/// The parameters of `/query`, as sent: parsed by hand so that every
+/// mistake gets its own message.
+#[derive(Debug, Deserialize)]
+struct QueryParams {
+    kernel: Option<String>,
+    rows: Option<String>,
+}
+
+/// The answer to a successful `/query`.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct QueryAnswer {
+    /// The kernel that ran.
+    pub kernel: String,
+    /// Rows processed.
+    pub rows: usize,
+    /// Where it ran: `tokio`, `rayon` or `shared`.
+    pub backend: String,
+    /// The kernel's digest of the table (deterministic).
+    pub checksum: u64,
+    /// Milliseconds the job waited for a worker.
+    pub queue_ms: f64,
+    /// Milliseconds the job ran.
+    pub run_ms: f64,
+    /// Milliseconds from admission to answer.
+    pub total_ms: f64,
+}
+
+/// An error answer: a status and a message that says what to do.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    outcome: Outcome,
+}
+
+impl ApiError {
+    fn bad_request(message: String) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            outcome: Outcome::BadRequest,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(serde_json::json!({ "error": self.message }));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+fn kernel_names() -> String {
+    Kernel::ALL.map(Kernel::name).join(", ")
+}
+
+impl AppState {
+    fn parse(
+        &self,
+        params: Result<Query<QueryParams>, QueryRejection>,
+    ) -> Result<(Kernel, usize), ApiError> {
+        let Query(params) = params.map_err(|rejection| {
+            ApiError::bad_request(format!(
+                "malformed query string ({}); expected /query?kernel=<name>&rows=<n>",
+                rejection.body_text()
+            ))
+        })?;
+        let kernel = params.kernel.ok_or_else(|| {
+            ApiError::bad_request(format!("missing `kernel`; one of: {}", kernel_names()))
+        })?;
+        let kernel: Kernel = kernel.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "unknown kernel {kernel:?}; one of: {}",
+                kernel_names()
+            ))
+        })?;
+        let rows = params.rows.ok_or_else(|| {
+            ApiError::bad_request("missing `rows`: a row count from 1".to_owned())
+        })?;
+        let rows: usize = rows.parse().map_err(|_| {
+            ApiError::bad_request(format!(
+                "`rows` must be a whole number from 1, got {rows:?}"
+            ))
+        })?;
+        if rows == 0 {
+            return Err(ApiError::bad_request(
+                "`rows` must be at least 1".to_owned(),
+            ));
+        }
+        if rows > self.max_rows {
+            return Err(ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                message: format!(
+                    "{rows} rows is over this service's limit of {}; split the query",
+                    self.max_rows
+                ),
+                outcome: Outcome::TooLarge,
+            });
+        }
+        Ok((kernel, rows))
+    }
+
+    async fn query(
+        &self,
+        params: Result<Query<QueryParams>, QueryRejection>,
+    ) -> Result<QueryAnswer, ApiError> {
+        let (kernel, rows) = self.parse(params)?;
+        // Bounded admission: beyond the limit, say so at once instead of
+        // queueing without bound.
+        let _permit = self
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!("too many queries in flight; retry in {RETRY_AFTER_SECS} s"),
+                outcome: Outcome::Busy,
+            })?;
+        let admitted = Instant::now();
+        let run = self.cpu.run(kernel, rows).await.map_err(|err| match err {
+            JobError::Panicked { .. } => ApiError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("the query failed: {err}"),
+                outcome: Outcome::Failed,
+            },
+            // Rejected or cancelled: the service is shutting down.
+            _ => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: "the service is shutting down; retry on another instance".to_owned(),
+                outcome: Outcome::ShuttingDown,
+            },
+        })?;
+        let total = admitted.elapsed();
+        self.metrics.observe(total, run.queued, run.ran);
+        let ms = |duration: Duration| duration.as_secs_f64() * 1e3;
+        Ok(QueryAnswer {
+            kernel: kernel.name().to_owned(),
+            rows,
+            backend: self.backend.name().to_owned(),
+            checksum: run.checksum,
+            queue_ms: ms(run.queued),
+            run_ms: ms(run.ran),
+            total_ms: ms(total),
+        })
+    }
+}
+
+async fn health() -> &'static str {
+    "ok\n"
+}
+
+async fn query(
+    State(state): State<Arc<AppState>>,
+    params: Result<Query<QueryParams>, QueryRejection>,
+) -> Response {
+    let answer = state.query(params).await;
+    match answer {
+        Ok(answer) => {
+            state.metrics.count(Outcome::Ok);
+            axum::Json(answer).into_response()
+        }
+        Err(err) => {
+            state.metrics.count(err.outcome);
+            err.into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Whether every in-flight request finished before the deadline.
+    pub drained: bool,
+    /// Executor jobs cancelled over the service's life (0 for `shared`).
+    pub cancelled_jobs: u64,
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Service {
+    addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    done: tokio::task::JoinHandle<ShutdownReport>,
+}
+
+impl Service {
+    /// Binds `addr`, builds the CPU side and starts serving on the current
+    /// Tokio runtime (the I/O runtime).
+    ///
+    /// # Errors
+    ///
+    /// Binding the address or building the executor failed.
+    pub async fn start(
+        addr: SocketAddr,
+        config: ServiceConfig,
+    ) -> Result<Service, crate::DemoError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| crate::DemoError::Bind(addr, err))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|err| crate::DemoError::Bind(addr, err))?;
+        let cpu = Cpu::build(config.backend, config.workers, config.priority)?;
+        let admission = Arc::new(Semaphore::new(config.max_in_flight));
+        let state = Arc::new(AppState {
+            backend: config.backend,
+            cpu: cpu.clone(),
+            admission: admission.clone(),
+            max_rows: config.max_rows,
+            metrics: ServiceMetrics::new(cpu.clone(), admission, config.max_in_flight),
+        });
+        let app = Router::new()
+            .route("/health", get(health))
+            .route("/query", get(query))
+            .route("/metrics", get(metrics))
+            .with_state(state);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve = serve(listener, app, cpu, stopped, config.drain_timeout);
+        let done = spawn_named(&tokio::runtime::Handle::current(), "http:serve", serve)
+            .map_err(crate::DemoError::Runtime)?;
+        Ok(Service { addr, stop, done })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Graceful shutdown: stop accepting, let in-flight queries finish
+    /// within the drain timeout, cancel the rest, stop the executor.
+    /// Resolves once everything has stopped.
+    pub async fn shutdown(self) -> ShutdownReport {
+        let _ = self.stop.send(());
+        self.done.await.unwrap_or(ShutdownReport {
+            drained: false,
+            cancelled_jobs: 0,
+        })
+    }
+
+    /// Serves until `signal` resolves, then shuts down gracefully.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> ShutdownReport {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    cpu: Cpu,
+    stop: oneshot::Receiver<()>,
+    drain_timeout: Duration,
+) -> ShutdownReport {
+    let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = stop.await;
+        let _ = stopping_tx.send(());
+    });
+    let mut server = Box::pin(server.into_future());
+    // Serve until asked to stop.
+    let finished = tokio::select! {
+        _ = &mut server => true,
+        _ = stopping_rx => false,
+    };
+    tracing::info!(?drain_timeout, "shutting down: draining in-flight queries");
+    // The executor drains for the same deadline, then cancels what is left:
+    // their requests are answered 503 and the server finishes.
+    let executor = cpu.clone();
+    let executor_done = tokio::spawn(async move { executor.shut_down(drain_timeout).await });
+    let drained = finished
+        || tokio::time::timeout(drain_timeout, &mut server)
+            .await
+            .is_ok();
+    if !drained {
+        // Requests still open at the deadline (on the shared runtime, or
+        // clients slow to read): drop them, which cancels their queries.
+        tracing::warn!("drain deadline passed: cancelling the queries left");
+    }
+    drop(server);
+    let _ = executor_done.await;
+    ShutdownReport {
+        drained,
+        cancelled_jobs: cpu.metrics().map_or(0, |metrics| metrics.cancelled),
+    }
+}

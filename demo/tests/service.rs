@@ -1,0 +1,263 @@
+//! The service in-process: endpoints, bad input, admission, shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use demo::{Client, CpuBackend, QueryAnswer, RETRY_AFTER_SECS, Service, ServiceConfig, TABLE_SEED};
+use testkit::support::timeout;
+use workload::{Kernel, Table};
+
+fn config(backend: CpuBackend) -> ServiceConfig {
+    ServiceConfig {
+        backend,
+        workers: 1,
+        ..ServiceConfig::default()
+    }
+}
+
+async fn start(config: ServiceConfig) -> (Service, Client) {
+    let service = Service::start(SocketAddr::from(([127, 0, 0, 1], 0)), config)
+        .await
+        .expect("start the service");
+    let client = Client::new(service.local_addr());
+    (service, client)
+}
+
+/// Bounds a wait: fails loudly instead of hanging.
+async fn within<F: Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(timeout(), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {:?} waiting for {what}", timeout()))
+}
+
+/// The value of an unlabelled metric in a `/metrics` text.
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Polls `/metrics` until `name` reaches `value`.
+async fn wait_for_metric(client: &Client, name: &str, value: u64) {
+    within(&format!("{name} to reach {value}"), async {
+        loop {
+            let text = client.get("/metrics").await.expect("scrape /metrics").body;
+            if metric(&text, name) == Some(value) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+fn expected_checksum(kernel: Kernel, rows: usize) -> u64 {
+    kernel.run_serial(&Table::new(TABLE_SEED, rows, kernel.default_chunk_rows()))
+}
+
+/// `/health`, `/query` and `/metrics` answer on every backend, and a query
+/// returns the kernel's checksum of the table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_answer_on_every_backend() {
+    for backend in [CpuBackend::Tokio, CpuBackend::Rayon, CpuBackend::Shared] {
+        let (service, client) = start(config(backend)).await;
+        let health = within("/health", client.get("/health")).await.unwrap();
+        assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
+
+        let answer = within("/query", client.get("/query?kernel=group_by&rows=150000"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let answer: QueryAnswer = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(answer.backend, backend.name());
+        assert_eq!((answer.kernel.as_str(), answer.rows), ("group_by", 150_000));
+        assert_eq!(answer.checksum, expected_checksum(Kernel::GroupBy, 150_000));
+        assert!(answer.total_ms >= answer.run_ms);
+
+        let text = within("/metrics", client.get("/metrics"))
+            .await
+            .unwrap()
+            .body;
+        assert!(
+            text.contains(r#"demo_queries_total{outcome="ok"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains("demo_query_duration_seconds_count 1"),
+            "{text}"
+        );
+        let completed = metric(&text, "executor_jobs_completed_total");
+        match backend {
+            CpuBackend::Shared => assert_eq!(completed, None),
+            _ => assert_eq!(completed, Some(1), "{text}"),
+        }
+        let report = within("shutdown", service.shutdown()).await;
+        assert!(report.drained);
+    }
+}
+
+/// Each kind of bad input gets a 400 with a message that says what to
+/// send instead; an unknown path is a 404; never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_a_400_with_a_message() {
+    let (service, client) = start(config(CpuBackend::Tokio)).await;
+    let cases = [
+        (
+            "/query?kernel=nope&rows=10",
+            "unknown kernel \"nope\"; one of: group_by, sort",
+        ),
+        ("/query?rows=10", "missing `kernel`"),
+        ("/query?kernel=sort", "missing `rows`"),
+        (
+            "/query?kernel=sort&rows=ten",
+            "`rows` must be a whole number",
+        ),
+        (
+            "/query?kernel=sort&rows=-5",
+            "`rows` must be a whole number",
+        ),
+        (
+            "/query?kernel=sort&rows=1.5",
+            "`rows` must be a whole number",
+        ),
+        ("/query?kernel=sort&rows=0", "`rows` must be at least 1"),
+        (
+            "/query?kernel=sort&rows=%FF%FE",
+            "`rows` must be a whole number",
+        ),
+    ];
+    for (path, message) in cases {
+        let answer = within(path, client.get(path)).await.unwrap();
+        assert_eq!(answer.status, 400, "{path}: {}", answer.body);
+        let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        let error = json["error"].as_str().unwrap_or_default();
+        assert!(error.contains(message), "{path}: {}", answer.body);
+    }
+    let missing = within("an unknown path", client.get("/nope"))
+        .await
+        .unwrap();
+    assert_eq!(missing.status, 404);
+    let text = within("/metrics", client.get("/metrics"))
+        .await
+        .unwrap()
+        .body;
+    assert!(
+        text.contains(r#"demo_queries_total{outcome="bad_request"} 8"#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("executor_jobs_submitted_total 1"),
+        "no job ran: {text}"
+    );
+    within("shutdown", service.shutdown()).await;
+}
+
+/// More rows than the limit is a 413 that states the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_rows_is_a_413() {
+    let (service, client) = start(ServiceConfig {
+        max_rows: 1_000,
+        ..config(CpuBackend::Rayon)
+    })
+    .await;
+    let answer = within("a large query", client.get("/query?kernel=sort&rows=1001"))
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 413, "{}", answer.body);
+    assert!(answer.body.contains("limit of 1000"), "{}", answer.body);
+    let at_limit = within(
+        "a query at the limit",
+        client.get("/query?kernel=sort&rows=1000"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(at_limit.status, 200, "{}", at_limit.body);
+    within("shutdown", service.shutdown()).await;
+}
+
+/// With admission full, a query is answered 503 with `Retry-After` at
+/// once; a client that hangs up cancels its query's job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_admission_is_a_503_with_retry_after() {
+    let (service, client) = start(ServiceConfig {
+        max_in_flight: 1,
+        ..config(CpuBackend::Tokio)
+    })
+    .await;
+    // Long enough to still be running when the second query arrives.
+    let long = tokio::spawn({
+        let client = client.clone();
+        async move { client.get("/query?kernel=group_by&rows=20000000").await }
+    });
+    wait_for_metric(&client, "demo_queries_in_flight", 1).await;
+    let busy = within(
+        "a query over the limit",
+        client.get("/query?kernel=sort&rows=10"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(busy.status, 503, "{}", busy.body);
+    assert_eq!(busy.retry_after, Some(RETRY_AFTER_SECS.to_string()));
+    assert!(
+        busy.body.contains("too many queries in flight"),
+        "{}",
+        busy.body
+    );
+
+    long.abort();
+    wait_for_metric(&client, "executor_jobs_cancelled_total", 1).await;
+    wait_for_metric(&client, "demo_queries_in_flight", 0).await;
+    let text = within("/metrics", client.get("/metrics"))
+        .await
+        .unwrap()
+        .body;
+    assert!(
+        text.contains(r#"demo_queries_total{outcome="busy"} 1"#),
+        "{text}"
+    );
+    within("shutdown", service.shutdown()).await;
+}
+
+/// A graceful shutdown lets an in-flight query finish and answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_drains_in_flight_queries() {
+    let (service, client) = start(config(CpuBackend::Rayon)).await;
+    let query = tokio::spawn({
+        let client = client.clone();
+        async move { client.get("/query?kernel=checksum&rows=3000000").await }
+    });
+    wait_for_metric(&client, "demo_queries_in_flight", 1).await;
+    let report = within("a graceful shutdown", service.shutdown()).await;
+    let answer = within("the drained query", query).await.unwrap().unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer: QueryAnswer = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(
+        answer.checksum,
+        expected_checksum(Kernel::Checksum, 3_000_000)
+    );
+    assert!(report.drained);
+    assert_eq!(report.cancelled_jobs, 0);
+}
+
+/// At the drain deadline, what is left is cancelled and the shutdown ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_cancels_what_outlives_the_deadline() {
+    let (service, client) = start(ServiceConfig {
+        drain_timeout: std::time::Duration::from_millis(100),
+        ..config(CpuBackend::Tokio)
+    })
+    .await;
+    let query = tokio::spawn({
+        let client = client.clone();
+        async move { client.get("/query?kernel=group_by&rows=20000000").await }
+    });
+    wait_for_metric(&client, "demo_queries_in_flight", 1).await;
+    let report = within("a shutdown past its deadline", service.shutdown()).await;
+    assert_eq!(report.cancelled_jobs, 1);
+    // Answered 503 by the cancelled query, or cut off with the connection.
+    let answer = within("the cancelled query", query).await.unwrap();
+    assert!(
+        answer.as_ref().map_or(true, |answer| answer.status == 503),
+        "{answer:?}"
+    );
+}
