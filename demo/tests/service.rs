@@ -3,7 +3,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use demo::{Client, CpuBackend, QueryAnswer, RETRY_AFTER_SECS, Service, ServiceConfig, TABLE_SEED};
+use demo::{
+    Answer, Client, CpuBackend, QueryAnswer, RETRY_AFTER_SECS, Service, ServiceConfig, TABLE_SEED,
+};
 use testkit::support::timeout;
 use workload::{Kernel, Table};
 
@@ -51,6 +53,27 @@ async fn wait_for_metric(client: &Client, name: &str, value: u64) {
     .await;
 }
 
+/// `GET path`, bounded; panics on a connection error.
+async fn get(client: &Client, path: &str) -> Answer {
+    within(path, client.get(path))
+        .await
+        .unwrap_or_else(|err| panic!("GET {path}: {err}"))
+}
+
+/// Sends `path` in the background and returns once the service has
+/// admitted it.
+async fn admitted_query(
+    client: &Client,
+    path: &'static str,
+) -> tokio::task::JoinHandle<Result<Answer, String>> {
+    let query = tokio::spawn({
+        let client = client.clone();
+        async move { client.get(path).await }
+    });
+    wait_for_metric(client, "demo_queries_in_flight", 1).await;
+    query
+}
+
 fn expected_checksum(kernel: Kernel, rows: usize) -> u64 {
     kernel.run_serial(&Table::new(TABLE_SEED, rows, kernel.default_chunk_rows()))
 }
@@ -61,12 +84,10 @@ fn expected_checksum(kernel: Kernel, rows: usize) -> u64 {
 async fn endpoints_answer_on_every_backend() {
     for backend in [CpuBackend::Tokio, CpuBackend::Rayon, CpuBackend::Shared] {
         let (service, client) = start(config(backend)).await;
-        let health = within("/health", client.get("/health")).await.unwrap();
+        let health = get(&client, "/health").await;
         assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
 
-        let answer = within("/query", client.get("/query?kernel=group_by&rows=150000"))
-            .await
-            .unwrap();
+        let answer = get(&client, "/query?kernel=group_by&rows=150000").await;
         assert_eq!(answer.status, 200, "{}", answer.body);
         let answer: QueryAnswer = serde_json::from_str(&answer.body).unwrap();
         assert_eq!(answer.backend, backend.name());
@@ -74,10 +95,7 @@ async fn endpoints_answer_on_every_backend() {
         assert_eq!(answer.checksum, expected_checksum(Kernel::GroupBy, 150_000));
         assert!(answer.total_ms >= answer.run_ms);
 
-        let text = within("/metrics", client.get("/metrics"))
-            .await
-            .unwrap()
-            .body;
+        let text = get(&client, "/metrics").await.body;
         assert!(
             text.contains(r#"demo_queries_total{outcome="ok"} 1"#),
             "{text}"
@@ -127,20 +145,15 @@ async fn bad_input_is_a_400_with_a_message() {
         ),
     ];
     for (path, message) in cases {
-        let answer = within(path, client.get(path)).await.unwrap();
+        let answer = get(&client, path).await;
         assert_eq!(answer.status, 400, "{path}: {}", answer.body);
         let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
         let error = json["error"].as_str().unwrap_or_default();
         assert!(error.contains(message), "{path}: {}", answer.body);
     }
-    let missing = within("an unknown path", client.get("/nope"))
-        .await
-        .unwrap();
+    let missing = get(&client, "/nope").await;
     assert_eq!(missing.status, 404);
-    let text = within("/metrics", client.get("/metrics"))
-        .await
-        .unwrap()
-        .body;
+    let text = get(&client, "/metrics").await.body;
     assert!(
         text.contains(r#"demo_queries_total{outcome="bad_request"} 8"#),
         "{text}"
@@ -160,17 +173,10 @@ async fn too_many_rows_is_a_413() {
         ..config(CpuBackend::Rayon)
     })
     .await;
-    let answer = within("a large query", client.get("/query?kernel=sort&rows=1001"))
-        .await
-        .unwrap();
+    let answer = get(&client, "/query?kernel=sort&rows=1001").await;
     assert_eq!(answer.status, 413, "{}", answer.body);
     assert!(answer.body.contains("limit of 1000"), "{}", answer.body);
-    let at_limit = within(
-        "a query at the limit",
-        client.get("/query?kernel=sort&rows=1000"),
-    )
-    .await
-    .unwrap();
+    let at_limit = get(&client, "/query?kernel=sort&rows=1000").await;
     assert_eq!(at_limit.status, 200, "{}", at_limit.body);
     within("shutdown", service.shutdown()).await;
 }
@@ -185,17 +191,8 @@ async fn full_admission_is_a_503_with_retry_after() {
     })
     .await;
     // Long enough to still be running when the second query arrives.
-    let long = tokio::spawn({
-        let client = client.clone();
-        async move { client.get("/query?kernel=group_by&rows=20000000").await }
-    });
-    wait_for_metric(&client, "demo_queries_in_flight", 1).await;
-    let busy = within(
-        "a query over the limit",
-        client.get("/query?kernel=sort&rows=10"),
-    )
-    .await
-    .unwrap();
+    let long = admitted_query(&client, "/query?kernel=group_by&rows=20000000").await;
+    let busy = get(&client, "/query?kernel=sort&rows=10").await;
     assert_eq!(busy.status, 503, "{}", busy.body);
     assert_eq!(busy.retry_after, Some(RETRY_AFTER_SECS.to_string()));
     assert!(
@@ -207,10 +204,7 @@ async fn full_admission_is_a_503_with_retry_after() {
     long.abort();
     wait_for_metric(&client, "executor_jobs_cancelled_total", 1).await;
     wait_for_metric(&client, "demo_queries_in_flight", 0).await;
-    let text = within("/metrics", client.get("/metrics"))
-        .await
-        .unwrap()
-        .body;
+    let text = get(&client, "/metrics").await.body;
     assert!(
         text.contains(r#"demo_queries_total{outcome="busy"} 1"#),
         "{text}"
@@ -222,11 +216,7 @@ async fn full_admission_is_a_503_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_drains_in_flight_queries() {
     let (service, client) = start(config(CpuBackend::Rayon)).await;
-    let query = tokio::spawn({
-        let client = client.clone();
-        async move { client.get("/query?kernel=checksum&rows=3000000").await }
-    });
-    wait_for_metric(&client, "demo_queries_in_flight", 1).await;
+    let query = admitted_query(&client, "/query?kernel=checksum&rows=3000000").await;
     let report = within("a graceful shutdown", service.shutdown()).await;
     let answer = within("the drained query", query).await.unwrap().unwrap();
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -247,11 +237,7 @@ async fn shutdown_cancels_what_outlives_the_deadline() {
         ..config(CpuBackend::Tokio)
     })
     .await;
-    let query = tokio::spawn({
-        let client = client.clone();
-        async move { client.get("/query?kernel=group_by&rows=20000000").await }
-    });
-    wait_for_metric(&client, "demo_queries_in_flight", 1).await;
+    let query = admitted_query(&client, "/query?kernel=group_by&rows=20000000").await;
     let report = within("a shutdown past its deadline", service.shutdown()).await;
     assert_eq!(report.cancelled_jobs, 1);
     // Answered 503 by the cancelled query, or cut off with the connection.

@@ -6,7 +6,7 @@ use std::thread;
 use std::time::Duration;
 
 use executor_api::BuildError;
-use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig, Watchdog, WorkerContext};
+use executor_api::backend::{ExecutorCore, PoolConfig, ValidPoolConfig, WorkerContext};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 use tokio::runtime::Handle;
 
@@ -134,22 +134,9 @@ impl Builder {
         self
     }
 
-    /// Sets the watchdog threshold: a job poll (a closure's whole run) that
-    /// lasts longer than this is reported once, while it runs, as a tracing
-    /// warning (with the job's name, see
-    /// [`Executor::job`](executor_api::Executor::job)) and in
-    /// [`Metrics::stalled_polls`](executor_api::Metrics::stalled_polls).
-    /// The warning goes to the tracing subscriber in scope when the executor
-    /// was built, or else to the global one. The watchdog runs on a thread
-    /// of its own, `<name>-watch`.
-    ///
-    /// # Default
-    ///
-    /// [`DEFAULT_WATCHDOG_THRESHOLD`](executor_api::backend::DEFAULT_WATCHDOG_THRESHOLD)
-    /// (100 ms).
-    ///
-    /// # Errors
-    ///
+    /// Sets the watchdog threshold: a job poll that runs longer than this
+    /// without yielding is reported (see
+    /// [`Watchdog`](executor_api::backend::Watchdog)). Default 100 ms;
     /// [`build`](Self::build) returns [`BuildError::InvalidWatchdog`] for
     /// zero.
     pub fn watchdog(mut self, threshold: Duration) -> Self {
@@ -176,15 +163,7 @@ impl Builder {
     pub fn build(self) -> Result<RayonExecutor, BuildError> {
         let config = self.config.validate()?;
         let core = ExecutorCore::new(config.name());
-        let watchdog = match config.watchdog() {
-            Some(threshold) => Some(Watchdog::start(
-                &core,
-                config.helper_name("watch"),
-                threshold,
-            )?),
-            None => None,
-        };
-        let context = WorkerContext::new(config.io_runtime().cloned(), watchdog.as_ref());
+        let (context, watchdog) = WorkerContext::start(&core, &config)?;
         let reactor = Reactor::start(config.helper_name("reactor"))?;
         let current = CurrentSlot::default();
         let queue = RunQueue::new();

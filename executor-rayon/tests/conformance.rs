@@ -12,21 +12,7 @@ impl Backend for Rayon {
     const SUBTASKS_ARE_JOBS: bool = true;
 
     fn build(config: Config) -> Result<RayonExecutor, BuildError> {
-        let mut builder = RayonExecutor::builder()
-            .name(config.name)
-            .worker_threads(config.workers)
-            .nice(config.nice);
-        if config.idle {
-            builder = builder.idle_priority();
-        }
-        if let Some(handle) = config.io_runtime {
-            builder = builder.io_runtime(handle);
-        }
-        builder = match config.watchdog {
-            Some(threshold) => builder.watchdog(threshold),
-            None => builder.without_watchdog(),
-        };
-        builder.build()
+        testkit::build_from_config!(RayonExecutor::builder(), config)
     }
 
     fn spawn_subtask(task: BoxTask) {

@@ -12,21 +12,7 @@ impl Backend for Tokio {
     const SUBTASKS_ARE_JOBS: bool = false;
 
     fn build(config: Config) -> Result<DedicatedExecutor, BuildError> {
-        let mut builder = DedicatedExecutor::builder()
-            .name(config.name)
-            .worker_threads(config.workers)
-            .nice(config.nice);
-        if config.idle {
-            builder = builder.idle_priority();
-        }
-        if let Some(handle) = config.io_runtime {
-            builder = builder.io_runtime(handle);
-        }
-        builder = match config.watchdog {
-            Some(threshold) => builder.watchdog(threshold),
-            None => builder.without_watchdog(),
-        };
-        builder.build()
+        testkit::build_from_config!(DedicatedExecutor::builder(), config)
     }
 
     fn spawn_subtask(task: BoxTask) {

@@ -62,6 +62,30 @@ impl Config {
     }
 }
 
+/// Applies a [`Config`] to a backend's builder (every backend's builder has
+/// the same methods) and builds: `testkit::build_from_config!(MyExecutor::builder(), config)`.
+#[macro_export]
+macro_rules! build_from_config {
+    ($builder:expr, $config:expr) => {{
+        let config: $crate::Config = $config;
+        let mut builder = $builder
+            .name(config.name)
+            .worker_threads(config.workers)
+            .nice(config.nice);
+        if config.idle {
+            builder = builder.idle_priority();
+        }
+        if let Some(handle) = config.io_runtime {
+            builder = builder.io_runtime(handle);
+        }
+        builder = match config.watchdog {
+            Some(threshold) => builder.watchdog(threshold),
+            None => builder.without_watchdog(),
+        };
+        builder.build()
+    }};
+}
+
 /// What the suite needs to know about a backend.
 pub trait Backend: 'static {
     /// The backend's executor type.

@@ -92,8 +92,21 @@ fn nanos_since(epoch: Instant) -> u64 {
     u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
 }
 
-/// The watchdog of one executor. Dropping it stops its thread; the thread
-/// is joined by the executor's [`join`](ExecutorCore::join).
+/// The watchdog of one executor: it reports a job poll that runs longer
+/// than its threshold without yielding.
+///
+/// Each long poll is reported once, while it still runs: a tracing warning
+/// with the job's name (see [`Executor::job`](crate::Executor::job)), its
+/// thread and the time so far, then one more in
+/// [`Metrics::stalled_polls`](crate::Metrics::stalled_polls). The warning
+/// goes to the tracing subscriber in scope when the executor was built, or
+/// else to the global one. The watchdog runs on a thread of its own,
+/// `<name>-watch`, that wakes four times per threshold; each poll costs two
+/// clock reads and an uncontended lock. A backend's builder turns it off
+/// with `without_watchdog`.
+///
+/// Dropping it stops its thread; the thread is joined by the executor's
+/// [`join`](ExecutorCore::join).
 pub struct Watchdog {
     shared: Arc<WatchdogShared>,
     stop: Sender<()>,

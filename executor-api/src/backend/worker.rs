@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use crate::backend::watchdog::{Outer, PollSlot, Watchdog, WatchdogHandle};
+use crate::backend::{ExecutorCore, ValidPoolConfig};
 
 /// What the threads of one executor share: the I/O runtime that
 /// [`io::spawn`](crate::io::spawn) uses, and the watchdog that watches
@@ -45,6 +46,30 @@ impl WorkerContext {
             io,
             watchdog: watchdog.map(Watchdog::handle),
         }
+    }
+
+    /// Starts the watchdog that `config` asks for (its thread is registered
+    /// with `core`) and returns the context for the workers to
+    /// [`enter`](Self::enter), with the watchdog for the backend to stop
+    /// (drop) before it terminates.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if the watchdog thread cannot start.
+    pub fn start(
+        core: &ExecutorCore,
+        config: &ValidPoolConfig,
+    ) -> std::io::Result<(WorkerContext, Option<Watchdog>)> {
+        let watchdog = match config.watchdog() {
+            Some(threshold) => Some(Watchdog::start(
+                core,
+                config.helper_name("watch"),
+                threshold,
+            )?),
+            None => None,
+        };
+        let context = WorkerContext::new(config.io_runtime().cloned(), watchdog.as_ref());
+        Ok((context, watchdog))
     }
 
     /// Marks the calling thread as a worker of this context's executor,
