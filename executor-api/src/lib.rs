@@ -52,9 +52,14 @@
 //!
 //! # Crate layout
 //!
-//! - [`Executor`], [`DynExecutor`], [`AnyExecutor`]: using an executor.
+//! - [`Executor`], [`DynExecutor`], [`AnyExecutor`]: using an executor;
+//!   [`JobBuilder`] for named jobs.
 //! - [`JobHandle`], [`CancelToken`], [`JobError`], [`Metrics`]: a job's life.
-//! - [`backend`]: the lifecycle bookkeeping that every backend shares.
+//! - [`JobStream`]: a stream produced by a job, consumed anywhere
+//!   ([`Executor::spawn_stream`]).
+//! - [`io`]: I/O from inside jobs, on the executor's registered I/O runtime.
+//! - [`backend`]: the lifecycle bookkeeping that every backend shares, and
+//!   the hang [`Watchdog`](backend::Watchdog).
 //!
 //! Built with `--cfg executor_loom`, the lifecycle runs on loom's
 //! primitives, so that `testkit` can model-check it.
