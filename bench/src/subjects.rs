@@ -52,9 +52,11 @@ impl Held {
 
 /// The subjects of the overhead and memory benchmarks, by their report
 /// names.
-pub const NAMES: [&str; 8] = [
+pub const NAMES: [&str; 10] = [
     "executor_tokio",
     "executor_rayon",
+    "executor_tokio_unwatched",
+    "executor_rayon_unwatched",
     "direct_call",
     "tokio_spawn_same_runtime",
     "tokio_handle_spawn",
@@ -100,22 +102,32 @@ impl Subject {
     /// For an unknown name, or if the OS refuses threads.
     pub fn new(name: &str, threads: usize) -> Subject {
         match name {
-            "executor_tokio" => Subject::ExecutorTokio(
-                DedicatedExecutor::builder()
+            "executor_tokio" | "executor_tokio_unwatched" => {
+                let builder = DedicatedExecutor::builder()
                     .name("bench-tokio")
                     .worker_threads(threads)
-                    .normal_priority()
-                    .build()
-                    .expect("build DedicatedExecutor"),
-            ),
-            "executor_rayon" => Subject::ExecutorRayon(
-                RayonExecutor::builder()
+                    .normal_priority();
+                // The same executor without its hang watchdog: what the
+                // watchdog's per-poll bookkeeping costs.
+                let builder = if name.ends_with("_unwatched") {
+                    builder.without_watchdog()
+                } else {
+                    builder
+                };
+                Subject::ExecutorTokio(builder.build().expect("build DedicatedExecutor"))
+            }
+            "executor_rayon" | "executor_rayon_unwatched" => {
+                let builder = RayonExecutor::builder()
                     .name("bench-rayon")
                     .worker_threads(threads)
-                    .normal_priority()
-                    .build()
-                    .expect("build RayonExecutor"),
-            ),
+                    .normal_priority();
+                let builder = if name.ends_with("_unwatched") {
+                    builder.without_watchdog()
+                } else {
+                    builder
+                };
+                Subject::ExecutorRayon(builder.build().expect("build RayonExecutor"))
+            }
             "direct_call" => Subject::DirectCall,
             "tokio_spawn_same_runtime" => Subject::TokioSpawnSameRuntime(runtime(threads, 512)),
             "tokio_handle_spawn" => Subject::TokioHandleSpawn(runtime(threads, 512)),
