@@ -61,6 +61,8 @@ pub enum DemoError {
     Executor(executor_api::BuildError),
     /// A runtime or thread could not start.
     Runtime(std::io::Error),
+    /// A setting is out of range.
+    InvalidConfig(&'static str),
 }
 
 impl fmt::Display for DemoError {
@@ -72,6 +74,7 @@ impl fmt::Display for DemoError {
             ),
             DemoError::Executor(err) => write!(f, "cannot build the executor: {err}"),
             DemoError::Runtime(err) => write!(f, "cannot start a runtime or thread: {err}"),
+            DemoError::InvalidConfig(what) => write!(f, "invalid configuration: {what}"),
         }
     }
 }
@@ -81,6 +84,7 @@ impl std::error::Error for DemoError {
         match self {
             DemoError::Bind(_, err) | DemoError::Runtime(err) => Some(err),
             DemoError::Executor(err) => Some(err),
+            DemoError::InvalidConfig(_) => None,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -24,20 +25,20 @@ struct Args {
     backend: CpuBackend,
     /// Worker threads of the dedicated executor [default: one per core].
     #[arg(long)]
-    workers: Option<usize>,
+    workers: Option<NonZeroUsize>,
     /// Worker threads of the I/O runtime [default: one per core].
     #[arg(long)]
-    io_threads: Option<usize>,
+    io_threads: Option<NonZeroUsize>,
     /// Priority of the executor's workers: `normal`, `idle`, or a niceness
     /// 0..=19.
     #[arg(long, default_value = "10")]
     priority: Priority,
     /// The largest `rows` a query may ask for (413 above).
-    #[arg(long, default_value_t = 20_000_000)]
-    max_rows: usize,
+    #[arg(long, default_value = "20000000")]
+    max_rows: NonZeroUsize,
     /// Queries admitted at once (503 with Retry-After above).
-    #[arg(long, default_value_t = 64)]
-    max_in_flight: usize,
+    #[arg(long, default_value = "64")]
+    max_in_flight: NonZeroUsize,
     /// Milliseconds a shutdown lets in-flight queries finish before
     /// cancelling them.
     #[arg(long, default_value_t = 10_000)]
@@ -57,13 +58,13 @@ struct Args {
     duration_secs: f64,
     /// Load mode: concurrent query clients [default: two per core].
     #[arg(long)]
-    clients: Option<usize>,
+    clients: Option<NonZeroUsize>,
     /// Load mode: the kernel each query runs.
     #[arg(long, default_value = "group_by")]
     kernel: Kernel,
     /// Load mode: rows per query.
-    #[arg(long, default_value_t = 800_000)]
-    rows: usize,
+    #[arg(long, default_value = "800000")]
+    rows: NonZeroUsize,
 }
 
 fn main() -> ExitCode {
@@ -99,17 +100,17 @@ fn cores() -> usize {
 
 fn serve(args: &Args, console: bool) -> Result<(), DemoError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.io_threads.unwrap_or_else(cores))
+        .worker_threads(args.io_threads.map_or_else(cores, NonZeroUsize::get))
         .thread_name("io")
         .enable_all()
         .build()
         .map_err(DemoError::Runtime)?;
     let config = ServiceConfig {
         backend: args.backend,
-        workers: args.workers.unwrap_or_else(cores),
+        workers: args.workers.map_or_else(cores, NonZeroUsize::get),
         priority: args.priority,
-        max_rows: args.max_rows,
-        max_in_flight: args.max_in_flight,
+        max_rows: args.max_rows.get(),
+        max_in_flight: args.max_in_flight.get(),
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
     };
     runtime.block_on(async {
@@ -166,11 +167,13 @@ fn run_load(args: &Args) -> Result<(), DemoError> {
     let defaults = LoadConfig::default();
     let config = LoadConfig {
         duration: Duration::from_secs_f64(args.duration_secs),
-        clients: args.clients.unwrap_or(defaults.clients),
+        clients: args.clients.map_or(defaults.clients, NonZeroUsize::get),
         kernel: args.kernel,
-        rows: args.rows,
-        workers: args.workers.unwrap_or(defaults.workers),
-        io_threads: args.io_threads.unwrap_or(defaults.io_threads),
+        rows: args.rows.get(),
+        workers: args.workers.map_or(defaults.workers, NonZeroUsize::get),
+        io_threads: args
+            .io_threads
+            .map_or(defaults.io_threads, NonZeroUsize::get),
         ..defaults
     };
     let scenarios = load::scenarios();

@@ -270,11 +270,23 @@ impl Service {
     ///
     /// # Errors
     ///
-    /// Binding the address or building the executor failed.
+    /// [`DemoError::InvalidConfig`](crate::DemoError::InvalidConfig) for a
+    /// zero `max_rows` or `max_in_flight`; binding the address or building
+    /// the executor failed.
     pub async fn start(
         addr: SocketAddr,
         config: ServiceConfig,
     ) -> Result<Service, crate::DemoError> {
+        if config.max_rows == 0 {
+            return Err(crate::DemoError::InvalidConfig(
+                "max_rows must be at least 1, or every query is refused",
+            ));
+        }
+        if config.max_in_flight == 0 {
+            return Err(crate::DemoError::InvalidConfig(
+                "max_in_flight must be at least 1, or every query is refused",
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|err| crate::DemoError::Bind(addr, err))?;

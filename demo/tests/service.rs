@@ -247,3 +247,33 @@ async fn shutdown_cancels_what_outlives_the_deadline() {
         "{answer:?}"
     );
 }
+
+/// A configuration that would refuse every query is an error, not a
+/// service that answers 413 or 503 to everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusing_configurations_are_errors() {
+    let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+    for config in [
+        ServiceConfig {
+            max_rows: 0,
+            ..config(CpuBackend::Tokio)
+        },
+        ServiceConfig {
+            max_in_flight: 0,
+            ..config(CpuBackend::Tokio)
+        },
+    ] {
+        let err = Service::start(addr, config).await.unwrap_err();
+        assert!(matches!(err, demo::DemoError::InvalidConfig(_)), "{err}");
+    }
+    let err = Service::start(
+        addr,
+        ServiceConfig {
+            workers: 0,
+            ..config(CpuBackend::Rayon)
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("at least one worker"), "{err}");
+}
