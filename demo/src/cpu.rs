@@ -5,12 +5,14 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use executor_api::{AnyExecutor, BuildError, Executor, JobError, Metrics};
 use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
+use tokio::sync::watch;
 use workload::{Kernel, Table};
 
 /// The seed of every query's table: the same query always gives the same
@@ -101,7 +103,12 @@ pub enum Cpu {
     /// A dedicated executor.
     Dedicated(AnyExecutor),
     /// Tasks on the I/O runtime that serves the requests.
-    Shared(tokio::runtime::Handle),
+    Shared {
+        /// The I/O runtime.
+        handle: tokio::runtime::Handle,
+        /// Set once to end every query task at its next yield.
+        cancel: Arc<watch::Sender<bool>>,
+    },
 }
 
 impl Cpu {
@@ -132,7 +139,10 @@ impl Cpu {
         Ok(match backend {
             CpuBackend::Tokio => dedicated!(DedicatedExecutor::builder()),
             CpuBackend::Rayon => dedicated!(RayonExecutor::builder()),
-            CpuBackend::Shared => Cpu::Shared(tokio::runtime::Handle::current()),
+            CpuBackend::Shared => Cpu::Shared {
+                handle: tokio::runtime::Handle::current(),
+                cancel: Arc::new(watch::channel(false).0),
+            },
         })
     }
 
@@ -140,7 +150,7 @@ impl Cpu {
     pub fn metrics(&self) -> Option<Metrics> {
         match self {
             Cpu::Dedicated(executor) => Some(executor.metrics()),
-            Cpu::Shared(_) => None,
+            Cpu::Shared { .. } => None,
         }
     }
 
@@ -162,9 +172,17 @@ impl Cpu {
         let name = format!("cpu:{kernel}");
         let (checksum, started, finished) = match self {
             Cpu::Dedicated(executor) => executor.job().name(name).spawn(job).await?,
-            Cpu::Shared(handle) => {
+            Cpu::Shared { handle, cancel } => {
+                let mut cancelled = cancel.subscribe();
+                let job = async move {
+                    tokio::select! {
+                        biased;
+                        _ = cancelled.wait_for(|cancelled| *cancelled) => None,
+                        done = job => Some(done),
+                    }
+                };
                 let task = spawn_named(handle, &name, job).map_err(|_| JobError::ShutDown)?;
-                AbortOnDrop(task).await?
+                AbortOnDrop(task).await?.ok_or(JobError::Cancelled)?
             }
         };
         Ok(Run {
@@ -172,6 +190,14 @@ impl Cpu {
             queued: started.saturating_duration_since(submitted),
             ran: finished.saturating_duration_since(started),
         })
+    }
+
+    /// Ends every query still running on the shared runtime, at its next
+    /// yield (a dedicated executor's deadline does this for its jobs).
+    pub fn cancel_shared(&self) {
+        if let Cpu::Shared { cancel, .. } = self {
+            cancel.send_replace(true);
+        }
     }
 
     /// Graceful shutdown for at most `deadline`, then immediate; waits for

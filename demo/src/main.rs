@@ -158,15 +158,17 @@ async fn shutdown_signal() {
 }
 
 fn run_load(args: &Args) -> Result<(), DemoError> {
-    if !(args.duration_secs > 0.0 && args.duration_secs.is_finite()) {
-        return Err(DemoError::Runtime(std::io::Error::other(format!(
-            "--duration-secs must be a positive number of seconds, got {}",
-            args.duration_secs
-        ))));
-    }
+    let duration = match Duration::try_from_secs_f64(args.duration_secs) {
+        Ok(duration) if !duration.is_zero() => duration,
+        _ => {
+            return Err(DemoError::InvalidConfig(
+                "--duration-secs must be a positive number of seconds",
+            ));
+        }
+    };
     let defaults = LoadConfig::default();
     let config = LoadConfig {
-        duration: Duration::from_secs_f64(args.duration_secs),
+        duration,
         clients: args.clients.map_or(defaults.clients, NonZeroUsize::get),
         kernel: args.kernel,
         rows: args.rows.get(),

@@ -51,6 +51,10 @@ impl Default for ServiceConfig {
     }
 }
 
+/// How long a shutdown past its drain deadline waits for the cancelled
+/// queries' answers to be sent.
+const ANSWER_GRACE: Duration = Duration::from_secs(1);
+
 /// The seconds a client told "busy" should wait (`Retry-After`).
 pub const RETRY_AFTER_SECS: u64 = 1;
 
@@ -287,6 +291,11 @@ impl Service {
                 "max_in_flight must be at least 1, or every query is refused",
             ));
         }
+        if config.max_in_flight > Semaphore::MAX_PERMITS {
+            return Err(crate::DemoError::InvalidConfig(
+                "max_in_flight is larger than an admission semaphore can count",
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|err| crate::DemoError::Bind(addr, err))?;
@@ -365,9 +374,12 @@ async fn serve(
             .await
             .is_ok();
     if !drained {
-        // Requests still open at the deadline (on the shared runtime, or
-        // clients slow to read): drop them, which cancels their queries.
+        // At the deadline the executor cancels its jobs; queries on the
+        // shared runtime are cancelled here. Their requests are answered
+        // 503, and the connections close: give that a moment.
         tracing::warn!("drain deadline passed: cancelling the queries left");
+        cpu.cancel_shared();
+        let _ = tokio::time::timeout(ANSWER_GRACE, &mut server).await;
     }
     drop(server);
     let _ = executor_done.await;

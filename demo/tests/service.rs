@@ -229,23 +229,25 @@ async fn shutdown_drains_in_flight_queries() {
     assert_eq!(report.cancelled_jobs, 0);
 }
 
-/// At the drain deadline, what is left is cancelled and the shutdown ends.
+/// At the drain deadline, what is left is cancelled (on the shared runtime
+/// too), its request is answered 503, and the shutdown ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_cancels_what_outlives_the_deadline() {
-    let (service, client) = start(ServiceConfig {
-        drain_timeout: std::time::Duration::from_millis(100),
-        ..config(CpuBackend::Tokio)
-    })
-    .await;
-    let query = admitted_query(&client, "/query?kernel=group_by&rows=20000000").await;
-    let report = within("a shutdown past its deadline", service.shutdown()).await;
-    assert_eq!(report.cancelled_jobs, 1);
-    // Answered 503 by the cancelled query, or cut off with the connection.
-    let answer = within("the cancelled query", query).await.unwrap();
-    assert!(
-        answer.as_ref().map_or(true, |answer| answer.status == 503),
-        "{answer:?}"
-    );
+    for backend in [CpuBackend::Tokio, CpuBackend::Rayon, CpuBackend::Shared] {
+        let (service, client) = start(ServiceConfig {
+            drain_timeout: std::time::Duration::from_millis(100),
+            ..config(backend)
+        })
+        .await;
+        let query = admitted_query(&client, "/query?kernel=group_by&rows=20000000").await;
+        let report = within("a shutdown past its deadline", service.shutdown()).await;
+        assert!(!report.drained, "{backend}");
+        let expected_cancelled = if backend == CpuBackend::Shared { 0 } else { 1 };
+        assert_eq!(report.cancelled_jobs, expected_cancelled, "{backend}");
+        let answer = within("the cancelled query", query).await.unwrap().unwrap();
+        assert_eq!(answer.status, 503, "{backend}: {}", answer.body);
+        assert!(answer.body.contains("shutting down"), "{}", answer.body);
+    }
 }
 
 /// A configuration that would refuse every query is an error, not a

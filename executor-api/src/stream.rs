@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 use crate::error::JobError;
 use crate::handle::JobHandle;
 
-/// A channel holding at most `buffer` items (at least one).
+/// A channel holding at most `buffer` items: at least one, and at most
+/// what Tokio's channel can count (`usize::MAX >> 3`).
 pub(crate) fn channel<T>(buffer: usize) -> (mpsc::Sender<T>, mpsc::Receiver<T>) {
-    mpsc::channel(buffer.max(1))
+    mpsc::channel(buffer.clamp(1, tokio::sync::Semaphore::MAX_PERMITS))
 }
 
 /// Moves every item of `stream` into `items`. A slot is reserved before the

@@ -129,6 +129,8 @@ impl Builder {
     /// The Tokio runtime that [`build`](Self::build) is called from, if
     /// any; otherwise none, and the I/O helpers return
     /// [`IoError::NoIoRuntime`](executor_api::io::IoError::NoIoRuntime).
+    /// A current-thread runtime runs I/O tasks only while its thread is
+    /// inside `block_on`: prefer a multi-thread one.
     pub fn io_runtime(mut self, handle: Handle) -> Self {
         self.config = self.config.io_runtime(handle);
         self

@@ -88,7 +88,8 @@ impl PoolConfig {
 
     /// Sets the runtime that jobs run I/O on (see [`crate::io`]). Unset,
     /// [`validate`](Self::validate) takes the Tokio runtime it is called
-    /// from, if any.
+    /// from, if any. A current-thread runtime runs I/O tasks only while its
+    /// thread is inside `block_on`: prefer a multi-thread one.
     pub fn io_runtime(mut self, handle: Handle) -> Self {
         self.io_runtime = Some(handle);
         self

@@ -47,6 +47,7 @@ impl PollSlot {
     /// thread (a Rayon thread waiting in `join` runs other jobs).
     pub(crate) fn begin(&self, job: Option<&Arc<str>>) -> Option<Outer> {
         let outer_started = self.started.load(Relaxed);
+        let outer_reported = self.reported.load(Relaxed);
         let outer_job = {
             let mut current = self.job.lock().unwrap_or_else(PoisonError::into_inner);
             let same = match (current.as_ref(), job) {
@@ -66,6 +67,7 @@ impl PollSlot {
         self.started.store(now + 1, Release);
         (outer_started != 0).then_some(Outer {
             started: outer_started,
+            reported: outer_reported,
             job: outer_job,
         })
     }
@@ -76,6 +78,9 @@ impl PollSlot {
             None => self.started.store(0, Release),
             Some(outer) => {
                 *self.job.lock().unwrap_or_else(PoisonError::into_inner) = outer.job;
+                // An outer poll reported before the nested one stays
+                // reported: each long poll counts once.
+                self.reported.store(outer.reported, Relaxed);
                 self.started.store(outer.started, Release);
             }
         }
@@ -85,6 +90,7 @@ impl PollSlot {
 /// The poll that a nested poll interrupted.
 pub(crate) struct Outer {
     started: u64,
+    reported: u64,
     job: Option<Arc<str>>,
 }
 
@@ -104,6 +110,13 @@ fn nanos_since(epoch: Instant) -> u64 {
 /// `<name>-watch`, that wakes four times per threshold; each poll costs two
 /// clock reads and an uncontended lock. A backend's builder turns it off
 /// with `without_watchdog`.
+///
+/// It measures wall-clock time: a poll that the OS preempted counts as
+/// running (on a saturated machine, niced workers are preempted often), so
+/// keep the threshold well above the longest chunk you expect. A closure
+/// job ([`spawn_cpu`](crate::Executor::spawn_cpu)) is a single poll: one
+/// that runs longer than the threshold is reported; submit long work as a
+/// future that yields between chunks, or as several closures.
 ///
 /// Dropping it stops its thread; the thread is joined by the executor's
 /// [`join`](ExecutorCore::join).
@@ -247,8 +260,8 @@ impl WatchdogShared {
                 elapsed_ms = elapsed.as_millis() as u64,
                 threshold_ms = self.threshold.as_millis() as u64,
                 "job `{}` has run for {elapsed:?} without yielding on thread {thread} \
-                 (watchdog threshold {:?}); it holds the worker: cut its work into smaller \
-                 chunks and yield between them",
+                 (watchdog threshold {:?}); it holds the worker: cut its work into chunks \
+                 and yield between them (a closure job: split it into several jobs)",
                 job.unwrap_or("unnamed"),
                 self.threshold,
             );
