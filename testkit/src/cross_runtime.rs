@@ -247,7 +247,9 @@ pub fn dropping_the_stream_cancels_the_producer<B: Backend>() {
     drop(items);
     drops.wait_for_drop("the producer's stream");
     let metrics = shutdown_and_join(&executor);
-    assert_eq!(metrics.cancelled, 1);
+    // Usually cancelled in its await; if the drop lands while the producer
+    // is between two items, it sees the consumer gone and ends by itself.
+    assert_eq!(metrics.cancelled + metrics.completed, 1);
 }
 
 /// A panic in the producer ends the stream with one error item, after the
