@@ -101,32 +101,29 @@ impl Subject {
     ///
     /// For an unknown name, or if the OS refuses threads.
     pub fn new(name: &str, threads: usize) -> Subject {
+        // Our two builders share their setters but not a type. The
+        // `_unwatched` subjects turn the hang watchdog off: side by side,
+        // they show what its per-poll bookkeeping costs.
+        macro_rules! ours {
+            ($builder:expr, $thread_name:literal) => {{
+                let builder = $builder
+                    .name($thread_name)
+                    .worker_threads(threads)
+                    .normal_priority();
+                let builder = if name.ends_with("_unwatched") {
+                    builder.without_watchdog()
+                } else {
+                    builder
+                };
+                builder.build().expect("build the executor")
+            }};
+        }
         match name {
             "executor_tokio" | "executor_tokio_unwatched" => {
-                let builder = DedicatedExecutor::builder()
-                    .name("bench-tokio")
-                    .worker_threads(threads)
-                    .normal_priority();
-                // The same executor without its hang watchdog: what the
-                // watchdog's per-poll bookkeeping costs.
-                let builder = if name.ends_with("_unwatched") {
-                    builder.without_watchdog()
-                } else {
-                    builder
-                };
-                Subject::ExecutorTokio(builder.build().expect("build DedicatedExecutor"))
+                Subject::ExecutorTokio(ours!(DedicatedExecutor::builder(), "bench-tokio"))
             }
             "executor_rayon" | "executor_rayon_unwatched" => {
-                let builder = RayonExecutor::builder()
-                    .name("bench-rayon")
-                    .worker_threads(threads)
-                    .normal_priority();
-                let builder = if name.ends_with("_unwatched") {
-                    builder.without_watchdog()
-                } else {
-                    builder
-                };
-                Subject::ExecutorRayon(builder.build().expect("build RayonExecutor"))
+                Subject::ExecutorRayon(ours!(RayonExecutor::builder(), "bench-rayon"))
             }
             "direct_call" => Subject::DirectCall,
             "tokio_spawn_same_runtime" => Subject::TokioSpawnSameRuntime(runtime(threads, 512)),

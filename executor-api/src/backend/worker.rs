@@ -110,30 +110,45 @@ pub(crate) fn current_io_runtime() -> IoLookup {
 }
 
 /// Reports one poll to the watchdog of the calling worker thread, if any:
-/// from creation to drop.
+/// from creation to drop. It holds no reference to the slot (that would
+/// cost two atomic operations per poll): the slot lives in the thread-local
+/// for the thread's life, and the drop looks it up again.
 pub(crate) struct WatchedPoll {
-    slot: Option<Arc<PollSlot>>,
+    watched: bool,
     outer: Option<Outer>,
 }
 
 impl WatchedPoll {
     pub(crate) fn begin(job: Option<&Arc<str>>) -> Self {
-        let slot = CURRENT
+        let begun = CURRENT
             .try_with(|cell| {
-                cell.borrow()
-                    .as_ref()
-                    .and_then(|current| current.slot.clone())
+                let current = cell.borrow();
+                let slot = current.as_ref()?.slot.as_ref()?;
+                Some(slot.begin(job))
             })
-            .unwrap_or(None);
-        let outer = slot.as_ref().and_then(|slot| slot.begin(job));
-        WatchedPoll { slot, outer }
+            .ok()
+            .flatten();
+        WatchedPoll {
+            watched: begun.is_some(),
+            outer: begun.flatten(),
+        }
     }
 }
 
 impl Drop for WatchedPoll {
     fn drop(&mut self) {
-        if let Some(slot) = &self.slot {
-            slot.end(self.outer.take());
+        if !self.watched {
+            return;
         }
+        let outer = self.outer.take();
+        let _ = CURRENT.try_with(|cell| {
+            if let Some(slot) = cell
+                .borrow()
+                .as_ref()
+                .and_then(|current| current.slot.as_ref())
+            {
+                slot.end(outer);
+            }
+        });
     }
 }
