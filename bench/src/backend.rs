@@ -1,17 +1,10 @@
 //! Building either of our executors for a benchmark.
 
-use executor_api::AnyExecutor;
+pub use executor_api::Priority;
+use executor_api::backend::Launch;
+use executor_api::{AnyExecutor, Builder};
 use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
-
-/// The OS priority of a backend's workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// A niceness: 0 normal, 19 lowest.
-    Nice(i32),
-    /// Linux's `SCHED_IDLE` policy.
-    Idle,
-}
 
 /// One of our backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,28 +33,22 @@ impl Backend {
     ///
     /// If the executor cannot be built.
     pub fn build(self, threads: usize, priority: Priority) -> AnyExecutor {
-        let (nice, idle) = match priority {
-            Priority::Nice(nice) => (nice, false),
-            Priority::Idle => (0, true),
-        };
-        // The two builders share their setters but not a type.
-        macro_rules! configured {
-            ($builder:expr) => {{
-                let builder = $builder
-                    .name("bench-cpu")
-                    .worker_threads(threads)
-                    .nice(nice);
-                let builder = if idle {
-                    builder.idle_priority()
-                } else {
-                    builder
-                };
-                AnyExecutor::new(builder.build().expect("build the executor"))
-            }};
+        fn configured<E: Launch>(
+            builder: Builder<E>,
+            threads: usize,
+            priority: Priority,
+        ) -> AnyExecutor {
+            let executor = builder
+                .name("bench-cpu")
+                .worker_threads(threads)
+                .priority(priority)
+                .build()
+                .expect("build the executor");
+            AnyExecutor::new(executor)
         }
         match self {
-            Backend::Tokio => configured!(DedicatedExecutor::builder()),
-            Backend::Rayon => configured!(RayonExecutor::builder()),
+            Backend::Tokio => configured(DedicatedExecutor::builder(), threads, priority),
+            Backend::Rayon => configured(RayonExecutor::builder(), threads, priority),
         }
     }
 }

@@ -122,11 +122,11 @@ fn main() -> ExitCode {
         ("shared_runtime", Load::SharedRuntime),
         (
             "executor_tokio",
-            Load::Executor(Backend::Tokio, Priority::Nice(0)),
+            Load::Executor(Backend::Tokio, Priority::Normal),
         ),
         (
             "executor_rayon",
-            Load::Executor(Backend::Rayon, Priority::Nice(0)),
+            Load::Executor(Backend::Rayon, Priority::Normal),
         ),
         (
             "executor_tokio_low_priority",

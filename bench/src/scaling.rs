@@ -48,7 +48,7 @@ pub fn measure(
         .iter()
         .map(|&count| {
             progress(&format!("scaling: {} with {count} threads", backend.name()));
-            let executor = backend.build(count, Priority::Nice(0));
+            let executor = backend.build(count, Priority::Normal);
             let times = (0..rounds)
                 .map(|_| {
                     let start = Instant::now();

@@ -20,7 +20,7 @@ pub struct Shutdown {
 
 /// Measures `backend` with `cores` workers.
 pub fn measure(backend: Backend, cores: usize, drain_jobs: u64, cancel_jobs: u64) -> Shutdown {
-    let executor = backend.build(cores, Priority::Nice(0));
+    let executor = backend.build(cores, Priority::Normal);
     let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
     for _ in 0..cores {
         let release = release_rx.clone();
@@ -41,7 +41,7 @@ pub fn measure(backend: Backend, cores: usize, drain_jobs: u64, cancel_jobs: u64
     futures::executor::block_on(executor.join());
     let drain_queued_ms = ms(start.elapsed());
 
-    let executor = backend.build(cores, Priority::Nice(0));
+    let executor = backend.build(cores, Priority::Normal);
     for _ in 0..cancel_jobs {
         executor
             .spawn(async {

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::mpsc as std_mpsc;
 use std::thread;
 
-use executor_api::Executor;
+use executor_api::backend::Launch;
+use executor_api::{Builder, Executor};
 use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
 use tokio::runtime::Runtime;
@@ -101,30 +102,39 @@ impl Subject {
     ///
     /// For an unknown name, or if the OS refuses threads.
     pub fn new(name: &str, threads: usize) -> Subject {
-        // Our two builders share their setters but not a type. The
-        // `_unwatched` subjects turn the hang watchdog off: side by side,
-        // they show what its per-poll bookkeeping costs.
-        macro_rules! ours {
-            ($builder:expr, $thread_name:literal) => {{
-                let builder = $builder
-                    .name($thread_name)
-                    .worker_threads(threads)
-                    .normal_priority();
-                let builder = if name.ends_with("_unwatched") {
-                    builder.without_watchdog()
-                } else {
-                    builder
-                };
-                builder.build().expect("build the executor")
-            }};
+        // The `_unwatched` subjects turn the hang watchdog off: side by
+        // side, they show what its per-poll bookkeeping costs.
+        let watched = !name.ends_with("_unwatched");
+        fn ours<E: Launch>(
+            builder: Builder<E>,
+            thread_name: &str,
+            threads: usize,
+            watched: bool,
+        ) -> E {
+            let builder = builder
+                .name(thread_name)
+                .worker_threads(threads)
+                .normal_priority();
+            let builder = if watched {
+                builder
+            } else {
+                builder.without_watchdog()
+            };
+            builder.build().expect("build the executor")
         }
         match name {
-            "executor_tokio" | "executor_tokio_unwatched" => {
-                Subject::ExecutorTokio(ours!(DedicatedExecutor::builder(), "bench-tokio"))
-            }
-            "executor_rayon" | "executor_rayon_unwatched" => {
-                Subject::ExecutorRayon(ours!(RayonExecutor::builder(), "bench-rayon"))
-            }
+            "executor_tokio" | "executor_tokio_unwatched" => Subject::ExecutorTokio(ours(
+                DedicatedExecutor::builder(),
+                "bench-tokio",
+                threads,
+                watched,
+            )),
+            "executor_rayon" | "executor_rayon_unwatched" => Subject::ExecutorRayon(ours(
+                RayonExecutor::builder(),
+                "bench-rayon",
+                threads,
+                watched,
+            )),
             "direct_call" => Subject::DirectCall,
             "tokio_spawn_same_runtime" => Subject::TokioSpawnSameRuntime(runtime(threads, 512)),
             "tokio_handle_spawn" => Subject::TokioHandleSpawn(runtime(threads, 512)),

@@ -4,12 +4,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use executor_api::{AnyExecutor, BuildError, Executor, JobError, Metrics};
+use executor_api::backend::Launch;
+use executor_api::{AnyExecutor, BuildError, Builder, Executor, JobError, Metrics, Priority};
 use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
 use tokio::sync::watch;
@@ -44,45 +44,6 @@ impl CpuBackend {
 impl fmt::Display for CpuBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
-    }
-}
-
-/// The OS priority of a dedicated executor's workers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Priority {
-    /// Niceness 0, like the I/O runtime.
-    Normal,
-    /// A niceness, 1 (slightly lower) to 19 (lowest).
-    Nice(i32),
-    /// Linux `SCHED_IDLE`: only CPU time nobody else wants.
-    Idle,
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Priority::Normal => f.write_str("normal"),
-            Priority::Nice(nice) => write!(f, "nice {nice}"),
-            Priority::Idle => f.write_str("idle"),
-        }
-    }
-}
-
-impl FromStr for Priority {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        match text {
-            "normal" => Ok(Priority::Normal),
-            "idle" => Ok(Priority::Idle),
-            nice => match nice.parse::<i32>() {
-                Ok(0) => Ok(Priority::Normal),
-                Ok(value @ 1..=19) => Ok(Priority::Nice(value)),
-                _ => Err(format!(
-                    "unknown priority {text:?}: use `normal`, `idle` or a niceness from 0 to 19"
-                )),
-            },
-        }
     }
 }
 
@@ -123,22 +84,24 @@ impl Cpu {
         workers: usize,
         priority: Priority,
     ) -> Result<Cpu, BuildError> {
-        macro_rules! dedicated {
-            ($builder:expr) => {{
-                let builder = $builder
-                    .name(format!("cpu-{}", backend.name()))
-                    .worker_threads(workers);
-                let builder = match priority {
-                    Priority::Normal => builder.normal_priority(),
-                    Priority::Nice(nice) => builder.nice(nice),
-                    Priority::Idle => builder.idle_priority(),
-                };
-                Cpu::Dedicated(AnyExecutor::new(builder.build()?))
-            }};
+        fn dedicated<E: Launch>(
+            builder: Builder<E>,
+            backend: CpuBackend,
+            workers: usize,
+            priority: Priority,
+        ) -> Result<Cpu, BuildError> {
+            let executor = builder
+                .name(format!("cpu-{}", backend.name()))
+                .worker_threads(workers)
+                .priority(priority)
+                .build()?;
+            Ok(Cpu::Dedicated(AnyExecutor::new(executor)))
         }
         Ok(match backend {
-            CpuBackend::Tokio => dedicated!(DedicatedExecutor::builder()),
-            CpuBackend::Rayon => dedicated!(RayonExecutor::builder()),
+            CpuBackend::Tokio => {
+                dedicated(DedicatedExecutor::builder(), backend, workers, priority)?
+            }
+            CpuBackend::Rayon => dedicated(RayonExecutor::builder(), backend, workers, priority)?,
             CpuBackend::Shared => Cpu::Shared {
                 handle: tokio::runtime::Handle::current(),
                 cancel: Arc::new(watch::channel(false).0),

@@ -47,9 +47,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 pub use crate::client::{Answer, Client};
-pub use crate::cpu::{Cpu, CpuBackend, Priority, Run, TABLE_SEED, spawn_named};
+pub use crate::cpu::{Cpu, CpuBackend, Run, TABLE_SEED, spawn_named};
 pub use crate::metrics::{Outcome, ServiceMetrics};
 pub use crate::service::{QueryAnswer, RETRY_AFTER_SECS, Service, ServiceConfig, ShutdownReport};
+pub use executor_api::Priority;
 
 /// Why the demo could not run.
 #[derive(Debug)]

@@ -16,8 +16,9 @@ use workload::Kernel;
 
 use crate::DemoError;
 use crate::client::Client;
-use crate::cpu::{CpuBackend, Priority};
+use crate::cpu::CpuBackend;
 use crate::service::{Service, ServiceConfig};
+use executor_api::Priority;
 
 /// How hard and how long to load each scenario.
 #[derive(Debug, Clone)]

@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, oneshot};
 use workload::Kernel;
 
-use crate::cpu::{Cpu, CpuBackend, Priority, spawn_named};
+use crate::cpu::{Cpu, CpuBackend, spawn_named};
 use crate::metrics::{Outcome, ServiceMetrics};
+use executor_api::Priority;
 
 /// How the service is set up.
 #[derive(Debug, Clone)]
@@ -43,7 +44,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             backend: CpuBackend::Tokio,
             workers: std::thread::available_parallelism().map_or(1, usize::from),
-            priority: Priority::Nice(executor_api::backend::DEFAULT_NICE),
+            priority: Priority::DEFAULT,
             max_rows: 20_000_000,
             max_in_flight: 64,
             drain_timeout: Duration::from_secs(10),

@@ -45,14 +45,20 @@ pub const NON_STRING_PANIC: &str = "job panicked with a non-string payload";
 impl JobError {
     /// Builds [`JobError::Panicked`] from a payload caught by
     /// [`std::panic::catch_unwind`].
+    ///
+    /// A `String` or `&str` payload becomes the message; any other payload
+    /// gets [`NON_STRING_PANIC`]. The payload is dropped here, and a panic
+    /// of its destructor (or of the payloads that panic carries) is
+    /// contained: this never panics.
     pub fn from_panic(payload: Box<dyn Any + Send>) -> Self {
-        let message = match payload.downcast::<String>() {
-            Ok(message) => *message,
-            Err(payload) => match payload.downcast::<&'static str>() {
-                Ok(message) => (*message).to_owned(),
-                Err(_) => NON_STRING_PANIC.to_owned(),
-            },
+        let message = if let Some(message) = payload.downcast_ref::<String>() {
+            message.clone()
+        } else if let Some(message) = payload.downcast_ref::<&'static str>() {
+            (*message).to_owned()
+        } else {
+            NON_STRING_PANIC.to_owned()
         };
+        crate::contain::drop_payload(payload);
         JobError::Panicked { message }
     }
 

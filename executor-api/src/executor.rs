@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
-use crate::backend::{BoxedJob, ExecutorCore, Join, RunnableJob};
+use crate::backend::{BoxedJob, ExecutorBackend, ExecutorCore, Join, RunnableJob};
 use crate::cancel::CancelToken;
 use crate::handle::JobHandle;
 use crate::job_builder::JobBuilder;
@@ -22,9 +22,9 @@ use crate::stream::JobStream;
 /// `E: Executor` is monomorphised per backend: no boxing, no dynamic
 /// dispatch. To choose a backend at run time, use [`AnyExecutor`].
 ///
-/// A backend implements only [`core`](Self::core) and
-/// [`schedule`](Self::schedule) (see [`backend`](crate::backend)); every
-/// other method is provided, so that the contract is implemented once.
+/// It is implemented for every [`ExecutorBackend`] and cannot be
+/// implemented otherwise: a backend supplies only where jobs run, and the
+/// contract is written once, here.
 ///
 /// # Shutdown
 ///
@@ -39,20 +39,7 @@ use crate::stream::JobStream;
 /// harmless, nothing blocks the calling thread, and [`join`](Self::join)
 /// waits for the end. A closure that never checks its token, or a future
 /// that never yields, cannot be stopped from outside: `join` waits for it.
-pub trait Executor: Clone + fmt::Debug + Send + Sync + 'static {
-    /// The lifecycle state shared by this executor's clones.
-    ///
-    /// Backend plumbing: users rarely need it.
-    fn core(&self) -> &ExecutorCore;
-
-    /// Runs an admitted job on this executor's threads, polling it until it
-    /// returns `Ready` and waking it like any future.
-    ///
-    /// Backend plumbing: jobs come only from
-    /// [`ExecutorCore::admit`]. A backend that cannot run the job (its
-    /// threads are gone) drops it, which resolves its handle as cancelled.
-    fn schedule<J: RunnableJob>(&self, job: J);
-
+pub trait Executor: ExecutorBackend {
     /// Submits a future. It is polled on the executor's threads; tasks it
     /// spawns with the backend's own spawn (for example `tokio::spawn` on
     /// the Tokio backend) stay on the executor and are waited for by a
@@ -274,18 +261,17 @@ pub trait Executor: Clone + fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// The dyn-compatible form of [`Executor`], implemented by every executor.
-///
-/// Held by [`AnyExecutor`]; a backend never implements it by hand.
-pub trait DynExecutor: Send + Sync + 'static {
-    /// See [`Executor::core`].
+impl<E: ExecutorBackend> Executor for E {}
+
+/// The dyn-compatible form of [`ExecutorBackend`], held by [`AnyExecutor`].
+trait DynExecutor: Send + Sync + 'static {
     fn dyn_core(&self) -> &ExecutorCore;
 
-    /// See [`Executor::schedule`]; the job is type-erased.
+    /// The job is type-erased.
     fn dyn_schedule(&self, job: BoxedJob);
 }
 
-impl<E: Executor> DynExecutor for E {
+impl<E: ExecutorBackend> DynExecutor for E {
     fn dyn_core(&self) -> &ExecutorCore {
         self.core()
     }
@@ -332,7 +318,7 @@ impl AnyExecutor {
     }
 }
 
-impl Executor for AnyExecutor {
+impl ExecutorBackend for AnyExecutor {
     fn core(&self) -> &ExecutorCore {
         self.inner.dyn_core()
     }

@@ -52,14 +52,17 @@
 //!
 //! # Crate layout
 //!
-//! - [`Executor`], [`DynExecutor`], [`AnyExecutor`]: using an executor;
-//!   [`JobBuilder`] for named jobs.
+//! - [`Executor`], [`AnyExecutor`]: using an executor; [`JobBuilder`] for
+//!   named jobs.
+//! - [`Builder`], [`Priority`]: configuring one, the same for every
+//!   backend.
 //! - [`JobHandle`], [`CancelToken`], [`JobError`], [`Metrics`]: a job's life.
 //! - [`JobStream`]: a stream produced by a job, consumed anywhere
 //!   ([`Executor::spawn_stream`]).
 //! - [`io`]: I/O from inside jobs, on the executor's registered I/O runtime.
-//! - [`backend`]: the lifecycle bookkeeping that every backend shares, and
-//!   the hang [`Watchdog`](backend::Watchdog).
+//! - [`backend`]: for backend authors: what a backend implements, the
+//!   lifecycle engine and shutdown driver every backend shares, and the
+//!   hang [`Watchdog`](backend::Watchdog).
 //!
 //! Built with `--cfg executor_loom`, the lifecycle runs on loom's
 //! primitives, so that `testkit` can model-check it.
@@ -68,7 +71,9 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+mod builder;
 mod cancel;
+mod contain;
 mod error;
 mod executor;
 mod handle;
@@ -78,10 +83,11 @@ mod metrics;
 mod stream;
 mod sync;
 
-pub use crate::backend::Join;
+pub use crate::backend::{Join, Priority};
+pub use crate::builder::Builder;
 pub use crate::cancel::CancelToken;
 pub use crate::error::{BuildError, JobError, NON_STRING_PANIC, validate_name, validate_nice};
-pub use crate::executor::{AnyExecutor, DynExecutor, Executor};
+pub use crate::executor::{AnyExecutor, Executor};
 pub use crate::handle::JobHandle;
 pub use crate::job_builder::JobBuilder;
 pub use crate::metrics::Metrics;

@@ -1,6 +1,7 @@
 //! Errors and configuration: messages, panic payloads, validation.
 
-use executor_api::backend::{DEFAULT_NICE, PoolConfig};
+use executor_api::Priority;
+use executor_api::backend::DEFAULT_NICE;
 use executor_api::{BuildError, JobError, NON_STRING_PANIC, validate_name, validate_nice};
 
 /// Panic payloads become messages: `&str` and `String` verbatim, anything
@@ -57,19 +58,28 @@ fn configuration_is_validated() {
         Err(BuildError::InvalidNice { nice: 20 })
     ));
 
-    let config = PoolConfig::new("pool").validate().unwrap();
-    assert_eq!(config.nice(), DEFAULT_NICE);
-    assert_eq!(
-        config.workers(),
-        std::thread::available_parallelism().unwrap().get()
-    );
-    assert_eq!(config.helper_name("driver"), "pool-driver");
+    assert_eq!(Priority::DEFAULT, Priority::Nice(DEFAULT_NICE));
+    assert_eq!(Priority::default(), Priority::DEFAULT);
+    let builder = executor_tokio::DedicatedExecutor::builder;
     assert!(matches!(
-        PoolConfig::new("pool").worker_threads(0).validate(),
+        builder().worker_threads(0).build(),
         Err(BuildError::ZeroWorkers)
     ));
     assert!(matches!(
-        PoolConfig::new("pool").nice(42).validate(),
+        builder().nice(42).build(),
         Err(BuildError::InvalidNice { nice: 42 })
     ));
+    assert!(matches!(
+        builder().priority(Priority::Nice(-1)).build(),
+        Err(BuildError::InvalidNice { nice: -1 })
+    ));
+    // The last priority call decides: a bad niceness replaced by a valid
+    // priority is not an error.
+    let executor = builder()
+        .nice(42)
+        .idle_priority()
+        .worker_threads(1)
+        .build()
+        .expect("the niceness was replaced");
+    executor_api::Executor::shutdown(&executor);
 }

@@ -1,42 +1,37 @@
-//! The driver thread: owns the pool and runs the shutdown sequence.
+//! The Rayon backend's part of the shutdown sequence: the pool, its
+//! threads and the reactor, stopped in that order.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
-use executor_api::backend::{Drain, ExecutorCore, Watchdog};
+use executor_api::backend::BackendThreads;
 use rayon::ThreadPool;
 
 use crate::reactor::Reactor;
 
-/// Marks the core terminated when dropped, so that joiners are woken even if
-/// a step below panics.
-struct TerminateOnDrop(ExecutorCore);
+/// The pool threads' join handles, filled by the pool's spawn handler.
+pub(crate) type PoolThreads = Arc<Mutex<Vec<JoinHandle<()>>>>;
 
-impl Drop for TerminateOnDrop {
-    fn drop(&mut self) {
-        self.0.terminate();
-    }
+/// What the driver thread owns: the only strong reference to the pool, the
+/// pool threads, and the reactor.
+pub(crate) struct RayonThreads {
+    pub(crate) pool: Arc<ThreadPool>,
+    pub(crate) threads: PoolThreads,
+    pub(crate) reactor: Reactor,
 }
 
-/// Waits for a shutdown request, drains, drops the pool, stops the reactor,
-/// terminates.
-pub(crate) fn run(
-    pool: Arc<ThreadPool>,
-    reactor: Reactor,
-    watchdog: Option<Watchdog>,
-    core: ExecutorCore,
-) {
-    let terminate = TerminateOnDrop(core.clone());
-    if core.drain() == Drain::Aborted {
-        // The abort woke every parked job and queued jobs end as soon as a
-        // thread reaches them: wait for the jobs that are running now.
-        core.wait_for_jobs();
+impl BackendThreads for RayonThreads {
+    /// Drops the pool, whose threads exit once the Rayon work still queued
+    /// (work that jobs handed to `rayon::spawn`) has run; waits for them;
+    /// then stops the reactor, which that work may still have used for
+    /// timers and I/O.
+    fn stop(self) {
+        drop(self.pool);
+        let threads =
+            std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for thread in threads {
+            let _ = thread.join();
+        }
+        self.reactor.stop();
     }
-    // Rayon runs what is still queued (work jobs handed to `rayon::spawn`),
-    // then its threads exit; `join` joins them through the core.
-    drop(pool);
-    // Timers and sockets of ended jobs are gone; the reactor has no more
-    // work.
-    reactor.stop();
-    drop(watchdog);
-    drop(terminate);
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use async_task::Runnable;
 use executor_api::Executor;
-use executor_api::backend::{ExecutorCore, RunnableJob};
+use executor_api::backend::{ExecutorBackend, ExecutorCore, RunnableJob};
 
 use crate::builder::Builder;
 use crate::queue::RunQueue;
@@ -85,8 +85,7 @@ impl Drop for Inner {
 
 impl RayonExecutor {
     /// A builder with the defaults: name `"rayon"`, one thread per
-    /// available core, niceness
-    /// [`DEFAULT_NICE`](executor_api::backend::DEFAULT_NICE).
+    /// available core, [`Priority::DEFAULT`](executor_api::Priority::DEFAULT).
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -130,7 +129,7 @@ impl RayonExecutor {
     }
 }
 
-impl Executor for RayonExecutor {
+impl ExecutorBackend for RayonExecutor {
     fn core(&self) -> &ExecutorCore {
         &self.inner.core
     }

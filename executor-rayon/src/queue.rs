@@ -1,4 +1,7 @@
-//! The run queue: one FIFO of runnable jobs in front of the Rayon pool.
+//! The run queue: one FIFO of runnable jobs in front of the Rayon pool, and
+//! the rule that a job starts only at the top of a pool thread's stack.
+//!
+//! # Why a FIFO of our own
 //!
 //! Rayon gives a pool thread's own work priority over everything else: a
 //! job spawned from a pool thread goes on that thread's local deque, which
@@ -6,13 +9,44 @@
 //! outside. A future that yields (and so reschedules itself from the pool
 //! thread it runs on) would be popped again at once, forever, starving
 //! every other job. So jobs do not go to Rayon directly: each schedule
-//! pushes the job onto this FIFO and hands Rayon a *ticket*, a job that
-//! runs whichever runnable is oldest. Tickets and runnables are one to one,
-//! so every runnable runs, in the order it was scheduled, and a yielding
-//! job goes to the back of the line like on Tokio.
+//! pushes the job onto this FIFO and hands Rayon a *ticket*, a Rayon job
+//! that runs whichever runnable is oldest. Tickets and runnables are one to
+//! one, so every runnable runs, in the order it was scheduled, and a
+//! yielding job goes to the back of the line like on Tokio.
+//!
+//! # Why jobs never nest
+//!
+//! A pool thread that waits inside `rayon::join`, `scope` or a parallel
+//! iterator (its own job's, or a piece of another job's it stole) runs
+//! whatever Rayon work it finds meanwhile, tickets included. A ticket run
+//! there would start a job on top of the waiting one, on the same stack: a
+//! lock held across `par_iter` would deadlock on the nested job, the outer
+//! job could not return before the nested one finished, and the stack
+//! would grow without bound. Rayon's stealing is for parallelism inside a
+//! job, not for starting other jobs.
+//!
+//! So a ticket runs a job only when it runs from the top of its thread's
+//! stack: called by Rayon's main loop, not by a wait inside other work.
+//! Rayon does not say which it is, but the depth tells: the main loop calls
+//! a ticket at one fixed stack depth, and any wait inside other work calls
+//! it deeper. Each thread measures that depth once, at build time, when
+//! every thread is idle in its main loop (see [`RunQueue::calibrate`]).
+//!
+//! A ticket that finds itself nested leaves its runnable in the FIFO and
+//! counts an *orphan*; it then asks every pool thread, with a Rayon
+//! broadcast, to look for orphans. A thread that receives the broadcast at
+//! the top of its stack runs them; so does every thread after each job it
+//! runs from the top. So the job runs as soon as any thread is free, never
+//! on top of another job:
+//!
+//! - runnables in the FIFO = tickets not yet run + orphans not yet claimed;
+//! - a thread claims an orphan (decrements the count) before it pops, so a
+//!   claimed pop always finds a runnable.
 
-use std::cell::RefCell;
-use std::sync::{Arc, OnceLock, Weak};
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::{Arc, Barrier, Mutex, OnceLock, PoisonError, Weak};
 
 use async_task::Runnable;
 use crossbeam_channel::{Receiver, Sender};
@@ -24,11 +58,28 @@ pub(crate) struct RunQueue {
     rx: Receiver<Runnable>,
     /// Weak: only the driver keeps the pool alive.
     pool: OnceLock<Weak<ThreadPool>>,
+    /// Runnables whose ticket ran nested (see the module docs).
+    orphans: AtomicUsize,
+    /// While the pool threads measure their depths: the barrier they meet
+    /// at, so that each thread takes exactly one measuring ticket.
+    calibration: Mutex<Option<Arc<Barrier>>>,
+}
+
+/// How a Rayon job of ours reached the thread: the depths differ.
+#[derive(Clone, Copy)]
+enum Entry {
+    /// A ticket, from `ThreadPool::spawn`.
+    Ticket = 0,
+    /// An orphan wake-up, from `ThreadPool::spawn_broadcast`.
+    Wake = 1,
 }
 
 thread_local! {
     /// The run queue of the pool that runs this thread, set at thread start.
     static CURRENT: RefCell<Option<Arc<RunQueue>>> = const { RefCell::new(None) };
+    /// The stack address of a marker in [`enter`] when Rayon's main loop
+    /// calls it, per [`Entry`]; 0 until measured.
+    static TOP: Cell<[usize; 2]> = const { Cell::new([0; 2]) };
 }
 
 impl RunQueue {
@@ -38,12 +89,35 @@ impl RunQueue {
             tx,
             rx,
             pool: OnceLock::new(),
+            orphans: AtomicUsize::new(0),
+            calibration: Mutex::new(None),
         })
     }
 
-    /// Connects the queue to its pool, once the pool exists.
-    pub(crate) fn attach(&self, pool: &Arc<ThreadPool>) {
+    /// Connects the queue to its pool once the pool exists, and has every
+    /// pool thread measure the depth at which its main loop runs our Rayon
+    /// jobs. Returns once all have; before any job can be scheduled.
+    pub(crate) fn calibrate(&self, pool: &Arc<ThreadPool>) {
         let _ = self.pool.set(Arc::downgrade(pool));
+        let threads = pool.current_num_threads();
+        for entry in [Entry::Ticket, Entry::Wake] {
+            // Each pool thread blocks at the barrier after its measurement
+            // (a plain wait, not a Rayon one), so it takes exactly one.
+            let barrier = Arc::new(Barrier::new(threads + 1));
+            *self.calibration_slot() = Some(barrier.clone());
+            match entry {
+                Entry::Ticket => (0..threads).for_each(|_| pool.spawn(run_ticket)),
+                Entry::Wake => pool.spawn_broadcast(|_| enter(Entry::Wake)),
+            }
+            barrier.wait();
+            *self.calibration_slot() = None;
+        }
+    }
+
+    fn calibration_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Barrier>>> {
+        self.calibration
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Marks the calling pool thread as serving this queue.
@@ -63,17 +137,79 @@ impl RunQueue {
         let _ = self.tx.send(runnable);
         pool.spawn(run_ticket);
     }
+
+    /// Runs the oldest runnable, if any.
+    fn run_one(&self) {
+        if let Ok(runnable) = self.rx.try_recv() {
+            runnable.run();
+        }
+    }
+
+    /// Runs runnables while orphans are left, claiming each first.
+    fn run_orphans(&self) {
+        let mut orphans = self.orphans.load(Acquire);
+        while orphans > 0 {
+            match self
+                .orphans
+                .compare_exchange_weak(orphans, orphans - 1, AcqRel, Acquire)
+            {
+                Ok(_) => {
+                    self.run_one();
+                    orphans = self.orphans.load(Acquire);
+                }
+                Err(actual) => orphans = actual,
+            }
+        }
+    }
+
+    /// A ticket ran nested: leave its runnable for a thread at the top, and
+    /// wake every thread to look.
+    fn orphan(&self) {
+        self.orphans.fetch_add(1, AcqRel);
+        if let Some(pool) = self.pool.get().and_then(Weak::upgrade) {
+            pool.spawn_broadcast(|_| enter(Entry::Wake));
+        }
+    }
 }
 
-/// A ticket: runs the oldest runnable of the calling thread's queue.
+/// A ticket: runs the oldest runnable of the calling thread's queue, if the
+/// thread is at the top of its stack.
 fn run_ticket() {
-    let runnable = CURRENT.with(|current| {
-        current
-            .borrow()
-            .as_ref()
-            .and_then(|queue| queue.rx.try_recv().ok())
-    });
-    if let Some(runnable) = runnable {
-        runnable.run();
+    enter(Entry::Ticket);
+}
+
+/// Where every Rayon job of ours starts. Never inlined, so that the marker
+/// sits at the same depth for every call through the same path.
+#[inline(never)]
+fn enter(entry: Entry) {
+    let marker = 0u8;
+    let depth = std::hint::black_box(&marker) as *const u8 as usize;
+    let Some(queue) = CURRENT.with(|current| current.borrow().clone()) else {
+        return;
+    };
+    let top = TOP.with(Cell::get);
+    let measured = top[entry as usize];
+    if measured == 0 {
+        // The build is measuring (see `RunQueue::calibrate`): every thread
+        // is idle in its main loop, so this is the top.
+        let mut top = top;
+        top[entry as usize] = depth;
+        TOP.with(|cell| cell.set(top));
+        let barrier = queue.calibration_slot().clone();
+        if let Some(barrier) = barrier {
+            barrier.wait();
+        }
+        return;
+    }
+    // The stack grows down: a deeper call has a lower address.
+    let at_top = depth >= measured;
+    match (entry, at_top) {
+        (Entry::Ticket, true) => {
+            queue.run_one();
+            queue.run_orphans();
+        }
+        (Entry::Ticket, false) => queue.orphan(),
+        (Entry::Wake, true) => queue.run_orphans(),
+        (Entry::Wake, false) => {}
     }
 }

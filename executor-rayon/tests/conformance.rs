@@ -1,19 +1,15 @@
 //! The conformance suite and the lifecycle state machine, run against the
 //! Rayon backend.
 
-use executor_api::{BuildError, Executor};
+use executor_api::Executor;
 use executor_rayon::RayonExecutor;
-use testkit::{Backend, BoxTask, Config};
+use testkit::{Backend, BoxTask};
 
 struct Rayon;
 
 impl Backend for Rayon {
     type Executor = RayonExecutor;
     const SUBTASKS_ARE_JOBS: bool = true;
-
-    fn build(config: Config) -> Result<RayonExecutor, BuildError> {
-        testkit::build_from_config!(RayonExecutor::builder(), config)
-    }
 
     fn spawn_subtask(task: BoxTask) {
         // Outside a job, or once the executor is dropped, there is no

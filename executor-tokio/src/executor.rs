@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use executor_api::Executor;
-use executor_api::backend::{ExecutorCore, RunnableJob};
+use executor_api::backend::{ExecutorBackend, ExecutorCore, RunnableJob};
 use tokio::runtime::Handle;
 
 use crate::builder::Builder;
@@ -75,8 +75,7 @@ impl Drop for Inner {
 
 impl DedicatedExecutor {
     /// A builder with the defaults: name `"cpu"`, one worker per available
-    /// core, niceness
-    /// [`DEFAULT_NICE`](executor_api::backend::DEFAULT_NICE).
+    /// core, [`Priority::DEFAULT`](executor_api::Priority::DEFAULT).
     pub fn builder() -> Builder {
         Builder::new()
     }
@@ -88,7 +87,7 @@ impl DedicatedExecutor {
     }
 }
 
-impl Executor for DedicatedExecutor {
+impl ExecutorBackend for DedicatedExecutor {
     fn core(&self) -> &ExecutorCore {
         &self.inner.core
     }

@@ -1,19 +1,14 @@
 //! The conformance suite and the lifecycle state machine, run against the
 //! Tokio backend.
 
-use executor_api::BuildError;
 use executor_tokio::DedicatedExecutor;
-use testkit::{Backend, BoxTask, Config};
+use testkit::{Backend, BoxTask};
 
 struct Tokio;
 
 impl Backend for Tokio {
     type Executor = DedicatedExecutor;
     const SUBTASKS_ARE_JOBS: bool = false;
-
-    fn build(config: Config) -> Result<DedicatedExecutor, BuildError> {
-        testkit::build_from_config!(DedicatedExecutor::builder(), config)
-    }
 
     fn spawn_subtask(task: BoxTask) {
         tokio::spawn(task);

@@ -13,9 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use executor_api::backend::Launch;
 use executor_api::{
-    AnyExecutor, BuildError, CancelToken, Executor, JobError, JobHandle, Join, Metrics,
-    NON_STRING_PANIC,
+    AnyExecutor, BuildError, Builder, CancelToken, Executor, JobError, JobHandle, Join, Metrics,
+    NON_STRING_PANIC, Priority,
 };
 use futures::future::poll_immediate;
 use workload::{GroupBy, Table};
@@ -29,17 +30,16 @@ use executor_api::backend::{DEFAULT_NICE, current_thread_is_idle_scheduled, curr
 /// A boxed future, as handed to [`Backend::spawn_subtask`].
 pub type BoxTask = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// The configuration every backend's builder understands.
+/// The settings a test builds an executor with, through the builder every
+/// backend shares.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The executor's name; threads are named `<name>-<n>`.
     pub name: String,
     /// Worker threads.
     pub workers: usize,
-    /// Niceness of the workers (0 = normal).
-    pub nice: i32,
-    /// Run the workers under `SCHED_IDLE` instead of the niceness.
-    pub idle: bool,
+    /// The workers' priority.
+    pub priority: Priority,
     /// The I/O runtime to register; `None` leaves the builder's default
     /// (the runtime it is called from, if any).
     pub io_runtime: Option<tokio::runtime::Handle>,
@@ -54,53 +54,45 @@ impl Config {
         Config {
             name: name.to_owned(),
             workers,
-            nice: 0,
-            idle: false,
+            priority: Priority::Normal,
             io_runtime: None,
             watchdog: Some(executor_api::backend::DEFAULT_WATCHDOG_THRESHOLD),
         }
     }
-}
 
-/// Applies a [`Config`] to a backend's builder (every backend's builder has
-/// the same methods) and builds: `testkit::build_from_config!(MyExecutor::builder(), config)`.
-#[macro_export]
-macro_rules! build_from_config {
-    ($builder:expr, $config:expr) => {{
-        let config: $crate::Config = $config;
-        let mut builder = $builder
-            .name(config.name)
-            .worker_threads(config.workers)
-            .nice(config.nice);
-        if config.idle {
-            builder = builder.idle_priority();
-        }
-        if let Some(handle) = config.io_runtime {
+    /// Applies these settings to `builder`.
+    pub fn apply<E: Launch>(self, builder: Builder<E>) -> Builder<E> {
+        let mut builder = builder
+            .name(self.name)
+            .worker_threads(self.workers)
+            .priority(self.priority);
+        if let Some(handle) = self.io_runtime {
             builder = builder.io_runtime(handle);
         }
-        builder = match config.watchdog {
+        match self.watchdog {
             Some(threshold) => builder.watchdog(threshold),
             None => builder.without_watchdog(),
-        };
-        builder.build()
-    }};
+        }
+    }
 }
 
 /// What the suite needs to know about a backend.
 pub trait Backend: 'static {
     /// The backend's executor type.
-    type Executor: Executor;
+    type Executor: Executor + Launch;
 
     /// Whether [`spawn_subtask`](Self::spawn_subtask) submits a job (counted
     /// in the metrics) rather than a native task.
     const SUBTASKS_ARE_JOBS: bool;
 
-    /// Builds an executor from `config` through the backend's builder.
+    /// Builds an executor from `config` through the shared builder.
     ///
     /// # Errors
     ///
     /// The builder's [`BuildError`].
-    fn build(config: Config) -> Result<Self::Executor, BuildError>;
+    fn build(config: Config) -> Result<Self::Executor, BuildError> {
+        config.apply(Builder::<Self::Executor>::new()).build()
+    }
 
     /// Called from inside a job: spawns `task` as a detached sub-task on the
     /// same executor, the way the backend documents for sub-tasks. If the
@@ -812,7 +804,7 @@ pub fn workers_run_at_the_configured_priority<B: Backend>() {
     let base = current_thread_nice().expect("Linux reports a niceness");
     for nice in [0, DEFAULT_NICE, 19] {
         let executor = B::build(Config {
-            nice,
+            priority: Priority::Nice(nice),
             ..Config::new("nice", 1)
         })
         .expect("build");
@@ -833,7 +825,7 @@ pub fn workers_run_at_the_configured_priority<B: Backend>() {
 /// Workers can run under `SCHED_IDLE`; the caller's thread is untouched.
 pub fn workers_can_run_under_the_idle_policy<B: Backend>() {
     let executor = B::build(Config {
-        idle: true,
+        priority: Priority::Idle,
         ..Config::new("idle", 1)
     })
     .expect("build");
@@ -844,6 +836,47 @@ pub fn workers_can_run_under_the_idle_policy<B: Backend>() {
     assert_eq!(idle, Ok(true));
     assert!(!current_thread_is_idle_scheduled());
     shutdown_and_join(&executor);
+}
+
+/// Priority is one setting: whichever priority call comes last decides,
+/// whatever came before (`.idle_priority().normal_priority()` once ran the
+/// workers under `SCHED_IDLE`).
+pub fn the_last_priority_setting_wins<B: Backend>() {
+    let base = current_thread_nice().expect("Linux reports a niceness");
+    let probe = |builder: Builder<B::Executor>| {
+        let executor = builder
+            .name("prio")
+            .worker_threads(1)
+            .build()
+            .expect("build");
+        let seen = block_on_within(
+            "a priority probe",
+            executor.spawn_cpu(|_| (current_thread_is_idle_scheduled(), current_thread_nice())),
+        );
+        shutdown_and_join(&executor);
+        seen.expect("the probe ran")
+    };
+    let builder = Builder::<B::Executor>::new;
+    assert_eq!(
+        probe(builder().idle_priority().normal_priority()),
+        (false, Some(base)),
+        "idle, then normal"
+    );
+    assert_eq!(
+        probe(builder().idle_priority().nice(19)),
+        (false, Some(base.max(19))),
+        "idle, then nice 19"
+    );
+    assert_eq!(
+        probe(builder().nice(19).normal_priority()),
+        (false, Some(base)),
+        "nice 19, then normal"
+    );
+    assert_eq!(
+        probe(builder().normal_priority().priority(Priority::Idle)).0,
+        true,
+        "normal, then idle"
+    );
 }
 
 /// Awaiting a handle never blocks the awaiting runtime: on a one-thread
@@ -925,7 +958,7 @@ pub fn bad_configuration_is_a_typed_error<B: Backend>() {
     ));
     for nice in [-1, 20] {
         let config = Config {
-            nice,
+            priority: Priority::Nice(nice),
             ..Config::new("nice", 1)
         };
         assert!(matches!(bad(config), BuildError::InvalidNice { nice: n } if n == nice));
@@ -1004,6 +1037,7 @@ macro_rules! conformance_tests {
             workers_are_named_after_the_executor,
             workers_run_at_the_configured_priority,
             workers_can_run_under_the_idle_policy,
+            the_last_priority_setting_wins,
             awaiting_never_blocks_the_caller_runtime,
             metrics_count_every_job,
             public_types_are_send_and_sync,

@@ -24,7 +24,7 @@ use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use executor_api::backend::ExecutorCore;
+use executor_api::backend::{ExecutorBackend, ExecutorCore};
 use executor_api::{Executor, JobError, JobHandle, Metrics};
 use proptest::prelude::*;
 use proptest::sample::select;

@@ -15,12 +15,16 @@
 //!    pending job.
 //! 4. No user code runs while the lock is held: wakers are woken and
 //!    outcomes dropped after it is released.
+//! 5. User code called from here (a waker's `wake` or `drop`, an outcome's
+//!    destructor) is contained: a panic in it never escapes, so the job's
+//!    ending is always counted and the handle's caller never sees it.
 
 use std::mem;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::task::{Context, Poll, Waker};
 
 use crate::JobError;
+use crate::contain::{drop_contained, wake_contained};
 use crate::sync::{AtomicBool, Mutex, lock};
 
 /// The state of a job's outcome.
@@ -98,7 +102,7 @@ impl<T> JobCell<T> {
                     _ => slot.handle_waker.replace(cx.waker().clone()),
                 };
                 drop(slot);
-                drop(stale);
+                drop_contained(stale);
                 Poll::Pending
             }
             Outcome::Taken | Outcome::Abandoned => {
@@ -118,7 +122,7 @@ impl<T> JobCell<T> {
         self.cancelled.store(true, Release);
         let waker = lock(&self.slot).task_waker.take();
         if let Some(waker) = waker {
-            waker.wake();
+            wake_contained(waker);
         }
     }
 
@@ -133,10 +137,12 @@ impl<T> JobCell<T> {
         let handle_waker = slot.handle_waker.take();
         let task_waker = if detach { None } else { slot.task_waker.take() };
         drop(slot);
-        drop(outcome);
-        drop(handle_waker);
+        // The handle's caller drops a finished job's value here: a panic of
+        // its destructor is contained like one on the executor's side.
+        drop_contained(outcome);
+        drop_contained(handle_waker);
         if let Some(waker) = task_waker {
-            waker.wake();
+            wake_contained(waker);
         }
     }
 
@@ -152,7 +158,7 @@ impl<T> JobCell<T> {
             _ => slot.task_waker.replace(waker.clone()),
         };
         drop(slot);
-        drop(stale);
+        drop_contained(stale);
         self.is_cancelled()
     }
 
@@ -166,16 +172,19 @@ impl<T> JobCell<T> {
                 let handle_waker = slot.handle_waker.take();
                 let task_waker = slot.task_waker.take();
                 drop(slot);
-                drop(task_waker);
+                drop_contained(task_waker);
                 if let Some(waker) = handle_waker {
-                    waker.wake();
+                    // The awaiter's waker is user code: if it panics, the
+                    // outcome is stored all the same and found at the next
+                    // poll.
+                    wake_contained(waker);
                 }
                 Delivery::Delivered
             }
             Outcome::Abandoned => {
                 let task_waker = slot.task_waker.take();
                 drop(slot);
-                drop(task_waker);
+                drop_contained(task_waker);
                 Delivery::Discarded(outcome)
             }
             Outcome::Ready(_) | Outcome::Taken => {

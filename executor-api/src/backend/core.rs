@@ -1,10 +1,15 @@
 //! The executor's lifecycle: admission, the drain, shutdown and join.
 //!
+//! Only this crate drives it: users reach it through [`Executor`](crate::Executor)
+//! (shutdown, join, metrics), backends through the
+//! [`ShutdownDriver`](crate::backend::ShutdownDriver) the core is created
+//! with, which alone runs the shutdown sequence.
+//!
 //! # Invariants
 //!
 //! 1. `jobs` holds `(live jobs << 1) | CLOSED`. A job is live from a
-//!    successful [`ExecutorCore::admit`] until its [`Job`] ends, exactly once,
-//!    by completing or by being dropped. Every holder of a count is a `Job`.
+//!    successful admission until its [`Job`] ends, exactly once, by
+//!    completing or by being dropped. Every holder of a count is a `Job`.
 //! 2. Admission is a compare-and-swap that fails once `CLOSED` is set, so a
 //!    submission racing a shutdown is either counted before the close (and
 //!    drained) or rejected: never lost, never run after the drain ended.
@@ -19,7 +24,11 @@
 //!    lock and drains it, so every parked job is woken once and polled
 //!    again, and ends cancelled.
 //! 6. The phase only moves forward: `Running → Closed → Terminated → Joined`.
-//!    Join wakers are woken when the phase reaches `Joined`.
+//!    `Terminated` is reached only after every counted job has ended and
+//!    every thread but the driver's own has been joined. Join wakers are
+//!    woken when the phase reaches `Terminated` and again at `Joined`; each
+//!    is woken contained, so one that panics never leaves the others
+//!    unwoken.
 
 use std::fmt;
 use std::future::Future;
@@ -29,6 +38,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::backend::job::{Job, JobBody};
+use crate::contain::{drop_contained, wake_all_contained};
 use crate::handle::JobHandle;
 use crate::metrics::{Counters, Ending, Metrics};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Condvar, Mutex, lock};
@@ -45,10 +55,9 @@ enum Phase {
     Running,
     /// Shutdown requested: no new jobs; draining or aborting.
     Closed,
-    /// The backend has stopped every thread it runs jobs on.
+    /// Every job has ended and every thread but the driver's has exited.
     Terminated,
-    /// The threads registered with [`ExecutorCore::register_thread`] have
-    /// been joined.
+    /// The driver's thread has been joined too.
     Joined,
 }
 
@@ -58,7 +67,7 @@ struct State {
     deadline: Option<Instant>,
     /// Joiners waiting for `Joined`.
     joiners: Vec<Waker>,
-    /// Joins the backend's threads; taken by the first joiner that sees
+    /// Joins the driver's thread; taken by the first joiner that sees
     /// `Terminated`.
     threads: Vec<Box<dyn FnOnce() + Send>>,
     /// A joiner is joining the threads right now.
@@ -83,32 +92,26 @@ pub(crate) struct Shared {
     changed: Condvar,
 }
 
-/// How [`ExecutorCore::drain`] ended.
+/// How the drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Drain {
+pub(crate) enum Drain {
     /// Every job ended on its own.
     Drained,
     /// An immediate shutdown was requested, or the deadline passed: the
-    /// backend must now cancel whatever is left.
+    /// driver must now cancel whatever is left.
     Aborted,
 }
 
-/// The lifecycle bookkeeping of one executor, shared by every backend.
+/// The lifecycle state of one executor, shared by every backend.
 ///
-/// A backend owns one `ExecutorCore` and does three things with it:
-///
-/// 1. It runs the [`Job`]s that [`admit`](Self::admit) returns on its
-///    threads, and drops them if it cannot.
-/// 2. It runs a shutdown sequence on a thread of its own (never inside an
-///    async context): [`drain`](Self::drain), which waits for a shutdown
-///    request and for the jobs, then stops its threads (cancelling whatever
-///    is left when the drain was aborted), then
-///    [`terminate`](Self::terminate).
-/// 3. It registers the threads that [`join`](Self::join) must wait for with
-///    [`register_thread`](Self::register_thread).
-///
-/// Everything else (counting, rejecting, cancelling, waking joiners) is done
-/// here, once, for every backend.
+/// A backend creates it with [`ShutdownDriver::new`](crate::backend::ShutdownDriver::new),
+/// returns it from [`ExecutorBackend::core`](crate::backend::ExecutorBackend::core),
+/// and runs the jobs that reach its
+/// [`ExecutorBackend::schedule`](crate::backend::ExecutorBackend::schedule).
+/// Everything else (counting, rejecting, draining, cancelling, waking
+/// joiners) is done here and by the driver, once, for every backend. Its
+/// public methods are the ones [`Executor`](crate::Executor) offers users:
+/// nothing here can break the lifecycle.
 ///
 /// Cloning is cheap: clones share the same state.
 #[derive(Clone)]
@@ -127,7 +130,7 @@ impl fmt::Debug for ExecutorCore {
 
 impl ExecutorCore {
     /// A new core in the running phase.
-    pub fn new(name: impl Into<String>) -> Self {
+    pub(crate) fn new(name: impl Into<String>) -> Self {
         ExecutorCore {
             shared: Arc::new(Shared {
                 name: name.into(),
@@ -170,7 +173,7 @@ impl ExecutorCore {
     /// Admits a job: counts it and returns it for the backend to run, or, if
     /// the executor is shutting down, counts a rejection and returns `None`
     /// with a handle that resolves to [`JobError::ShutDown`](crate::JobError::ShutDown).
-    pub fn admit<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
+    pub(crate) fn admit<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
         let mut current = self.shared.jobs.load(Relaxed);
         loop {
             if current & CLOSED != 0 {
@@ -241,7 +244,7 @@ impl ExecutorCore {
         // Invariant 5: wake every parked job so that it ends at its next
         // poll. Wakers run outside the lock.
         let parked: Vec<Waker> = lock(&self.shared.parked).drain().collect();
-        parked.into_iter().for_each(Waker::wake);
+        wake_all_contained(parked);
     }
 
     /// Blocks until a shutdown has been requested and every admitted job has
@@ -252,7 +255,7 @@ impl ExecutorCore {
     ///
     /// For the backend's shutdown thread only: it blocks, so never call it
     /// from async code.
-    pub fn drain(&self) -> Drain {
+    pub(crate) fn drain(&self) -> Drain {
         self.wait_until(|jobs| jobs == CLOSED)
     }
 
@@ -263,7 +266,7 @@ impl ExecutorCore {
     ///
     /// Call it after [`drain`](Self::drain); for the backend's shutdown
     /// thread only.
-    pub fn wait_for_jobs(&self) {
+    pub(crate) fn wait_for_jobs(&self) {
         let mut state = lock(&self.shared.state);
         while self.shared.jobs.load(Acquire) != CLOSED {
             state = self
@@ -281,7 +284,7 @@ impl ExecutorCore {
     /// For backends that must also wait for work outside the job count (the
     /// Tokio backend waits for tasks that jobs spawned) and can only poll for
     /// it.
-    pub fn pause(&self, timeout: Duration) -> bool {
+    pub(crate) fn pause(&self, timeout: Duration) -> bool {
         let until = Instant::now() + timeout;
         self.wait_until_or(|_| false, Some(until)) == Drain::Aborted
     }
@@ -336,20 +339,20 @@ impl ExecutorCore {
         }
     }
 
-    /// Registers a thread that [`join`](Self::join) must join before it
-    /// resolves: `join_thread` is called once, after
-    /// [`terminate`](Self::terminate), from the first joiner.
-    pub fn register_thread(&self, join_thread: impl FnOnce() + Send + 'static) {
+    /// Registers the driver's thread, which the first joiner joins after
+    /// [`terminate`](Self::terminate): by then it has finished every step
+    /// of the shutdown and only returns.
+    pub(crate) fn register_thread(&self, join_thread: impl FnOnce() + Send + 'static) {
         lock(&self.shared.state).threads.push(Box::new(join_thread));
     }
 
-    /// Marks the executor terminated: every job has ended and the backend
-    /// has stopped its worker threads. Joiners are woken once the registered
-    /// threads are joined.
+    /// Marks the executor terminated: every job has ended and every thread
+    /// but the driver's has exited. Joiners are woken; they resolve once
+    /// the driver's thread is joined.
     ///
-    /// Call it last on the shutdown thread: whatever the thread does after
-    /// this call races the joiners.
-    pub fn terminate(&self) {
+    /// The driver's last act: whatever its thread does after this call
+    /// races the joiners.
+    pub(crate) fn terminate(&self) {
         let mut state = lock(&self.shared.state);
         if state.phase < Phase::Terminated {
             state.phase = if state.threads.is_empty() {
@@ -358,12 +361,12 @@ impl ExecutorCore {
                 Phase::Terminated
             };
         }
-        // Wake every joiner: the first to run joins the threads, the others
-        // register again and are woken when it is done.
+        // Wake every joiner: the first to run joins the driver's thread,
+        // the others register again and are woken when it is done.
         let joiners = std::mem::take(&mut state.joiners);
         self.shared.changed.notify_all();
         drop(state);
-        joiners.into_iter().for_each(Waker::wake);
+        wake_all_contained(joiners);
     }
 
     /// Counts a poll that ran past the watchdog's threshold.
@@ -416,7 +419,7 @@ impl Shared {
     /// drained it).
     pub(crate) fn unpark(&self, key: usize) {
         let waker = lock(&self.parked).try_remove(key);
-        drop(waker);
+        drop_contained(waker);
     }
 
     pub(crate) fn job_started(&self) {
@@ -448,11 +451,13 @@ impl Shared {
 /// Returned by [`Executor::join`](crate::Executor::join) and
 /// [`ExecutorCore::join`].
 ///
-/// The first `Join` polled after the executor terminated joins the
-/// backend's OS threads (with `std::thread::JoinHandle::join`), so that no
-/// thread is left when any `Join` resolves. By then the threads have
-/// finished all their work and are exiting, so that poll blocks only for
-/// their exit; other joiners wait for it without blocking.
+/// Polling it never waits for the executor's work: the shutdown driver
+/// waits for every job, stops the backend's threads and joins them (and
+/// the watchdog's) on a thread of its own, then wakes the joiners. The
+/// first `Join` polled after that joins the driver's thread, which has
+/// finished every step and only returns, so that no thread of the
+/// executor is left when any `Join` resolves. A joiner's waker that panics
+/// is contained: the others are woken all the same.
 ///
 /// # Cancel safety
 ///
@@ -483,16 +488,16 @@ impl Future for Join {
                 state.joining = true;
                 let threads = std::mem::take(&mut state.threads);
                 drop(state);
-                // The backend calls `terminate` as the last act of its
-                // shutdown thread, so these joins wait at most for threads
-                // that are already exiting.
+                // Only the driver's thread is left, and it called
+                // `terminate` as its last act: this waits for nothing but
+                // its return.
                 threads.into_iter().for_each(|join_thread| join_thread());
                 let mut state = lock(&shared.state);
                 state.phase = Phase::Joined;
                 state.joining = false;
                 let joiners = std::mem::take(&mut state.joiners);
                 drop(state);
-                joiners.into_iter().for_each(Waker::wake);
+                wake_all_contained(joiners);
                 Poll::Ready(())
             }
             _ => {
@@ -504,3 +509,7 @@ impl Future for Join {
         }
     }
 }
+
+#[cfg(all(test, not(executor_loom)))]
+#[path = "core_tests.rs"]
+mod tests;

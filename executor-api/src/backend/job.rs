@@ -11,6 +11,7 @@ use crate::backend::cell::{Delivery, JobCell};
 use crate::backend::core::Shared;
 use crate::backend::worker::WatchedPoll;
 use crate::cancel::CancelToken;
+use crate::contain::{drop_contained, drop_payload};
 use crate::error::JobError;
 use crate::handle::JobHandle;
 use crate::metrics::Ending;
@@ -180,16 +181,32 @@ impl<B: JobBody> Job<B> {
     }
 
     /// Drops the body, delivers the outcome, and releases the job's count.
+    ///
+    /// Every step that runs user code (the body's destructor, the
+    /// awaiter's waker, the destructor of an outcome nobody will read) is
+    /// contained, and the count is released by a guard, so the job's ending
+    /// is counted exactly once on every path.
     fn end(self: Pin<&mut Self>, outcome: Result<B::Output, JobError>) {
         let this = self.project();
         *this.ended = true;
+        let _release = ReleaseOnDrop {
+            core: this.core,
+            parked: this.parked.take(),
+        };
         // Drop what the job captured before the handle can observe the
         // outcome. A panicking destructor is reported like a panicking job.
         let mut body = this.body;
         let dropped = catch_unwind(AssertUnwindSafe(|| body.set(None)));
         let outcome = match (outcome, dropped) {
-            (Ok(_), Err(payload)) => Err(JobError::from_panic(payload)),
-            (outcome, _) => outcome,
+            (outcome, Ok(())) => outcome,
+            (Ok(value), Err(payload)) => {
+                drop_contained(value);
+                Err(JobError::from_panic(payload))
+            }
+            (outcome @ Err(_), Err(payload)) => {
+                drop_payload(payload);
+                outcome
+            }
         };
         let ending = match &outcome {
             Ok(_) => Ending::Completed,
@@ -200,12 +217,24 @@ impl<B: JobBody> Job<B> {
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
             // Nobody will read it: drop it here, still counted as live so
             // that the drain waits for the destructor.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(outcome)));
+            drop_contained(outcome);
         }
-        if let Some(key) = this.parked.take() {
-            this.core.unpark(key);
+    }
+}
+
+/// Releases an ended job's count (invariant 1 of the core) when dropped:
+/// last, and even if a step of the ending panicked.
+struct ReleaseOnDrop<'a> {
+    core: &'a Arc<Shared>,
+    parked: Option<usize>,
+}
+
+impl Drop for ReleaseOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.parked.take() {
+            self.core.unpark(key);
         }
-        this.core.job_ended();
+        self.core.job_ended();
     }
 }
 
@@ -250,7 +279,7 @@ impl<B: JobBody> Future for Job<B> {
             }
             Ok(Poll::Ready(value)) => {
                 if B::CANCEL_DISCARDS_VALUE && cancel.is_cancelled() {
-                    let _ = catch_unwind(AssertUnwindSafe(move || drop(value)));
+                    drop_contained(value);
                     Err(JobError::Cancelled)
                 } else {
                     Ok(value)

@@ -1,43 +1,89 @@
-//! For backend authors: the lifecycle bookkeeping every backend shares.
+//! For backend authors: what a backend implements, and the lifecycle
+//! engine every backend shares.
 //!
-//! A backend supplies only how to run work on its threads. It implements
-//! [`Executor::core`](crate::Executor::core) and
-//! [`Executor::schedule`](crate::Executor::schedule), and drives one
-//! [`ExecutorCore`] through its shutdown sequence; job counting, rejection
-//! after shutdown, the drain, the completion/cancellation handshake, panic
-//! capture and the join wake-ups are all done here, once, so that every
-//! backend (and the loom models in `testkit`) runs the same code.
+//! A backend supplies only threads and how jobs reach them:
 //!
-//! # The shutdown sequence
+//! - [`ExecutorBackend`]: its executor type returns the [`ExecutorCore`]
+//!   and runs the jobs that reach [`schedule`](ExecutorBackend::schedule);
+//!   [`Executor`](crate::Executor), the contract users call, is then
+//!   implemented for it;
+//! - [`Launch`]: how [`Builder::build`](crate::Builder::build) starts its
+//!   threads from the validated settings;
+//! - [`BackendThreads`]: how the [`ShutdownDriver`] stops them.
 //!
-//! On a thread of its own (never inside an async context), a backend:
+//! Job counting, rejection after shutdown, the drain, the
+//! completion/cancellation handshake, panic capture, the shutdown sequence
+//! and the join wake-ups are written here, once, so that every backend
+//! (and the loom models in `testkit`) runs the same code. None of it is
+//! reachable by users: [`ExecutorCore`]'s public methods are the ones
+//! [`Executor`](crate::Executor) offers, and jobs exist only once admitted.
 //!
-//! 1. calls [`ExecutorCore::drain`], which returns once a shutdown was
-//!    requested and the jobs drained, or the shutdown turned immediate; on
-//!    [`Drain::Aborted`] it must make sure every [`Job`] it still holds is
-//!    polled or dropped (a job polled after an abort ends as cancelled
-//!    without polling its body; jobs parked on a wake-up were woken);
-//! 2. stops its worker threads and waits for them;
-//! 3. calls [`ExecutorCore::terminate`] as its last act.
+//! # Launching an executor
 //!
-//! Threads that `join` must wait for, beyond those it stopped in step 2 (at
-//! least the thread running this sequence), are registered with
-//! [`ExecutorCore::register_thread`].
+//! In [`Launch::launch`], a backend:
+//!
+//! 1. calls [`ShutdownDriver::new`], which creates the core, the driver
+//!    and the [`WorkerContext`] each worker thread enters;
+//! 2. starts its worker threads (each applies the configured priority and
+//!    enters the context);
+//! 3. hands the threads to [`ShutdownDriver::spawn`], which runs the
+//!    shutdown sequence on a thread of its own (see [`ShutdownDriver`]).
 
-pub(crate) mod cell;
 mod config;
 mod core;
+mod driver;
 mod job;
 mod priority;
 mod watchdog;
 pub(crate) mod worker;
 
-pub use self::config::{DEFAULT_NICE, PoolConfig, ValidPoolConfig};
-pub use self::core::{Drain, ExecutorCore, Join};
+pub(crate) use self::config::PoolConfig;
+pub use self::config::{DEFAULT_NICE, ValidPoolConfig};
+pub use self::core::{ExecutorCore, Join};
+pub use self::driver::{BackendThreads, ShutdownDriver};
 pub use self::job::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};
 pub use self::priority::{
-    current_thread_is_idle_scheduled, current_thread_nice, lower_current_thread,
-    use_idle_scheduling,
+    ParsePriorityError, Priority, current_thread_is_idle_scheduled, current_thread_nice,
+    lower_current_thread, use_idle_scheduling,
 };
 pub use self::watchdog::{DEFAULT_WATCHDOG_THRESHOLD, Watchdog};
 pub use self::worker::WorkerContext;
+
+pub(crate) mod cell;
+
+use crate::error::BuildError;
+
+/// What a backend's executor type implements: where jobs run.
+/// [`Executor`](crate::Executor) is implemented for every type that
+/// implements this, with the whole contract.
+///
+/// Users never need it: [`core`](Self::core) exposes only what
+/// [`Executor`](crate::Executor) already offers, and
+/// [`schedule`](Self::schedule) only accepts jobs that the executor's own
+/// submission path admitted.
+pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// The lifecycle state shared by this executor's clones, created by
+    /// [`ShutdownDriver::new`].
+    fn core(&self) -> &ExecutorCore;
+
+    /// Runs an admitted job on this executor's threads, polling it until it
+    /// returns `Ready` and waking it like any future.
+    ///
+    /// A backend that cannot run the job (its threads are gone) drops it,
+    /// which resolves its handle as cancelled.
+    fn schedule<J: RunnableJob>(&self, job: J);
+}
+
+/// How a backend starts: what [`Builder::build`](crate::Builder::build)
+/// calls with the validated settings.
+pub trait Launch: ExecutorBackend + Sized {
+    /// The executor's name unless the builder sets one.
+    const DEFAULT_NAME: &'static str;
+
+    /// Starts the executor's threads (see the [module docs](self)).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Io`] when the OS refuses to start a thread.
+    fn launch(config: ValidPoolConfig) -> Result<Self, BuildError>;
+}

@@ -1,4 +1,133 @@
-//! Lowering the OS priority of worker threads.
+//! [`Priority`]: the OS priority of worker threads, and applying it.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The OS priority of an executor's worker threads: one setting, so that
+/// no pair of builder calls can contradict each other.
+///
+/// A lower priority lets the kernel run latency-sensitive threads (the I/O
+/// runtime) first when the CPU is saturated, while the workers still get
+/// every otherwise idle cycle.
+///
+/// It parses from and displays as `normal`, `idle` or a niceness `0` to
+/// `19`.
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::Priority;
+///
+/// assert_eq!("idle".parse::<Priority>(), Ok(Priority::Idle));
+/// assert_eq!("10".parse::<Priority>(), Ok(Priority::Nice(10)));
+/// assert_eq!("0".parse::<Priority>(), Ok(Priority::Normal));
+/// assert!("20".parse::<Priority>().is_err());
+/// assert_eq!(Priority::Nice(19).to_string(), "nice 19");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Priority {
+    /// The caller's priority (niceness 0 on a normal process).
+    Normal,
+    /// A niceness: 1 (slightly lower) to 19 (lowest); 0 is the same as
+    /// [`Normal`](Self::Normal). Applied per thread with `setpriority` on
+    /// Linux, never raising a priority (a process already running at a
+    /// higher niceness keeps it); validated but without effect elsewhere.
+    /// A builder rejects values outside `0..=19` with
+    /// [`BuildError::InvalidNice`](crate::BuildError::InvalidNice).
+    Nice(i32),
+    /// Linux's `SCHED_IDLE` policy: the workers get only CPU time that no
+    /// other thread wants, and a latency-sensitive thread that wakes up
+    /// preempts them at once (with a niceness, the kernel may first let
+    /// them finish a time slice). Best when all the CPU work is background
+    /// work. No effect outside Linux.
+    Idle,
+}
+
+impl Priority {
+    /// [`Nice`](Self::Nice)`(`[`DEFAULT_NICE`](crate::backend::DEFAULT_NICE)`)`:
+    /// what a builder uses unless told otherwise.
+    pub const DEFAULT: Priority = Priority::Nice(crate::backend::DEFAULT_NICE);
+
+    /// Checks the niceness.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::InvalidNice`](crate::BuildError::InvalidNice) for a
+    /// niceness outside `0..=19`.
+    pub fn validate(self) -> Result<Priority, crate::BuildError> {
+        match self {
+            Priority::Nice(nice) => crate::validate_nice(nice).map(|()| self),
+            Priority::Normal | Priority::Idle => Ok(self),
+        }
+    }
+
+    /// Applies this priority to the calling thread. A failure is returned
+    /// for the backend to log; the thread keeps running at its current
+    /// priority.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn apply_to_current_thread(self) -> std::io::Result<()> {
+        match self {
+            Priority::Normal => Ok(()),
+            Priority::Nice(nice) => lower_current_thread(nice),
+            Priority::Idle => use_idle_scheduling(),
+        }
+    }
+}
+
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::DEFAULT
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Priority::Normal => f.write_str("normal"),
+            Priority::Nice(nice) => write!(f, "nice {nice}"),
+            Priority::Idle => f.write_str("idle"),
+        }
+    }
+}
+
+/// A text that names no [`Priority`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsePriorityError {
+    text: String,
+}
+
+impl fmt::Display for ParsePriorityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown priority {:?}: use `normal`, `idle` or a niceness from 0 to 19",
+            self.text
+        )
+    }
+}
+
+impl std::error::Error for ParsePriorityError {}
+
+impl FromStr for Priority {
+    type Err = ParsePriorityError;
+
+    fn from_str(text: &str) -> Result<Self, ParsePriorityError> {
+        match text.trim() {
+            "normal" => Ok(Priority::Normal),
+            "idle" => Ok(Priority::Idle),
+            nice => match nice.strip_prefix("nice ").unwrap_or(nice).parse::<i32>() {
+                Ok(0) => Ok(Priority::Normal),
+                Ok(value @ 1..=19) => Ok(Priority::Nice(value)),
+                _ => Err(ParsePriorityError {
+                    text: text.to_owned(),
+                }),
+            },
+        }
+    }
+}
 
 /// Lowers the calling thread's priority to `nice` (0 = normal, 19 = lowest),
 /// never raising it: a thread that already runs at a higher niceness keeps

@@ -118,11 +118,13 @@ fn nanos_since(epoch: Instant) -> u64 {
 /// that runs longer than the threshold is reported; submit long work as a
 /// future that yields between chunks, or as several closures.
 ///
-/// Dropping it stops its thread; the thread is joined by the executor's
-/// [`join`](ExecutorCore::join).
+/// The executor's shutdown driver stops it and joins its thread once the
+/// worker threads have stopped, before [`join`](crate::Executor::join)
+/// resolves.
 pub struct Watchdog {
     shared: Arc<WatchdogShared>,
     stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl fmt::Debug for Watchdog {
@@ -150,7 +152,7 @@ impl Watchdog {
     /// # Errors
     ///
     /// The OS error if the thread cannot start.
-    pub fn start(
+    pub(crate) fn start(
         core: &ExecutorCore,
         thread_name: String,
         threshold: Duration,
@@ -175,15 +177,11 @@ impl Watchdog {
                 scanner.scan();
             }
         })?;
-        core.register_thread(move || {
-            let _ = thread.join();
-        });
-        Ok(Watchdog { shared, stop })
-    }
-
-    /// Stops the watchdog thread. Equivalent to dropping it.
-    pub fn stop(self) {
-        drop(self);
+        Ok(Watchdog {
+            shared,
+            stop,
+            thread: Some(thread),
+        })
     }
 
     pub(crate) fn handle(&self) -> WatchdogHandle {
@@ -192,9 +190,14 @@ impl Watchdog {
 }
 
 impl Drop for Watchdog {
+    /// Stops the watchdog thread and waits for it: it wakes on the stop at
+    /// once and runs no user code, so this waits only for its exit.
     fn drop(&mut self) {
         // Full only if a stop is already pending.
         let _ = self.stop.try_send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }
 

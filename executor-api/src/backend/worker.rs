@@ -6,14 +6,14 @@ use std::sync::Arc;
 use tokio::runtime::Handle;
 
 use crate::backend::watchdog::{Outer, PollSlot, Watchdog, WatchdogHandle};
-use crate::backend::{ExecutorCore, ValidPoolConfig};
 
 /// What the threads of one executor share: the I/O runtime that
 /// [`io::spawn`](crate::io::spawn) uses, and the watchdog that watches
 /// their polls.
 ///
-/// A backend builds one per executor and calls [`enter`](Self::enter) at
-/// the start of each worker thread.
+/// A backend gets one per executor from
+/// [`ShutdownDriver::new`](crate::backend::ShutdownDriver::new) and calls
+/// [`enter`](Self::enter) at the start of each worker thread.
 #[derive(Clone, Default)]
 pub struct WorkerContext {
     io: Option<Handle>,
@@ -41,35 +41,11 @@ thread_local! {
 
 impl WorkerContext {
     /// A context with the given I/O runtime and watchdog.
-    pub fn new(io: Option<Handle>, watchdog: Option<&Watchdog>) -> Self {
+    pub(crate) fn new(io: Option<Handle>, watchdog: Option<&Watchdog>) -> Self {
         WorkerContext {
             io,
             watchdog: watchdog.map(Watchdog::handle),
         }
-    }
-
-    /// Starts the watchdog that `config` asks for (its thread is registered
-    /// with `core`) and returns the context for the workers to
-    /// [`enter`](Self::enter), with the watchdog for the backend to stop
-    /// (drop) before it terminates.
-    ///
-    /// # Errors
-    ///
-    /// The OS error if the watchdog thread cannot start.
-    pub fn start(
-        core: &ExecutorCore,
-        config: &ValidPoolConfig,
-    ) -> std::io::Result<(WorkerContext, Option<Watchdog>)> {
-        let watchdog = match config.watchdog() {
-            Some(threshold) => Some(Watchdog::start(
-                core,
-                config.helper_name("watch"),
-                threshold,
-            )?),
-            None => None,
-        };
-        let context = WorkerContext::new(config.io_runtime().cloned(), watchdog.as_ref());
-        Ok((context, watchdog))
     }
 
     /// Marks the calling thread as a worker of this context's executor,

@@ -1,5 +1,6 @@
 //! The lifecycle core driven directly, with plain threads standing in for a
 //! backend: the cases the backends' suites cannot order deterministically.
+//! Unit tests, since the lifecycle's plumbing is private to this crate.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,8 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use executor_api::backend::{Drain, ExecutorCore, FutureBody, Job, JobBody};
-use executor_api::{JobError, JobHandle};
+use crate::backend::core::{Drain, ExecutorCore};
+use crate::backend::{FutureBody, Job, JobBody};
+use crate::{JobError, JobHandle};
 use futures::task::{ArcWake, waker};
 
 /// A waker that counts its wake-ups.

@@ -1,0 +1,182 @@
+//! [`ShutdownDriver`]: the one shutdown sequence every backend runs.
+//!
+//! # The sequence
+//!
+//! On a thread of its own (never inside an async context), the driver:
+//!
+//! 1. waits for a shutdown request, then for every admitted job to end (a
+//!    graceful drain), and for the backend's other work
+//!    ([`BackendThreads::has_unfinished_work`]); an immediate shutdown or an
+//!    expired deadline cuts this short and cancels every job;
+//! 2. waits for every counted job to end, whatever the kind of shutdown:
+//!    after an abort, running jobs end at their next poll and queued ones
+//!    when a worker reaches them; a submission that passed admission but
+//!    has not reached the backend yet (its thread was preempted between
+//!    the two) still arrives, and ends cancelled at its first poll. No job
+//!    can be admitted after this step (the count is zero and closed);
+//! 3. stops the backend's threads and waits for them to exit
+//!    ([`BackendThreads::stop`]);
+//! 4. stops the watchdog and joins its thread;
+//! 5. marks the core terminated, on every path, even when a step above
+//!    panicked, and wakes the joiners. Whatever thread a joiner polls from,
+//!    it never waits for the backend's threads: they were joined here.
+//!
+//! Step 2 is what a backend's own copy of this sequence once skipped: its
+//! driver dropped its runtime and terminated while a preempted submitter
+//! still held a counted job, so `join` resolved while a job lived. Written
+//! once, the step cannot be skipped by one backend; the loom models in
+//! `testkit` run this same code.
+
+use std::io;
+use std::thread;
+use std::time::Duration;
+
+use crate::BuildError;
+use crate::backend::config::ValidPoolConfig;
+use crate::backend::core::{Drain, ExecutorCore};
+use crate::backend::watchdog::Watchdog;
+use crate::backend::worker::WorkerContext;
+
+/// How often a graceful shutdown asks the backend again whether its other
+/// work has finished (backends have no notification for it).
+const UNFINISHED_WORK_POLL: Duration = Duration::from_millis(1);
+
+/// What a backend supplies to the shutdown sequence: its threads, and how
+/// to stop them.
+pub trait BackendThreads: Send + 'static {
+    /// Whether work that is not a job, but that a graceful shutdown waits
+    /// for, is still running: the Tokio backend's tasks that jobs spawned
+    /// with `tokio::spawn`. Asked once a millisecond after the jobs have
+    /// drained, until it answers `false` or the shutdown turns immediate.
+    ///
+    /// # Default
+    ///
+    /// `false`: nothing but jobs.
+    fn has_unfinished_work(&self) -> bool {
+        false
+    }
+
+    /// Stops every thread the backend started and waits for each to exit.
+    /// Called once, on the driver's thread, after every job has ended.
+    ///
+    /// It may block for as long as the threads need: work that jobs handed
+    /// to the backend directly (a `rayon::spawn`) finishes first, and
+    /// nothing waits on this but the driver.
+    fn stop(self);
+}
+
+/// Runs the shutdown sequence of one executor (see the
+/// [module docs](self)).
+///
+/// A backend's build creates one with its core ([`ShutdownDriver::new`]),
+/// starts its threads, and hands them to [`spawn`](Self::spawn) (or, in a
+/// model of a backend, to [`run`](Self::run)). It cannot be cloned: one
+/// driver per executor runs the sequence once.
+///
+/// Dropped without running (the build failed), it stops the watchdog and
+/// terminates the core.
+pub struct ShutdownDriver {
+    core: ExecutorCore,
+    watchdog: Option<Watchdog>,
+}
+
+impl std::fmt::Debug for ShutdownDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShutdownDriver")
+            .field("executor", &self.core.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ShutdownDriver {
+    /// Creates the core of a new executor with its driver, and the worker
+    /// context for its threads to [`enter`](WorkerContext::enter). Starts
+    /// the watchdog thread if `config` asks for one.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::Io`] if the watchdog thread cannot start.
+    pub fn new(
+        config: &ValidPoolConfig,
+    ) -> Result<(ExecutorCore, ShutdownDriver, WorkerContext), BuildError> {
+        let core = ExecutorCore::new(config.name());
+        let watchdog = match config.watchdog() {
+            Some(threshold) => Some(Watchdog::start(
+                &core,
+                config.helper_name("watch"),
+                threshold,
+            )?),
+            None => None,
+        };
+        let context = WorkerContext::new(config.io_runtime().cloned(), watchdog.as_ref());
+        let driver = ShutdownDriver {
+            core: core.clone(),
+            watchdog,
+        };
+        Ok((core, driver, context))
+    }
+
+    /// Starts the driver's thread, `thread_name`. It first calls `start`,
+    /// which returns the backend's threads (or `None` if they could not
+    /// start: the driver then terminates at once), then runs the sequence.
+    /// [`join`](crate::Executor::join) joins this thread last.
+    ///
+    /// # Errors
+    ///
+    /// The OS error if the thread cannot start.
+    pub fn spawn<T, S>(self, thread_name: String, start: S) -> io::Result<()>
+    where
+        T: BackendThreads,
+        S: FnOnce() -> Option<T> + Send + 'static,
+    {
+        let core = self.core.clone();
+        let thread = thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || match start() {
+                Some(threads) => self.run(threads),
+                None => drop(self),
+            })?;
+        core.register_thread(move || {
+            // A panic on the driver's thread was contained by its guard:
+            // the core is terminated all the same.
+            let _ = thread.join();
+        });
+        Ok(())
+    }
+
+    /// Runs the sequence on the calling thread, which it blocks until the
+    /// executor has terminated: for [`spawn`](Self::spawn), and for models
+    /// of a backend (the loom models in `testkit`).
+    pub fn run<T: BackendThreads>(mut self, threads: T) {
+        let core = self.core.clone();
+        let watchdog = self.watchdog.take();
+        // Step 5 on every path.
+        let _terminate = TerminateOnDrop(core.clone());
+        let mut drain = core.drain();
+        while drain == Drain::Drained && threads.has_unfinished_work() {
+            if core.pause(UNFINISHED_WORK_POLL) {
+                drain = Drain::Aborted;
+            }
+        }
+        core.wait_for_jobs();
+        threads.stop();
+        drop(watchdog);
+    }
+}
+
+impl Drop for ShutdownDriver {
+    fn drop(&mut self) {
+        // `run` took the watchdog; an unused driver stops it here.
+        drop(self.watchdog.take());
+        self.core.terminate();
+    }
+}
+
+/// Terminates the core when dropped: the last step, even after a panic.
+struct TerminateOnDrop(ExecutorCore);
+
+impl Drop for TerminateOnDrop {
+    fn drop(&mut self) {
+        self.0.terminate();
+    }
+}

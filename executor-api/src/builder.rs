@@ -1,0 +1,217 @@
+//! [`Builder`]: the one builder every backend shares.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+
+use crate::backend::{Launch, PoolConfig, Priority};
+use crate::error::BuildError;
+
+/// Configures and builds an executor of backend `E`: the same settings,
+/// setters and validation for every backend, which supplies only how its
+/// threads start ([`Launch`]).
+///
+/// Each backend names it after its executor:
+/// `executor_tokio::DedicatedExecutor::builder()` returns a
+/// `Builder<DedicatedExecutor>`. Code that configures any backend is
+/// generic over `E: Launch`.
+///
+/// Every setting is one value: calling a setter again replaces what an
+/// earlier call set, so `.priority(Priority::Idle).priority(Priority::Normal)`
+/// runs the workers at normal priority.
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::{Executor, Priority};
+/// use executor_tokio::DedicatedExecutor;
+///
+/// let executor = DedicatedExecutor::builder()
+///     .name("encode")
+///     .worker_threads(2)
+///     .priority(Priority::Nice(19))
+///     .build()?;
+/// assert_eq!(executor.name(), "encode");
+/// # executor.shutdown();
+/// # Ok::<(), executor_api::BuildError>(())
+/// ```
+///
+/// Generic over the backend:
+///
+/// ```
+/// use executor_api::backend::Launch;
+/// use executor_api::{Builder, Executor, Priority};
+///
+/// fn background<E: Launch>(builder: Builder<E>) -> Result<E, executor_api::BuildError> {
+///     builder.name("compact").worker_threads(1).priority(Priority::Idle).build()
+/// }
+/// let executor = background(executor_tokio::DedicatedExecutor::builder())?;
+/// # executor.shutdown();
+/// # Ok::<(), executor_api::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder<E> {
+    config: PoolConfig,
+    backend: PhantomData<fn() -> E>,
+}
+
+impl<E> Clone for Builder<E> {
+    fn clone(&self) -> Self {
+        Builder {
+            config: self.config.clone(),
+            backend: PhantomData,
+        }
+    }
+}
+
+impl<E> fmt::Debug for Builder<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("backend", &std::any::type_name::<E>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl<E: Launch> Default for Builder<E> {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl<E: Launch> Builder<E> {
+    /// A builder with the defaults: the backend's default name
+    /// ([`Launch::DEFAULT_NAME`]), one worker per available core,
+    /// [`Priority::DEFAULT`], the default watchdog, and the I/O runtime
+    /// that [`build`](Self::build) is called from.
+    pub fn new() -> Self {
+        Builder {
+            config: PoolConfig::new(E::DEFAULT_NAME),
+            backend: PhantomData,
+        }
+    }
+
+    /// Names the executor. Worker threads are named `<name>-<n>` (`n` from
+    /// 0), helper threads `<name>-<role>` (`<name>-driver` runs the
+    /// shutdown, `<name>-watch` the watchdog). Linux shows the first 15
+    /// bytes of a thread name, so keep names short.
+    ///
+    /// # Default
+    ///
+    /// The backend's [`Launch::DEFAULT_NAME`].
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidName`] for an
+    /// empty name or one with control characters.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.config.name = name.into();
+        self
+    }
+
+    /// Sets the number of worker threads that run jobs.
+    ///
+    /// # Default
+    ///
+    /// [`std::thread::available_parallelism`], or 1 where it is unknown.
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::ZeroWorkers`] for 0.
+    pub fn worker_threads(mut self, count: usize) -> Self {
+        self.config.workers = Some(count);
+        self
+    }
+
+    /// Sets the OS priority of the worker threads (see [`Priority`]),
+    /// replacing any priority set before.
+    ///
+    /// # Default
+    ///
+    /// [`Priority::DEFAULT`]: niceness
+    /// [`DEFAULT_NICE`](crate::backend::DEFAULT_NICE) (10).
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidNice`] for a
+    /// niceness outside `0..=19`.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.config.priority = priority;
+        self
+    }
+
+    /// Sets the niceness of the worker threads: `priority(Priority::Nice(nice))`.
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidNice`] outside
+    /// `0..=19`.
+    pub fn nice(self, nice: i32) -> Self {
+        self.priority(Priority::Nice(nice))
+    }
+
+    /// Runs the workers under Linux's `SCHED_IDLE` policy:
+    /// `priority(Priority::Idle)`.
+    pub fn idle_priority(self) -> Self {
+        self.priority(Priority::Idle)
+    }
+
+    /// Runs the workers at normal priority: `priority(Priority::Normal)`.
+    pub fn normal_priority(self) -> Self {
+        self.priority(Priority::Normal)
+    }
+
+    /// Sets the runtime that jobs run I/O on with [`io::spawn`](crate::io::spawn)
+    /// and [`io::spawn_stream`](crate::io::spawn_stream).
+    ///
+    /// # Default
+    ///
+    /// The Tokio runtime that [`build`](Self::build) is called from, if
+    /// any; otherwise none, and the I/O helpers return
+    /// [`IoError::NoIoRuntime`](crate::io::IoError::NoIoRuntime). A
+    /// current-thread runtime runs I/O tasks only while its thread is
+    /// inside `block_on`: prefer a multi-thread one.
+    pub fn io_runtime(mut self, handle: Handle) -> Self {
+        self.config.io_runtime = Some(handle);
+        self
+    }
+
+    /// Sets the watchdog threshold: a job poll that runs longer than this
+    /// without yielding is reported (see
+    /// [`Watchdog`](crate::backend::Watchdog)).
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_WATCHDOG_THRESHOLD`](crate::backend::DEFAULT_WATCHDOG_THRESHOLD)
+    /// (100 ms).
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidWatchdog`] for
+    /// zero.
+    pub fn watchdog(mut self, threshold: Duration) -> Self {
+        self.config.watchdog = Some(threshold);
+        self
+    }
+
+    /// Turns the watchdog off: no watchdog thread, no per-poll clock reads.
+    pub fn without_watchdog(mut self) -> Self {
+        self.config.watchdog = None;
+        self
+    }
+
+    /// Validates the settings and starts the executor's threads (what
+    /// threads, the backend's executor type documents).
+    ///
+    /// Blocks the calling thread only while the threads start.
+    ///
+    /// # Errors
+    ///
+    /// A [`BuildError`] for an invalid setting or when the OS refuses to
+    /// start threads. It never panics.
+    pub fn build(self) -> Result<E, BuildError> {
+        E::launch(self.config.validate()?)
+    }
+}
