@@ -97,3 +97,149 @@ fn current_is_the_executor_of_the_calling_pool_thread() {
     );
     shutdown_and_join(&executor);
 }
+
+// ----- jobs start only at the top of a pool thread's stack -----
+
+thread_local! {
+    /// Set on a pool thread while the outer job of a nesting test is inside
+    /// its Rayon wait.
+    static OUTER_WAITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// A job that holds a lock across `rayon::scope` never has another job
+/// started on its stack while it waits: the inner job, which takes the
+/// same lock, runs after the outer one returns. (Started nested, on the
+/// same thread, the inner job would deadlock on the lock the outer job
+/// holds; one worker makes the nesting certain: the wait pops the inner
+/// job's ticket first.)
+#[test]
+fn a_lock_held_across_a_scope_never_deadlocks_on_another_job() {
+    let executor = RayonExecutor::builder()
+        .name("nest")
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let lock = std::sync::Arc::new(std::sync::Mutex::new(0u32));
+    let (inner_tx, inner_rx) = crossbeam_channel::bounded(1);
+    let outer_lock = lock.clone();
+    let outer = executor.spawn_cpu(move |_| {
+        let mut guard = outer_lock.lock().unwrap();
+        rayon::scope(|scope| {
+            scope.spawn(|_| {});
+            // Submitted from the pool thread: its ticket lands on top of
+            // this thread's deque, above the scope's own work.
+            let inner_lock = outer_lock.clone();
+            let inner = RayonExecutor::current()
+                .expect("on the pool")
+                .spawn_cpu(move |_| {
+                    let nested = OUTER_WAITING.with(std::cell::Cell::get);
+                    *inner_lock.lock().unwrap() += 1;
+                    nested
+                });
+            inner_tx.send(inner).unwrap();
+            OUTER_WAITING.with(|flag| flag.set(true));
+        });
+        OUTER_WAITING.with(|flag| flag.set(false));
+        *guard += 10;
+        *guard
+    });
+    assert_eq!(block_on_within("the outer job", outer), Ok(10));
+    let inner = testkit::support::recv("the inner job's handle", &inner_rx);
+    assert_eq!(
+        block_on_within("the inner job", inner),
+        Ok(false),
+        "the inner job started inside the outer job's wait"
+    );
+    assert_eq!(*lock.lock().unwrap(), 11);
+    shutdown_and_join(&executor);
+}
+
+/// A pool thread that waits in `rayon::join` for a half another thread
+/// stole does not start a job submitted meanwhile; the job waits for a
+/// thread at the top of its stack.
+#[test]
+fn a_thread_waiting_in_join_never_starts_another_job() {
+    let executor = RayonExecutor::builder()
+        .name("njoin")
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let gate = testkit::support::Gate::new();
+    let (stolen_tx, stolen_rx) = crossbeam_channel::bounded(1);
+    let (inner_tx, inner_rx) = crossbeam_channel::bounded(1);
+    let stolen_gate = gate.clone();
+    let outer = executor.spawn_cpu(move |_| {
+        OUTER_WAITING.with(|flag| flag.set(true));
+        rayon::join(
+            || {
+                // Wait until the other thread has stolen the second half,
+                // then submit a job whose ticket tops this thread's deque:
+                // the join's wait pops it next.
+                testkit::support::recv("the second half to be stolen", &stolen_rx);
+                let inner = RayonExecutor::current()
+                    .expect("on the pool")
+                    .spawn_cpu(|_| OUTER_WAITING.with(std::cell::Cell::get));
+                inner_tx.send(inner).unwrap();
+            },
+            move || {
+                stolen_tx.send(()).unwrap();
+                stolen_gate.wait();
+            },
+        );
+        OUTER_WAITING.with(|flag| flag.set(false));
+    });
+    let inner = testkit::support::recv("the inner job's handle", &inner_rx);
+    gate.open();
+    assert_eq!(block_on_within("the outer job", outer), Ok(()));
+    assert_eq!(
+        block_on_within("the inner job", inner),
+        Ok(false),
+        "the inner job started inside the outer job's wait"
+    );
+    shutdown_and_join(&executor);
+}
+
+/// Awaiting `join` never blocks the polling thread, even while Rayon work
+/// that a job handed to `rayon::spawn` still runs on the pool; that work
+/// can still use the executor's timers; `join` resolves once it is done.
+#[test]
+fn join_never_blocks_on_rayon_work_left_on_the_pool() {
+    let executor = RayonExecutor::builder()
+        .name("left")
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let gate = testkit::support::Gate::new();
+    let (timer_tx, timer_rx) = crossbeam_channel::bounded(1);
+    let work_gate = gate.clone();
+    let job = executor.spawn_cpu(move |_| {
+        rayon::spawn(move || {
+            work_gate.wait();
+            let timer = std::panic::catch_unwind(|| {
+                futures::executor::block_on(tokio::time::sleep(Duration::from_millis(1)))
+            });
+            timer_tx.send(timer.is_ok()).unwrap();
+        });
+    });
+    assert_eq!(block_on_within("the job", job), Ok(()));
+    executor.shutdown();
+    let mut join = executor.join();
+    let (polled_tx, polled_rx) = crossbeam_channel::bounded(1);
+    let poller = std::thread::spawn(move || {
+        let first = futures::executor::block_on(futures::future::poll_immediate(&mut join));
+        polled_tx.send(first.is_some()).unwrap();
+        join
+    });
+    assert!(
+        !testkit::support::recv("the first poll of join to return", &polled_rx),
+        "join resolved while Rayon work was still running"
+    );
+    let join = poller.join().unwrap();
+    gate.open();
+    assert!(
+        testkit::support::recv("the Rayon work's timer", &timer_rx),
+        "the reactor stopped before the Rayon work left on the pool finished"
+    );
+    block_on_within("join", join);
+    testkit::support::assert_no_threads_named("left-");
+}

@@ -1059,6 +1059,15 @@ macro_rules! conformance_tests {
             watchdog_reports_a_job_that_does_not_yield,
             watchdog_ignores_waiting_jobs,
         );
+        $crate::conformance_tests!(@each $backend; hostile;
+            panic_payload_whose_drop_panics,
+            nested_panic_payload_whose_drop_panics,
+            handle_waker_that_panics,
+            joiner_waker_that_panics,
+            output_whose_drop_panics_racing_the_handle_drop,
+            cancelled_future_whose_drop_panics_racing_completion,
+            detached_job_output_whose_drop_panics,
+        );
     };
     (@each $backend:ty; $($name:ident),* $(,)?) => {
         $crate::conformance_tests!(@each $backend; conformance; $($name),*);

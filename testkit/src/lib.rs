@@ -21,6 +21,7 @@
 
 pub mod conformance;
 pub mod cross_runtime;
+pub mod hostile;
 pub mod state_machine;
 pub mod support;
 

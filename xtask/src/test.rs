@@ -82,13 +82,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .args([
                 "test",
                 "--package",
-                "testkit",
-                "--test",
-                "loom",
+                "executor-api",
+                "--lib",
                 "--release",
                 "--locked",
                 "--target-dir",
                 "target/loom",
+                "loom_models",
             ])
             .env("RUSTFLAGS", "--cfg executor_loom --cfg tokio_unstable")
             .env("CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS", "true")

@@ -51,6 +51,9 @@ pub use self::worker::WorkerContext;
 
 pub(crate) mod cell;
 
+#[cfg(all(test, executor_loom))]
+mod loom_models;
+
 use crate::error::BuildError;
 
 /// What a backend's executor type implements: where jobs run.

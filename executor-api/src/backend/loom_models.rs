@@ -1,33 +1,107 @@
 //! Loom models of the lifecycle races, run against the same code as every
-//! backend: `executor-api`'s `backend` module built with
-//! `--cfg executor_loom`, so that its synchronisation facade uses loom's
-//! primitives.
+//! backend: this crate built with `--cfg executor_loom`, so that its
+//! synchronisation facade uses loom's primitives, and the shutdown sequence
+//! run by the one [`ShutdownDriver`] every backend uses.
 //!
-//! Each model stands in for a backend with plain loom threads: one runs a
-//! job (as a worker would), one runs the shutdown sequence (as the driver
-//! would). Run with `cargo xtask test`, which sets the cfg,
-//! `LOOM_MAX_PREEMPTIONS` and a release build with debug assertions.
+//! Each model stands in for a backend with plain loom threads: some run
+//! jobs (as workers would), one runs the driver. Run with
+//! `cargo xtask test`, which sets the cfg, `LOOM_MAX_PREEMPTIONS` and a
+//! release build with debug assertions.
 
-#![cfg(executor_loom)]
-
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::SeqCst;
 
-use executor_api::backend::{ClosureBody, Drain, ExecutorCore, FutureBody};
-use executor_api::{CancelToken, JobError};
 use loom::future::block_on;
-use loom::sync::Arc;
 use loom::sync::atomic::AtomicUsize;
+use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-/// The backend's shutdown sequence, as a driver thread runs it.
-fn drive(core: &ExecutorCore) -> Drain {
-    let drain = core.drain();
-    if drain == Drain::Aborted {
-        core.wait_for_jobs();
+use crate::backend::config::PoolConfig;
+use crate::backend::core::ExecutorCore;
+use crate::backend::{BackendThreads, ClosureBody, FutureBody, ShutdownDriver};
+use crate::{CancelToken, JobError};
+
+/// A new core and its driver, with no watchdog (no real threads in a
+/// model).
+fn core_and_driver() -> (ExecutorCore, ShutdownDriver) {
+    let mut config = PoolConfig::new("loom");
+    config.watchdog = None;
+    config.workers = Some(1);
+    let config = config.validate().expect("a valid model config");
+    let (core, driver, _context) = ShutdownDriver::new(&config).expect("no threads to start");
+    (core, driver)
+}
+
+/// A backend whose jobs were polled on the model's own threads: nothing to
+/// stop.
+struct NoThreads;
+
+impl BackendThreads for NoThreads {
+    fn stop(self) {}
+}
+
+/// The shutdown sequence, run by the one driver every backend uses.
+fn drive(driver: ShutdownDriver) {
+    driver.run(NoThreads);
+}
+
+type BoxJob = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A model of a runtime: a queue of scheduled jobs, polled by whoever calls
+/// [`run_queued`](Self::run_queued), until the driver stops it; stopping
+/// drops what is queued, and a job scheduled after that is dropped on the
+/// scheduling thread (as Tokio drops a task spawned on a runtime that is
+/// gone).
+#[derive(Clone)]
+struct ModelRuntime {
+    queue: Arc<Mutex<Option<VecDeque<BoxJob>>>>,
+}
+
+impl ModelRuntime {
+    fn new() -> ModelRuntime {
+        ModelRuntime {
+            queue: Arc::new(Mutex::new(Some(VecDeque::new()))),
+        }
     }
-    assert_eq!(core.metrics().in_flight(), 0, "terminating with live jobs");
-    core.terminate();
-    drain
+
+    fn schedule(&self, job: BoxJob) {
+        let mut queue = self.queue.lock().unwrap();
+        match queue.as_mut() {
+            Some(queue) => queue.push_back(job),
+            None => {
+                drop(queue);
+                drop(job);
+            }
+        }
+    }
+
+    /// Polls the queued jobs to completion, as a worker would.
+    fn run_queued(&self) {
+        loop {
+            let job = self
+                .queue
+                .lock()
+                .unwrap()
+                .as_mut()
+                .and_then(VecDeque::pop_front);
+            match job {
+                Some(job) => block_on(job),
+                None => return,
+            }
+        }
+    }
+}
+
+/// The model runtime as the driver sees it.
+struct ModelThreads(ModelRuntime);
+
+impl BackendThreads for ModelThreads {
+    fn stop(self) {
+        let left = self.0.queue.lock().unwrap().take();
+        drop(left);
+    }
 }
 
 /// Counts its drops.
@@ -62,7 +136,7 @@ fn quiet_expected_panics() {
 #[test]
 fn spawn_racing_shutdown() {
     loom::model(|| {
-        let core = ExecutorCore::new("loom");
+        let (core, driver) = core_and_driver();
         let submitter = {
             let core = core.clone();
             thread::spawn(move || {
@@ -77,7 +151,7 @@ fn spawn_racing_shutdown() {
             let core = core.clone();
             thread::spawn(move || core.shutdown())
         };
-        assert_eq!(drive(&core), Drain::Drained);
+        drive(driver);
         block_on(core.join());
         closer.join().unwrap();
         let outcome = submitter.join().unwrap();
@@ -99,15 +173,12 @@ fn spawn_racing_shutdown() {
 #[test]
 fn last_job_ending_racing_join() {
     loom::model(|| {
-        let core = ExecutorCore::new("loom");
+        let (core, driver) = core_and_driver();
         let (job, handle) = core.admit(FutureBody::new(async { 1 }));
         let job = job.expect("admitted before the shutdown");
         core.shutdown();
         let worker = thread::spawn(move || block_on(job));
-        let driver = {
-            let core = core.clone();
-            thread::spawn(move || drive(&core))
-        };
+        let driver = thread::spawn(move || drive(driver));
         core.register_thread(move || {
             driver.join().unwrap();
         });
@@ -130,7 +201,7 @@ fn last_job_ending_racing_join() {
 fn handle_dropped_racing_completion() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
-        let core = ExecutorCore::new("loom");
+        let (core, _driver) = core_and_driver();
         let value = Counted(drops.clone());
         let (job, handle) = core.admit(FutureBody::new(async move { value }));
         let job = job.expect("admitted");
@@ -157,7 +228,7 @@ fn handle_dropped_racing_completion() {
 fn cancel_racing_panic() {
     quiet_expected_panics();
     loom::model(|| {
-        let core = ExecutorCore::new("loom");
+        let (core, _driver) = core_and_driver();
         let (job, handle) = core.admit(ClosureBody::new(|_: &CancelToken<'_>| -> u8 {
             std::panic::panic_any("expected loom panic")
         }));
@@ -190,7 +261,7 @@ fn cancel_racing_panic() {
 #[test]
 fn two_joins_and_a_drop_racing() {
     loom::model(|| {
-        let core = ExecutorCore::new("loom");
+        let (core, driver) = core_and_driver();
         let joined = Arc::new(AtomicUsize::new(0));
         let joined_by_join = joined.clone();
         core.register_thread(move || {
@@ -216,7 +287,7 @@ fn two_joins_and_a_drop_racing() {
             last_handle.shutdown();
             drop(last_handle);
         });
-        drive(&core);
+        drive(driver);
         dropper.join().unwrap();
         for joiner in joiners {
             joiner.join().unwrap();
@@ -234,7 +305,7 @@ fn two_joins_and_a_drop_racing() {
 #[test]
 fn two_concurrent_shutdowns() {
     loom::model(|| {
-        let core = ExecutorCore::new("loom");
+        let (core, driver) = core_and_driver();
         let (job, handle) = core.admit(FutureBody::new(std::future::pending::<()>()));
         let job = job.expect("admitted");
         let worker = thread::spawn(move || block_on(job));
@@ -246,12 +317,70 @@ fn two_concurrent_shutdowns() {
             let core = core.clone();
             thread::spawn(move || core.shutdown_now())
         };
-        assert_eq!(drive(&core), Drain::Aborted);
+        drive(driver);
         graceful.join().unwrap();
         immediate.join().unwrap();
         worker.join().unwrap();
         assert_eq!(block_on(handle), Err(JobError::Cancelled));
         let metrics = core.metrics();
         assert_eq!((metrics.cancelled, metrics.in_flight()), (1, 0));
+    });
+}
+
+/// Race: a submission that has passed admission but not yet reached the
+/// runtime (its thread preempted between the two) against an immediate
+/// shutdown, through the shared driver and a runtime that drops what is
+/// scheduled after it stopped.
+///
+/// What would go wrong: the driver stopping the runtime and terminating
+/// while the submitter still holds the counted job, so that `join`
+/// resolves while a job lives, and the job (with what it captured) is
+/// dropped afterwards on the submitter's thread. This is the step the Tokio
+/// backend's own copy of the sequence once skipped: the driver must wait
+/// for every counted job before it stops the threads.
+#[test]
+fn admission_racing_an_immediate_shutdown() {
+    loom::model(|| {
+        let (core, driver) = core_and_driver();
+        let runtime = ModelRuntime::new();
+        let drops = Arc::new(AtomicUsize::new(0));
+        let submitter = {
+            let core = core.clone();
+            let runtime = runtime.clone();
+            let value = Counted(drops.clone());
+            thread::spawn(move || {
+                let (job, handle) = core.admit(FutureBody::new(async move {
+                    let _captured = value;
+                }));
+                if let Some(job) = job {
+                    runtime.schedule(Box::pin(job));
+                }
+                handle.detach();
+                runtime.run_queued();
+            })
+        };
+        let stopper = {
+            let core = core.clone();
+            thread::spawn(move || core.shutdown_now())
+        };
+        let driving = thread::spawn(move || driver.run(ModelThreads(runtime)));
+        block_on(core.join());
+        // Admission is closed by now: `submitted` is final. A submission
+        // not yet made will be rejected, after `join`, which is allowed.
+        let metrics = core.metrics();
+        assert_eq!(metrics.in_flight(), 0, "join resolved while a job lived");
+        if metrics.submitted == 1 {
+            assert_eq!(
+                drops.load(SeqCst),
+                1,
+                "join resolved before the admitted job's captured value was dropped"
+            );
+        }
+        submitter.join().unwrap();
+        stopper.join().unwrap();
+        let metrics = core.metrics();
+        assert_eq!(metrics.submitted + metrics.rejected, 1);
+        assert_eq!(drops.load(SeqCst), 1);
+        driving.join().unwrap();
     });
 }
