@@ -130,7 +130,7 @@ impl<E: Launch> Builder<E> {
     ///
     /// # Default
     ///
-    /// [`Priority::DEFAULT`]: niceness
+    /// [`Priority::DEFAULT`], niceness
     /// [`DEFAULT_NICE`](crate::backend::DEFAULT_NICE) (10).
     ///
     /// # Errors

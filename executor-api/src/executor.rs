@@ -1,4 +1,4 @@
-//! The [`Executor`] trait, its dyn-compatible form [`DynExecutor`], and
+//! The [`Executor`] trait, and
 //! [`AnyExecutor`], a backend chosen at run time.
 
 use std::fmt;

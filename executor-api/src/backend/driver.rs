@@ -66,7 +66,21 @@ pub trait BackendThreads: Send + 'static {
 }
 
 /// Runs the shutdown sequence of one executor (see the
-/// [module docs](self)).
+/// [`backend`](crate::backend) module docs, and the sequence below).
+///
+/// # The sequence
+///
+/// 1. Wait for a shutdown request, then for every admitted job to end
+///    and for [`BackendThreads::has_unfinished_work`] to turn `false`; an
+///    immediate shutdown or an expired deadline cuts this short and
+///    cancels every job.
+/// 2. Wait for every counted job to end, whatever the kind of shutdown,
+///    including a submission admitted but not yet handed to the backend.
+/// 3. [`BackendThreads::stop`]: stop the backend's threads and wait for
+///    them.
+/// 4. Stop the watchdog and join its thread.
+/// 5. Terminate on every path, even after a panic in a step above, and
+///    wake the joiners, who never wait for the backend's threads.
 ///
 /// A backend's build creates one with its core ([`ShutdownDriver::new`]),
 /// starts its threads, and hands them to [`spawn`](Self::spawn) (or, in a

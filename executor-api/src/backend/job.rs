@@ -118,7 +118,7 @@ where
 pin_project! {
     /// One admitted job, as a `Future<Output = ()>` for a backend to run.
     ///
-    /// Made by [`ExecutorCore::admit`](crate::backend::ExecutorCore::admit).
+    /// Made by the executor's submission path when it admits a job.
     /// The job ends exactly once, and its handle resolves then:
     ///
     /// - when the body finishes or panics (the panic is caught here; it never
@@ -293,7 +293,7 @@ impl<B: JobBody> Future for Job<B> {
 }
 
 /// A type-erased [`Job`], for backends behind
-/// [`DynExecutor`](crate::DynExecutor).
+/// [`AnyExecutor`](crate::AnyExecutor).
 #[must_use = "a job does nothing unless polled, and is cancelled when dropped"]
 pub struct BoxedJob {
     job: Pin<Box<dyn Future<Output = ()> + Send>>,
@@ -325,9 +325,9 @@ impl std::fmt::Debug for BoxedJob {
 }
 
 /// A job ready to run: [`Job`] or [`BoxedJob`]. A backend's
-/// [`Executor::schedule`](crate::Executor::schedule) runs it as a plain
+/// [`ExecutorBackend::schedule`](crate::backend::ExecutorBackend::schedule) runs it as a plain
 /// `Future<Output = ()>` on its threads. Sealed: jobs only come from
-/// [`ExecutorCore::admit`](crate::backend::ExecutorCore::admit).
+/// the executor's submission path, once admitted.
 pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {
     /// The job's name, if it was given one: a backend names its task after
     /// it.
