@@ -20,6 +20,7 @@
 //! `proptest-regressions/state_machine.txt` in the backend's crate.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -53,12 +54,27 @@ pub enum JobKind {
     SubTasks,
     /// A closure that uses Rayon's `par_iter`.
     ParIter,
+    /// A closure that holds a lock shared by every job of this kind across
+    /// a `par_iter`: a job started nested inside another one's wait would
+    /// deadlock on it.
+    LockedParIter,
+    /// A closure that panics with a payload whose destructor panics too.
+    PanickingPayload,
+    /// A future pending on its gate that captures a value whose destructor
+    /// panics: completing, it ends `Panicked` (the destructor runs when the
+    /// job ends); cancelled, it ends `Cancelled`.
+    PanickingDrop,
+    /// A future pending on its gate whose handle was first polled with a
+    /// waker that panics when woken.
+    PanickingWaker,
 }
 
 impl JobKind {
     fn natural_ending(self) -> Ending {
         match self {
-            JobKind::Panicking => Ending::Panicked,
+            JobKind::Panicking | JobKind::PanickingPayload | JobKind::PanickingDrop => {
+                Ending::Panicked
+            }
             _ => Ending::Completed,
         }
     }
@@ -66,7 +82,20 @@ impl JobKind {
     fn waits_on_gate(self) -> bool {
         matches!(
             self,
-            JobKind::Cooperative | JobKind::NonYielding | JobKind::Pending
+            JobKind::Cooperative
+                | JobKind::NonYielding
+                | JobKind::Pending
+                | JobKind::PanickingDrop
+                | JobKind::PanickingWaker
+        )
+    }
+
+    /// A future (as opposed to a closure): a cancel drops it at its next
+    /// await, so it may still complete in the poll that races the cancel.
+    fn is_future(self) -> bool {
+        matches!(
+            self,
+            JobKind::Pending | JobKind::PanickingDrop | JobKind::PanickingWaker
         )
     }
 }
@@ -136,7 +165,7 @@ impl ModelJob {
         if self.rejected {
             return;
         }
-        let closure_still_blocked = self.blocked() && self.kind != JobKind::Pending;
+        let closure_still_blocked = self.blocked() && !self.kind.is_future();
         if closure_still_blocked {
             self.endings = BTreeSet::from([Ending::Cancelled]);
         } else {
@@ -233,6 +262,10 @@ impl ReferenceStateMachine for Reference {
                 Just(JobKind::Panicking),
                 Just(JobKind::SubTasks),
                 Just(JobKind::ParIter),
+                Just(JobKind::LockedParIter),
+                Just(JobKind::PanickingPayload),
+                Just(JobKind::PanickingDrop),
+                Just(JobKind::PanickingWaker),
             ];
             options.push((8, kind.prop_map(Op::Spawn).boxed()));
             options.push((1, Just(Op::CloneExecutor).boxed()));
@@ -356,6 +389,8 @@ pub struct System<B: Backend> {
     prefix: String,
     jobs: Vec<SystemJob>,
     drops: DropCounter,
+    /// Held by every `LockedParIter` job across its `par_iter`.
+    lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 struct SystemJob {
@@ -375,6 +410,7 @@ fn spawn_job<B: Backend>(
     index: u64,
     job: &SystemJob,
     drops: &DropCounter,
+    lock: &std::sync::Arc<std::sync::Mutex<()>>,
 ) -> JobHandle<u64> {
     let probe = drops.probe();
     let gate = job.gate.clone();
@@ -420,6 +456,64 @@ fn spawn_job<B: Backend>(
             assert_eq!(sum, 499_500);
             index
         }),
+        JobKind::LockedParIter => {
+            let lock = lock.clone();
+            executor.spawn_cpu(move |_| {
+                let _probe = probe;
+                let _held = lock
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let sum: u64 = (0..10_000u64).into_par_iter().sum();
+                assert_eq!(sum, 49_995_000);
+                index
+            })
+        }
+        JobKind::PanickingPayload => executor.spawn_cpu(move |_| {
+            let _probe = probe;
+            std::panic::panic_any(PanickingDrop)
+        }),
+        JobKind::PanickingDrop => executor.spawn(async move {
+            let _bomb = (PanickingDrop, probe);
+            gate.opened().await;
+            index
+        }),
+        JobKind::PanickingWaker => {
+            let mut handle = executor.spawn(async move {
+                let _probe = probe;
+                gate.opened().await;
+                index
+            });
+            // A rejected submission is ready at once: only an admitted job's
+            // handle registers the waker.
+            if !handle.is_finished() {
+                let waker = std::task::Waker::from(std::sync::Arc::new(PanickingWaker));
+                let first = std::pin::Pin::new(&mut handle)
+                    .poll(&mut std::task::Context::from_waker(&waker));
+                assert!(first.is_pending(), "a job blocked on its gate finished");
+            }
+            handle
+        }
+    }
+}
+
+/// A value whose destructor panics (unless the thread is already
+/// unwinding), with the state machine's expected payload.
+struct PanickingDrop;
+
+impl Drop for PanickingDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            std::panic::panic_any(EXPECTED_PANIC);
+        }
+    }
+}
+
+/// A waker that panics when woken.
+struct PanickingWaker;
+
+impl std::task::Wake for PanickingWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        std::panic::panic_any(EXPECTED_PANIC);
     }
 }
 
@@ -437,6 +531,7 @@ impl<B: Backend> StateMachineTest for Harness<B> {
             prefix: format!("{prefix}-"),
             jobs: Vec::new(),
             drops: DropCounter::new(),
+            lock: std::sync::Arc::default(),
         }
     }
 
@@ -448,7 +543,14 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                     gate: Gate::new(),
                 };
                 let index = system.jobs.len() as u64;
-                let handle = spawn_job::<B>(&system.clones[0], kind, index, &job, &system.drops);
+                let handle = spawn_job::<B>(
+                    &system.clones[0],
+                    kind,
+                    index,
+                    &job,
+                    &system.drops,
+                    &system.lock,
+                );
                 system.jobs.push(SystemJob {
                     handle: Some(handle),
                     ..job
@@ -510,7 +612,12 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                 }
                 Err(JobError::Cancelled) => Ending::Cancelled,
                 Err(JobError::Panicked { message }) => {
-                    assert_eq!(message, EXPECTED_PANIC);
+                    let expected = if expected.kind == JobKind::PanickingPayload {
+                        executor_api::NON_STRING_PANIC
+                    } else {
+                        EXPECTED_PANIC
+                    };
+                    assert_eq!(message, expected);
                     Ending::Panicked
                 }
                 Err(other) => panic!("job {index}: unexpected error {other:?}"),
@@ -635,7 +742,9 @@ fn silence_expected_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<&str>() != Some(&EXPECTED_PANIC) {
+            let expected = info.payload().downcast_ref::<&str>() == Some(&EXPECTED_PANIC)
+                || info.payload().is::<PanickingDrop>();
+            if !expected {
                 default(info);
             }
         }));
