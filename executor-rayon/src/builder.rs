@@ -27,7 +27,7 @@ impl Launch for RayonExecutor {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
         let reactor = Reactor::start(config.helper_name("reactor"))?;
         let current = CurrentSlot::default();
-        let queue = RunQueue::new();
+        let queue = RunQueue::new(reactor.handle().clone());
         let threads = PoolThreads::default();
         let pool = match build_pool(&config, &reactor, &current, &queue, &threads, context) {
             Ok(pool) => Arc::new(pool),

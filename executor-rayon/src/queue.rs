@@ -36,21 +36,40 @@
 //! counts an *orphan*; it then asks every pool thread, with a Rayon
 //! broadcast, to look for orphans. A thread that receives the broadcast at
 //! the top of its stack runs them; so does every thread after each job it
-//! runs from the top. So the job runs as soon as any thread is free, never
-//! on top of another job:
+//! runs from the top. A thread may also receive its broadcast while nested
+//! (a waiting thread pops its broadcast queue too) and then can do nothing
+//! with it; if every thread was nested at that moment inside Rayon work
+//! that is not a job (a `rayon::spawn` from a job), no job ending would
+//! come to claim the orphan later. So, as long as orphans are left, the
+//! reactor thread repeats the broadcast once a millisecond (the *rescue*).
+//! So the job runs as soon as any thread is free, never on top of another
+//! job:
 //!
 //! - runnables in the FIFO = tickets not yet run + orphans not yet claimed;
 //! - a thread claims an orphan (decrements the count) before it pops, so a
 //!   claimed pop always finds a runnable.
 
 use std::cell::{Cell, RefCell};
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{AcqRel, Acquire};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::sync::{Arc, Barrier, Mutex, OnceLock, PoisonError, Weak};
+use std::time::Duration;
 
 use async_task::Runnable;
 use crossbeam_channel::{Receiver, Sender};
-use rayon::ThreadPool;
+use rayon::{BroadcastContext, ThreadPool};
+use tokio::runtime::Handle;
+
+/// How often the rescue repeats the orphan broadcast while orphans are
+/// left.
+const RESCUE_PERIOD: Duration = Duration::from_millis(1);
+
+/// How much shallower than measured a ticket may run and still count as at
+/// the top: room for a compiler inlining the two places where Rayon's main
+/// loop calls a job differently. A nested start is deeper by whole frames
+/// of the outer work, Rayon's join or scope and its wait loop.
+const DEPTH_SLACK: usize = 64;
 
 /// The FIFO of runnable jobs of one executor.
 pub(crate) struct RunQueue {
@@ -63,6 +82,10 @@ pub(crate) struct RunQueue {
     /// While the pool threads measure their depths: the barrier they meet
     /// at, so that each thread takes exactly one measuring ticket.
     calibration: Mutex<Option<Arc<Barrier>>>,
+    /// The reactor, which runs the rescue.
+    reactor: Handle,
+    /// A rescue is running.
+    rescuing: AtomicBool,
 }
 
 /// How a Rayon job of ours reached the thread: the depths differ.
@@ -83,7 +106,7 @@ thread_local! {
 }
 
 impl RunQueue {
-    pub(crate) fn new() -> Arc<RunQueue> {
+    pub(crate) fn new(reactor: Handle) -> Arc<RunQueue> {
         let (tx, rx) = crossbeam_channel::unbounded();
         Arc::new(RunQueue {
             tx,
@@ -91,6 +114,8 @@ impl RunQueue {
             pool: OnceLock::new(),
             orphans: AtomicUsize::new(0),
             calibration: Mutex::new(None),
+            reactor,
+            rescuing: AtomicBool::new(false),
         })
     }
 
@@ -107,7 +132,7 @@ impl RunQueue {
             *self.calibration_slot() = Some(barrier.clone());
             match entry {
                 Entry::Ticket => (0..threads).for_each(|_| pool.spawn(run_ticket)),
-                Entry::Wake => pool.spawn_broadcast(|_| enter(Entry::Wake)),
+                Entry::Wake => pool.spawn_broadcast(wake),
             }
             barrier.wait();
             *self.calibration_slot() = None;
@@ -162,14 +187,45 @@ impl RunQueue {
         }
     }
 
-    /// A ticket ran nested: leave its runnable for a thread at the top, and
-    /// wake every thread to look.
-    fn orphan(&self) {
+    /// A ticket ran nested: leave its runnable for a thread at the top,
+    /// wake every thread to look, and start the rescue.
+    fn orphan(self: &Arc<Self>) {
         self.orphans.fetch_add(1, AcqRel);
         if let Some(pool) = self.pool.get().and_then(Weak::upgrade) {
-            pool.spawn_broadcast(|_| enter(Entry::Wake));
+            pool.spawn_broadcast(wake);
+        }
+        if !self.rescuing.swap(true, AcqRel) {
+            let queue = self.clone();
+            self.reactor.spawn(async move { queue.rescue().await });
         }
     }
+
+    /// Repeats the orphan broadcast until no orphan is left or the pool is
+    /// gone (see the module docs).
+    async fn rescue(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(RESCUE_PERIOD).await;
+            if self.orphans.load(Acquire) == 0 {
+                self.rescuing.store(false, Release);
+                // An orphan counted after the check but before the store
+                // saw `rescuing` set and started no rescue: go on for it.
+                if self.orphans.load(Acquire) == 0 || self.rescuing.swap(true, AcqRel) {
+                    return;
+                }
+            }
+            match self.pool.get().and_then(Weak::upgrade) {
+                Some(pool) => pool.spawn_broadcast(wake),
+                None => return,
+            }
+        }
+    }
+}
+
+/// An orphan wake-up: runs orphans if the thread is at the top of its
+/// stack. One function, so that the depth measured at build is the depth of
+/// every wake-up.
+fn wake(_: BroadcastContext<'_>) {
+    enter(Entry::Wake);
 }
 
 /// A ticket: runs the oldest runnable of the calling thread's queue, if the
@@ -202,7 +258,7 @@ fn enter(entry: Entry) {
         return;
     }
     // The stack grows down: a deeper call has a lower address.
-    let at_top = depth >= measured;
+    let at_top = depth + DEPTH_SLACK >= measured;
     match (entry, at_top) {
         (Entry::Ticket, true) => {
             queue.run_one();

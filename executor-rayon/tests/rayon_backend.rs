@@ -243,3 +243,34 @@ fn join_never_blocks_on_rayon_work_left_on_the_pool() {
     block_on_within("join", join);
     testkit::support::assert_no_threads_named("left-");
 }
+
+/// A job whose ticket was taken by a waiting thread, and whose wake-up was
+/// taken nested too, still runs once the thread is free, although no other
+/// job ends to claim it: the wait here is Rayon work a job handed to
+/// `rayon::spawn`, not a job.
+#[test]
+fn a_job_left_by_a_nested_thread_runs_when_the_thread_is_free() {
+    let executor = RayonExecutor::builder()
+        .name("orph")
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let (inner_tx, inner_rx) = crossbeam_channel::bounded(1);
+    let outer = executor.spawn_cpu(move |_| {
+        rayon::spawn(move || {
+            // On the pool, but not a job: its ticket tops this thread's
+            // deque, and each `yield_now` runs nested what it finds there:
+            // first the ticket, then the wake-up the ticket broadcast.
+            let inner = RayonExecutor::current()
+                .expect("on the pool")
+                .spawn_cpu(|_| 5);
+            inner_tx.send(inner).unwrap();
+            rayon::yield_now();
+            rayon::yield_now();
+        });
+    });
+    assert_eq!(block_on_within("the outer job", outer), Ok(()));
+    let inner = testkit::support::recv("the inner job's handle", &inner_rx);
+    assert_eq!(block_on_within("the inner job", inner), Ok(5));
+    shutdown_and_join(&executor);
+}

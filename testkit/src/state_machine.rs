@@ -140,6 +140,9 @@ pub enum HandleState {
 pub struct ModelJob {
     kind: JobKind,
     rejected: bool,
+    /// Submitted while another thread requested a shutdown: it may have
+    /// been rejected or admitted.
+    maybe_rejected: bool,
     released: bool,
     handle: HandleState,
     /// The endings the contract allows, given what happened so far.
@@ -231,7 +234,14 @@ pub enum Op {
     Join,
     /// Drop every clone of the executor.
     DropExecutor,
+    /// Submit [`RACING_SPAWNS`] quick jobs from another thread while this
+    /// thread requests a shutdown of this kind: each is admitted (and then
+    /// drained or cancelled) or rejected, never lost.
+    RacingSpawns(ShutdownKind),
 }
+
+/// How many jobs [`Op::RacingSpawns`] submits.
+pub const RACING_SPAWNS: usize = 3;
 
 /// The reference state machine.
 #[derive(Debug)]
@@ -273,6 +283,12 @@ impl ReferenceStateMachine for Reference {
             options.push((1, Just(Op::ShutdownNow).boxed()));
             options.push((1, (0..20u64).prop_map(Op::ShutdownTimeout).boxed()));
             options.push((1, Just(Op::DropExecutor).boxed()));
+            let racing = prop_oneof![
+                Just(ShutdownKind::Graceful),
+                Just(ShutdownKind::Deadline),
+                Just(ShutdownKind::Immediate),
+            ];
+            options.push((1, racing.prop_map(Op::RacingSpawns).boxed()));
         }
         if state.clones > 1 {
             options.push((1, Just(Op::DropClone).boxed()));
@@ -308,6 +324,7 @@ impl ReferenceStateMachine for Reference {
             | Op::Shutdown
             | Op::ShutdownNow
             | Op::ShutdownTimeout(_)
+            | Op::RacingSpawns(_)
             | Op::DropExecutor => state.clones > 0,
             Op::DropClone => state.clones > 1,
             Op::Release(n) => *n < state.jobs.len(),
@@ -328,6 +345,7 @@ impl ReferenceStateMachine for Reference {
                 state.jobs.push(ModelJob {
                     kind,
                     rejected,
+                    maybe_rejected: false,
                     released: false,
                     handle: HandleState::Held,
                     endings: if rejected {
@@ -376,6 +394,40 @@ impl ReferenceStateMachine for Reference {
                 }
             }
             Op::Join => state.joined = true,
+            Op::RacingSpawns(kind) => {
+                let rejected = state.shutdown.is_some();
+                let endings = match kind {
+                    ShutdownKind::Graceful => BTreeSet::from([Ending::Completed]),
+                    ShutdownKind::Deadline | ShutdownKind::Immediate => {
+                        BTreeSet::from([Ending::Completed, Ending::Cancelled])
+                    }
+                };
+                for _ in 0..RACING_SPAWNS {
+                    state.jobs.push(ModelJob {
+                        kind: JobKind::Quick,
+                        rejected,
+                        maybe_rejected: !rejected,
+                        released: false,
+                        handle: HandleState::Held,
+                        endings: if rejected {
+                            BTreeSet::new()
+                        } else {
+                            endings.clone()
+                        },
+                    });
+                }
+                if !joined && kind == ShutdownKind::Immediate {
+                    // Jobs admitted before: the shutdown cancels them.
+                    let racing = state.jobs.len() - RACING_SPAWNS;
+                    state.jobs[..racing].iter_mut().for_each(ModelJob::cancel);
+                }
+                if !joined && kind == ShutdownKind::Deadline {
+                    for job in state.jobs.iter_mut().filter(|job| !job.rejected) {
+                        job.endings.insert(Ending::Cancelled);
+                    }
+                }
+                state.shutdown = state.shutdown.max(Some(kind));
+            }
         }
         state
     }
@@ -573,6 +625,43 @@ impl<B: Backend> StateMachineTest for Harness<B> {
             Op::Shutdown => system.clones[0].shutdown(),
             Op::ShutdownNow => system.clones[0].shutdown_now(),
             Op::ShutdownTimeout(ms) => system.clones[0].shutdown_timeout(Duration::from_millis(ms)),
+            Op::RacingSpawns(kind) => {
+                let executor = system.clones[0].clone();
+                let first = system.jobs.len() as u64;
+                let probes: Vec<_> = (0..RACING_SPAWNS).map(|_| system.drops.probe()).collect();
+                let start = std::sync::Arc::new(std::sync::Barrier::new(2));
+                let submitter = {
+                    let start = start.clone();
+                    std::thread::spawn(move || {
+                        start.wait();
+                        probes
+                            .into_iter()
+                            .zip(first..)
+                            .map(|(probe, index)| {
+                                executor.spawn_cpu(move |_| {
+                                    let _probe = probe;
+                                    index
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                };
+                start.wait();
+                match kind {
+                    ShutdownKind::Graceful => system.clones[0].shutdown(),
+                    ShutdownKind::Deadline => {
+                        system.clones[0].shutdown_timeout(Duration::from_millis(1));
+                    }
+                    ShutdownKind::Immediate => system.clones[0].shutdown_now(),
+                }
+                let handles = submitter.join().expect("the racing submitter");
+                system
+                    .jobs
+                    .extend(handles.into_iter().map(|handle| SystemJob {
+                        handle: Some(handle),
+                        gate: Gate::new(),
+                    }));
+            }
             Op::Join => {
                 block_on_within("join in a sequence", system.core.join());
                 assert_no_threads_named(&system.prefix);
@@ -600,7 +689,10 @@ impl<B: Backend> StateMachineTest for Harness<B> {
             let outcome = block_on_within("a handle at the end of a sequence", handle);
             let ending = match outcome {
                 Err(JobError::ShutDown) => {
-                    assert!(expected.rejected, "job {index} ({expected:?}) was rejected");
+                    assert!(
+                        expected.rejected || expected.maybe_rejected,
+                        "job {index} ({expected:?}) was rejected"
+                    );
                     continue;
                 }
                 Ok(value) => {
@@ -645,6 +737,8 @@ impl<B: Backend> StateMachineTest for Harness<B> {
 fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
     let admitted: Vec<&ModelJob> = model.jobs.iter().filter(|job| !job.rejected).collect();
     let rejected = model.jobs.len() - admitted.len();
+    // Jobs submitted while another thread shut down: admitted or not.
+    let maybe = admitted.iter().filter(|job| job.maybe_rejected).count() as u64;
     // Sub-tasks that are jobs on this backend add to the counts.
     let slack = if subtasks_are_jobs {
         2 * admitted
@@ -664,14 +758,14 @@ fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
     within(
         "submitted",
         metrics.submitted,
-        admitted.len() as u64,
+        admitted.len() as u64 - maybe,
         admitted.len() as u64,
     );
     within(
         "rejected",
         metrics.rejected,
         rejected as u64,
-        rejected as u64,
+        rejected as u64 + maybe,
     );
     for (what, ending, value) in [
         ("completed", Ending::Completed, metrics.completed),
@@ -680,7 +774,7 @@ fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
     ] {
         let certain = admitted
             .iter()
-            .filter(|job| job.endings == BTreeSet::from([ending]))
+            .filter(|job| !job.maybe_rejected && job.endings == BTreeSet::from([ending]))
             .count();
         let possible = admitted
             .iter()

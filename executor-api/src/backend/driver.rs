@@ -28,7 +28,8 @@
 //! `testkit` run this same code.
 
 use std::io;
-use std::thread;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::BuildError;
@@ -92,6 +93,9 @@ pub trait BackendThreads: Send + 'static {
 pub struct ShutdownDriver {
     core: ExecutorCore,
     watchdog: Option<Watchdog>,
+    /// Whether dropping the driver terminates the core: until `run` takes
+    /// that over with a guard of its own.
+    terminate_on_drop: bool,
 }
 
 impl std::fmt::Debug for ShutdownDriver {
@@ -126,6 +130,7 @@ impl ShutdownDriver {
         let driver = ShutdownDriver {
             core: core.clone(),
             watchdog,
+            terminate_on_drop: true,
         };
         Ok((core, driver, context))
     }
@@ -143,18 +148,29 @@ impl ShutdownDriver {
         T: BackendThreads,
         S: FnOnce() -> Option<T> + Send + 'static,
     {
-        let core = self.core.clone();
+        // Registered before the thread starts, so that a driver that
+        // terminates at once (its backend failed to start) still has its
+        // thread joined.
+        let thread_slot: Arc<Mutex<Option<JoinHandle<()>>>> = Arc::default();
+        let joined_slot = thread_slot.clone();
+        self.core.register_thread(move || {
+            let thread = joined_slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(thread) = thread {
+                // A panic on the driver's thread was contained by its
+                // guard: the core is terminated all the same.
+                let _ = thread.join();
+            }
+        });
         let thread = thread::Builder::new()
             .name(thread_name)
             .spawn(move || match start() {
                 Some(threads) => self.run(threads),
                 None => drop(self),
             })?;
-        core.register_thread(move || {
-            // A panic on the driver's thread was contained by its guard:
-            // the core is terminated all the same.
-            let _ = thread.join();
-        });
+        *thread_slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(thread);
         Ok(())
     }
 
@@ -162,10 +178,12 @@ impl ShutdownDriver {
     /// executor has terminated: for [`spawn`](Self::spawn), and for models
     /// of a backend (the loom models in `testkit`).
     pub fn run<T: BackendThreads>(mut self, threads: T) {
+        // Step 5 on every path: declared first, so that it is dropped last,
+        // after the watchdog; dropping `self` then does nothing more.
+        let _terminate = TerminateOnDrop(self.core.clone());
+        self.terminate_on_drop = false;
         let core = self.core.clone();
         let watchdog = self.watchdog.take();
-        // Step 5 on every path.
-        let _terminate = TerminateOnDrop(core.clone());
         let mut drain = core.drain();
         while drain == Drain::Drained && threads.has_unfinished_work() {
             if core.pause(UNFINISHED_WORK_POLL) {
@@ -180,9 +198,12 @@ impl ShutdownDriver {
 
 impl Drop for ShutdownDriver {
     fn drop(&mut self) {
-        // `run` took the watchdog; an unused driver stops it here.
+        // `run` took the watchdog and terminates the core itself; an unused
+        // driver does both here.
         drop(self.watchdog.take());
-        self.core.terminate();
+        if self.terminate_on_drop {
+            self.core.terminate();
+        }
     }
 }
 
