@@ -23,6 +23,12 @@ use crate::queue::RunQueue;
 /// [`RayonExecutor::current`] (a `tokio::spawn` would run on the reactor
 /// thread, not the pool).
 ///
+/// A job starts only at the top of a pool thread's stack: a thread that
+/// waits inside `rayon::join`, `scope` or a parallel iterator helps with
+/// that Rayon work, but never starts another job on top of the waiting one
+/// (which could deadlock on a lock the waiting job holds). A job submitted
+/// meanwhile runs on the next free thread.
+///
 /// Unlike the usual Rayon async bridges, a dropped handle cancels the job,
 /// a panic is an error rather than an abort, and [`join`](Executor::join)
 /// waits for the pool's threads to exit. The contract is [`Executor`]'s.
@@ -31,10 +37,13 @@ use crate::queue::RunQueue;
 ///
 /// # Shutdown
 ///
-/// A driver thread (`<name>-driver`) owns the pool. A shutdown only signals
-/// it; nothing blocks the caller. Once the jobs have drained (or, after an
-/// immediate shutdown, ended as cancelled) it drops the pool, whose threads
-/// exit when their queues are empty, then stops the reactor.
+/// A driver thread (`<name>-driver`) owns the pool and runs the shutdown
+/// sequence every backend shares. A shutdown only signals it; nothing
+/// blocks the caller. Once every job has ended (drained, or after an
+/// immediate shutdown, cancelled) it drops the pool, waits for the pool
+/// threads to exit (they first run the Rayon work still queued), then stops
+/// the reactor, and only then wakes the joiners: polling `join` never
+/// waits for any of it.
 ///
 /// - Dropping the last clone starts a graceful shutdown in the background;
 ///   it never blocks and never panics, even inside an async task.

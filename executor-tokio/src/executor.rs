@@ -22,9 +22,11 @@ use crate::builder::Builder;
 ///
 /// # Shutdown
 ///
-/// The runtime is owned by a driver thread (`<name>-driver`) and is dropped
-/// there, never inside an async context. A shutdown only signals that
-/// thread; nothing blocks the caller.
+/// The runtime is owned by a driver thread (`<name>-driver`) that runs the
+/// shutdown sequence every backend shares, and is dropped there, never
+/// inside an async context, once every job has ended (a submission racing
+/// the shutdown included). A shutdown only signals that thread; nothing
+/// blocks the caller, and polling `join` never waits for the runtime.
 ///
 /// - Dropping the last clone starts a graceful shutdown in the background:
 ///   queued and running jobs finish, then the threads exit. It never blocks
