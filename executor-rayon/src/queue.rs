@@ -172,19 +172,16 @@ impl RunQueue {
 
     /// Runs runnables while orphans are left, claiming each first.
     fn run_orphans(&self) {
-        let mut orphans = self.orphans.load(Acquire);
-        while orphans > 0 {
-            match self
-                .orphans
-                .compare_exchange_weak(orphans, orphans - 1, AcqRel, Acquire)
-            {
-                Ok(_) => {
-                    self.run_one();
-                    orphans = self.orphans.load(Acquire);
-                }
-                Err(actual) => orphans = actual,
-            }
+        while self.claim_orphan() {
+            self.run_one();
         }
+    }
+
+    /// Takes one orphan off the count, if any is left.
+    fn claim_orphan(&self) -> bool {
+        self.orphans
+            .fetch_update(AcqRel, Acquire, |orphans| orphans.checked_sub(1))
+            .is_ok()
     }
 
     /// A ticket ran nested: leave its runnable for a thread at the top,

@@ -1057,6 +1057,8 @@ macro_rules! conformance_tests {
             io_stream_is_consumed_inside_a_job,
             watchdog_reports_a_job_that_does_not_yield,
             watchdog_ignores_waiting_jobs,
+            watchdog_watches_every_worker,
+            debug_output_names_io_and_streams,
         );
         $crate::conformance_tests!(@each $backend; hostile;
             panic_payload_whose_drop_panics,

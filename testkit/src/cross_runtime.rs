@@ -14,7 +14,7 @@ use futures::StreamExt;
 
 use crate::conformance::{Backend, Config};
 use crate::support::{
-    DropCounter, DropProbe, IO_THREAD, LogCapture, block_on_within, io_runtime, recv,
+    DropCounter, DropProbe, Gate, IO_THREAD, LogCapture, block_on_within, io_runtime, recv,
     shutdown_and_join, threads_named, timeout, tokio_block_on_within, wait_until,
 };
 
@@ -346,10 +346,16 @@ pub fn watchdog_reports_a_job_that_does_not_yield<B: Backend>() {
     });
     let watched = executor.clone();
     let job = executor.job().name("cpu:spin").spawn_cpu(move |_| {
-        // Hold the worker, never yielding, until the watchdog has noticed.
+        // Hold the worker, never yielding, until the watchdog has noticed,
+        // then for a few scans more: a poll is reported once, however long
+        // it runs.
         let deadline = Instant::now() + timeout();
         while watched.metrics().stalled_polls == 0 {
             assert!(Instant::now() < deadline, "the watchdog never noticed");
+            std::hint::spin_loop();
+        }
+        let noticed = Instant::now();
+        while noticed.elapsed() < Duration::from_millis(60) {
             std::hint::spin_loop();
         }
     });
@@ -381,10 +387,96 @@ pub fn watchdog_ignores_waiting_jobs<B: Backend>() {
     let metrics = shutdown_and_join(&executor);
     assert_eq!(metrics.stalled_polls, 0);
 
+    // A poll that runs, but shorter than the threshold, is not reported
+    // either: this one spans at least one scan (a quarter threshold) and
+    // stays well under the threshold.
+    let executor = build::<B>(Config {
+        watchdog: Some(Duration::from_millis(2_000)),
+        ..Config::new("brief", 1)
+    });
+    let job = executor.spawn_cpu(|_| {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(600) {
+            std::hint::spin_loop();
+        }
+    });
+    block_on_within("a brief poll", job).unwrap();
+    let metrics = shutdown_and_join(&executor);
+    assert_eq!(
+        metrics.stalled_polls, 0,
+        "a poll under the threshold was reported"
+    );
+
     let unwatched = build::<B>(Config {
         watchdog: None,
         ..Config::new("nodog", 1)
     });
     assert!(threads_named("nodog-watch").is_empty());
     shutdown_and_join(&unwatched);
+}
+
+/// The watchdog watches every worker, not only the last one to start: two
+/// jobs that never yield, on two workers at once, are both reported.
+pub fn watchdog_watches_every_worker<B: Backend>() {
+    let executor = build::<B>(Config {
+        watchdog: Some(Duration::from_millis(20)),
+        ..Config::new("dogs", 2)
+    });
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let watched = executor.clone();
+            executor.spawn_cpu(move |_| {
+                // Hold this worker until both long polls were noticed.
+                let deadline = Instant::now() + timeout();
+                while watched.metrics().stalled_polls < 2 {
+                    assert!(Instant::now() < deadline, "a worker was not watched");
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    for result in block_on_within("two non-yielding jobs", futures::future::join_all(spinners)) {
+        result.expect("a non-yielding job");
+    }
+    let metrics = shutdown_and_join(&executor);
+    assert_eq!(
+        metrics.stalled_polls, 2,
+        "two long polls, each reported once"
+    );
+}
+
+/// Debug output says what an I/O task, an I/O stream and a job stream are,
+/// and an I/O task's state: running, finished, or failed.
+pub fn debug_output_names_io_and_streams<B: Backend>() {
+    let io = io_runtime();
+    let executor = build_with_io::<B>("iodbg", &io);
+    let gate = Gate::new();
+    let job_gate = gate.clone();
+    let described = executor.spawn(async move {
+        let running = io::spawn(async move { job_gate.opened().await });
+        let while_running = format!("{running:?}");
+        let finished = io::spawn(async {});
+        let mut finished = Box::pin(finished);
+        // Wait until the I/O task has finished, without taking its output.
+        while !format!("{finished:?}").contains("finished") {
+            tokio::task::yield_now().await;
+            futures::future::poll_immediate(&mut finished).await;
+        }
+        let stream = io::spawn_stream(futures::stream::iter([1, 2]), 1);
+        (while_running, format!("{stream:?}"))
+    });
+    let (running, stream) = block_on_within("the job", described).expect("the job");
+    gate.open();
+    assert!(
+        running.contains("IoTask") && running.contains("running"),
+        "{running}"
+    );
+    assert!(stream.contains("IoStream"), "{stream}");
+    let failed = io::spawn(async {});
+    let failed = format!("{failed:?}");
+    assert!(failed.contains("failed"), "outside a job: {failed}");
+    let job_stream = executor.spawn_stream(futures::stream::iter([1]), 1);
+    assert!(format!("{job_stream:?}").contains("JobStream"));
+    drop(job_stream);
+    shutdown_and_join(&executor);
 }

@@ -102,6 +102,7 @@ impl std::fmt::Debug for ShutdownDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShutdownDriver")
             .field("executor", &self.core.name())
+            .field("watchdog", &self.watchdog)
             .finish_non_exhaustive()
     }
 }
@@ -213,5 +214,58 @@ struct TerminateOnDrop(ExecutorCore);
 impl Drop for TerminateOnDrop {
     fn drop(&mut self) {
         self.0.terminate();
+    }
+}
+
+#[cfg(all(test, not(executor_loom)))]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::ShutdownDriver;
+    use crate::backend::config::PoolConfig;
+
+    fn threads_named(name: &str) -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .expect("read /proc/self/task")
+            .flatten()
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|comm| comm.trim_end() == name)
+            })
+            .count()
+    }
+
+    /// A driver dropped without running (its backend failed to start)
+    /// stops and joins the watchdog and terminates the core, so that
+    /// nothing waits on it and no thread is left.
+    #[test]
+    fn an_unused_driver_stops_the_watchdog_and_terminates() {
+        let mut config = PoolConfig::new("unrun");
+        config.watchdog = Some(Duration::from_millis(50));
+        let config = config.validate().expect("valid");
+        let (core, driver, context) = ShutdownDriver::new(&config).expect("start the watchdog");
+        assert!(
+            format!("{context:?}").contains("watchdog: true"),
+            "{context:?}"
+        );
+        // A new thread names itself once it runs.
+        let started = Instant::now() + Duration::from_secs(60);
+        while threads_named("unrun-watch") != 1 {
+            assert!(Instant::now() < started, "the watchdog thread never started");
+            std::thread::yield_now();
+        }
+        let described = format!("{driver:?}");
+        assert!(described.contains("unrun"), "{described}");
+        assert!(described.contains("threshold: 50ms"), "{described}");
+        assert!(!core.is_joined());
+        drop(driver);
+        assert!(core.is_joined(), "the core was not terminated");
+        // The watchdog thread was joined: the kernel lists it for at most a
+        // moment after that.
+        let grace = Instant::now() + Duration::from_secs(1);
+        while threads_named("unrun-watch") != 0 {
+            assert!(Instant::now() < grace, "the watchdog thread is left");
+            std::thread::yield_now();
+        }
     }
 }

@@ -42,56 +42,35 @@ pub(crate) struct PollSlot {
 }
 
 impl PollSlot {
-    /// Marks the start of a poll of the job named `job`. Returns what to
-    /// restore when the poll ends if it is nested in another poll on this
-    /// thread (a Rayon thread waiting in `join` runs other jobs).
-    pub(crate) fn begin(&self, job: Option<&Arc<str>>) -> Option<Outer> {
-        let outer_started = self.started.load(Relaxed);
-        let outer_reported = self.reported.load(Relaxed);
-        let outer_job = {
+    /// Marks the start of a poll of the job named `job`.
+    ///
+    /// Polls never nest on a worker thread: a job is polled only from the
+    /// top of its thread's stack (the Rayon backend never starts a job
+    /// inside another one's wait), so each begin is followed by its end.
+    pub(crate) fn begin(&self, job: Option<&Arc<str>>) {
+        {
             let mut current = self.job.lock().unwrap_or_else(PoisonError::into_inner);
+            // Most polls are of the job polled last (a job yields and is
+            // polled again): keep its name without touching its count.
             let same = match (current.as_ref(), job) {
                 (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                 (None, None) => true,
                 _ => false,
             };
-            if same {
-                current.clone().filter(|_| outer_started != 0)
-            } else {
-                std::mem::replace(&mut *current, job.cloned())
-            }
-        };
-        let now = nanos_since(self.epoch);
-        // Release: the name written above is visible to a watchdog that
-        // reads this start.
-        self.started.store(now + 1, Release);
-        (outer_started != 0).then_some(Outer {
-            started: outer_started,
-            reported: outer_reported,
-            job: outer_job,
-        })
-    }
-
-    /// Marks the end of the poll, restoring the outer poll if there is one.
-    pub(crate) fn end(&self, outer: Option<Outer>) {
-        match outer {
-            None => self.started.store(0, Release),
-            Some(outer) => {
-                *self.job.lock().unwrap_or_else(PoisonError::into_inner) = outer.job;
-                // An outer poll reported before the nested one stays
-                // reported: each long poll counts once.
-                self.reported.store(outer.reported, Relaxed);
-                self.started.store(outer.started, Release);
+            if !same {
+                *current = job.cloned();
             }
         }
+        let now = nanos_since(self.epoch);
+        // Release: the name written above is visible to a watchdog that
+        // reads this start. Plus one: 0 means no poll.
+        self.started.store(now + 1, Release);
     }
-}
 
-/// The poll that a nested poll interrupted.
-pub(crate) struct Outer {
-    started: u64,
-    reported: u64,
-    job: Option<Arc<str>>,
+    /// Marks the end of the poll.
+    pub(crate) fn end(&self) {
+        self.started.store(0, Release);
+    }
 }
 
 fn nanos_since(epoch: Instant) -> u64 {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use crate::backend::watchdog::{Outer, PollSlot, Watchdog, WatchdogHandle};
+use crate::backend::watchdog::{PollSlot, Watchdog, WatchdogHandle};
 
 /// What the threads of one executor share: the I/O runtime that
 /// [`io::spawn`](crate::io::spawn) uses, and the watchdog that watches
@@ -91,23 +91,21 @@ pub(crate) fn current_io_runtime() -> IoLookup {
 /// for the thread's life, and the drop looks it up again.
 pub(crate) struct WatchedPoll {
     watched: bool,
-    outer: Option<Outer>,
 }
 
 impl WatchedPoll {
     pub(crate) fn begin(job: Option<&Arc<str>>) -> Self {
-        let begun = CURRENT
+        let watched = CURRENT
             .try_with(|cell| {
                 let current = cell.borrow();
-                let slot = current.as_ref()?.slot.as_ref()?;
-                Some(slot.begin(job))
+                let Some(slot) = current.as_ref().and_then(|current| current.slot.as_ref()) else {
+                    return false;
+                };
+                slot.begin(job);
+                true
             })
-            .ok()
-            .flatten();
-        WatchedPoll {
-            watched: begun.is_some(),
-            outer: begun.flatten(),
-        }
+            .unwrap_or(false);
+        WatchedPoll { watched }
     }
 }
 
@@ -116,14 +114,13 @@ impl Drop for WatchedPoll {
         if !self.watched {
             return;
         }
-        let outer = self.outer.take();
         let _ = CURRENT.try_with(|cell| {
             if let Some(slot) = cell
                 .borrow()
                 .as_ref()
                 .and_then(|current| current.slot.as_ref())
             {
-                slot.end(outer);
+                slot.end();
             }
         });
     }
