@@ -251,7 +251,10 @@ mod tests {
         // A new thread names itself once it runs.
         let started = Instant::now() + Duration::from_secs(60);
         while threads_named("unrun-watch") != 1 {
-            assert!(Instant::now() < started, "the watchdog thread never started");
+            assert!(
+                Instant::now() < started,
+                "the watchdog thread never started"
+            );
             std::thread::yield_now();
         }
         let described = format!("{driver:?}");
