@@ -421,9 +421,7 @@ pub fn output_whose_drop_panics_racing_the_handle_drop<B: Backend>() {
     for (race, kind) in KINDS.into_iter().cycle().take(RACES).enumerate() {
         let gate = Gate::new();
         let handle = spawn_gated(&executor, kind, &gate, Bomb::new(&drops));
-        let dropped = racer(&gate, move || escapes(move || drop(handle)));
-        gate.open();
-        if recv("the racing thread to drop the handle", &dropped) {
+        if drop_racing_the_gate(&gate, handle) {
             escaped.push(race);
         }
     }
@@ -436,6 +434,14 @@ pub fn output_whose_drop_panics_racing_the_handle_drop<B: Backend>() {
     let metrics = shutdown_and_join(&executor);
     assert_each_job_ended_once(metrics, RACES as u64 + SURVIVAL_JOBS);
     assert_eq!(drops.drops(), RACES, "each value is dropped exactly once");
+}
+
+/// Drops `handle` on another thread as `gate` opens (releasing its job):
+/// whether the drop let a panic escape.
+fn drop_racing_the_gate<T: Send + 'static>(gate: &Gate, handle: JobHandle<T>) -> bool {
+    let dropped = racer(gate, move || escapes(move || drop(handle)));
+    gate.open();
+    recv("the racing thread to drop the handle", &dropped)
 }
 
 /// A future holding a value whose destructor panics, cancelled (through
@@ -473,9 +479,7 @@ pub fn cancelled_future_whose_drop_panics_racing_completion<B: Backend>() {
                 "race {race}: {outcome:?}"
             );
         } else {
-            let dropped = racer(&gate, move || escapes(move || drop(handle)));
-            gate.open();
-            if recv("the racing thread to drop the handle", &dropped) {
+            if drop_racing_the_gate(&gate, handle) {
                 escaped.push(race);
             }
         }
