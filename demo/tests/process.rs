@@ -140,19 +140,31 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The names of the tasks in a console update.
-fn task_names(update: &console_api::instrument::Update) -> Vec<String> {
+/// The named tasks in a console update: each name, with the file of the
+/// location the console shows for the task.
+fn named_tasks(update: &console_api::instrument::Update) -> Vec<(String, Option<String>)> {
     let Some(tasks) = &update.task_update else {
         return Vec::new();
     };
     tasks
         .new_tasks
         .iter()
-        .flat_map(|task| &task.fields)
-        .filter(|field| matches!(&field.name, Some(Name::StrName(name)) if name == "task.name"))
-        .filter_map(|field| match &field.value {
-            Some(Value::DebugVal(name) | Value::StrVal(name)) => Some(name.clone()),
-            _ => None,
+        .flat_map(|task| {
+            let file = task
+                .location
+                .as_ref()
+                .and_then(|location| location.file.clone());
+            task.fields
+                .iter()
+                .filter(
+                    |field| matches!(&field.name, Some(Name::StrName(name)) if name == "task.name"),
+                )
+                .filter_map(move |field| match &field.value {
+                    Some(Value::DebugVal(name) | Value::StrVal(name)) => {
+                        Some((name.clone(), file.clone()))
+                    }
+                    _ => None,
+                })
         })
         .collect()
 }
@@ -198,20 +210,30 @@ fn console_shows_named_tasks_of_both_runtimes() {
             .await
             .expect("watch updates")
             .into_inner();
-            let mut seen = Vec::new();
+            let mut seen: Vec<(String, Option<String>)> = Vec::new();
             within("the named tasks in the console", async {
-                while !(seen.iter().any(|name| name == "cpu:sort")
-                    && seen.iter().any(|name| name == "http:serve"))
+                while !(seen.iter().any(|(name, _)| name == "cpu:sort")
+                    && seen.iter().any(|(name, _)| name == "http:serve"))
                 {
                     let update = updates
                         .message()
                         .await
                         .expect("a console update")
                         .expect("the stream stays open");
-                    seen.extend(task_names(&update));
+                    seen.extend(named_tasks(&update));
                 }
             })
             .await;
+            // The job's location is the demo's own submission, not a line
+            // inside the executor crates.
+            let job = seen.iter().find(|(name, _)| name == "cpu:sort");
+            let file = job
+                .and_then(|(_, file)| file.as_deref())
+                .unwrap_or_default();
+            assert!(
+                file.ends_with("demo/src/cpu.rs"),
+                "{backend}: the console shows the job at {file:?}"
+            );
         });
         demo.terminate();
         assert_eq!(demo.wait(), Some(0), "{backend}");

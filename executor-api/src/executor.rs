@@ -79,6 +79,7 @@ pub trait Executor: ExecutorBackend {
     /// let not_send = std::rc::Rc::new(1);
     /// executor.spawn(async move { *not_send });
     /// ```
+    #[track_caller]
     fn spawn<F>(&self, future: F) -> JobHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -126,6 +127,7 @@ pub trait Executor: ExecutorBackend {
     /// });
     /// assert_eq!(futures::executor::block_on(handle), Ok(49_995_000));
     /// ```
+    #[track_caller]
     fn spawn_cpu<F, T>(&self, closure: F) -> JobHandle<T>
     where
         F: FnOnce(&CancelToken<'_>) -> T + Send + 'static,
@@ -173,6 +175,7 @@ pub trait Executor: ExecutorBackend {
     /// assert_eq!(encoded[3], Ok(3_000));
     /// # executor.shutdown();
     /// ```
+    #[track_caller]
     fn spawn_stream<S>(&self, stream: S, buffer: usize) -> JobStream<S::Item>
     where
         S: Stream + Send + 'static,
@@ -268,6 +271,7 @@ trait DynExecutor: Send + Sync + 'static {
     fn dyn_core(&self) -> &ExecutorCore;
 
     /// The job is type-erased.
+    #[track_caller]
     fn dyn_schedule(&self, job: BoxedJob);
 }
 

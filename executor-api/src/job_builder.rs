@@ -14,9 +14,10 @@ use crate::stream::{JobStream, channel, pump};
 /// Submits a job with options, made by [`Executor::job`].
 ///
 /// Today the option is a name. The executor's watchdog reports a stalled
-/// job by its name, and the Tokio backend, built with
-/// `--cfg tokio_unstable`, names the job's task after it, so that
-/// tokio-console shows it.
+/// job by its name, and both backends, built with `--cfg tokio_unstable`,
+/// show the job in tokio-console under it. The console also shows where
+/// the job was submitted: the spawn methods are `#[track_caller]`, so the
+/// location is the caller's line, not one inside the executor.
 ///
 /// # Examples
 ///
@@ -48,6 +49,7 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
         self
     }
 
+    #[track_caller]
     fn submit<B: JobBody>(self, body: B) -> JobHandle<B::Output> {
         let (job, handle) = self.executor.core().admit(body);
         if let Some(job) = job {
@@ -58,6 +60,7 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
 
     /// Submits a future; see [`Executor::spawn`] for cancellation, panics
     /// and shutdown.
+    #[track_caller]
     pub fn spawn<F>(self, future: F) -> JobHandle<F::Output>
     where
         F: Future + Send + 'static,
@@ -68,6 +71,7 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
 
     /// Submits a CPU closure; see [`Executor::spawn_cpu`] for cancellation,
     /// panics and shutdown.
+    #[track_caller]
     pub fn spawn_cpu<F, T>(self, closure: F) -> JobHandle<T>
     where
         F: FnOnce(&CancelToken<'_>) -> T + Send + 'static,
@@ -77,6 +81,7 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
     }
 
     /// Submits a stream producer; see [`Executor::spawn_stream`].
+    #[track_caller]
     pub fn spawn_stream<S>(self, stream: S, buffer: usize) -> JobStream<S::Item>
     where
         S: Stream + Send + 'static,

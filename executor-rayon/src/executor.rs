@@ -153,12 +153,18 @@ impl ExecutorBackend for RayonExecutor {
             // The span Tokio gives its tasks: tokio-console, which knows
             // tasks by it, shows the job under its name, with its polls.
             use tracing::Instrument;
+            // Where the user submitted the job: tokio-console shows it as
+            // the task's location, as Tokio's own spans do.
+            let location = std::panic::Location::caller();
             let span = tracing::trace_span!(
                 target: "tokio::task",
                 parent: None,
                 "runtime.spawn",
                 kind = %"task",
                 task.name = %job.name().unwrap_or(""),
+                loc.file = location.file(),
+                loc.line = location.line(),
+                loc.col = location.column(),
             );
             job.instrument(span)
         };

@@ -74,6 +74,12 @@ pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
     ///
     /// A backend that cannot run the job (its threads are gone) drops it,
     /// which resolves its handle as cancelled.
+    ///
+    /// `#[track_caller]`: [`Location::caller`](std::panic::Location::caller)
+    /// is the user's submission (`spawn`, `spawn_cpu`, `spawn_stream`), for
+    /// the backend to record where the job came from (tokio-console shows
+    /// it).
+    #[track_caller]
     fn schedule<J: RunnableJob>(&self, job: J);
 }
 
