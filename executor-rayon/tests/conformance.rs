@@ -18,6 +18,9 @@ impl Backend for Rayon {
             executor.spawn(task).detach();
         }
     }
+    fn spawn_native_work(work: Box<dyn FnOnce() + Send>) {
+        rayon::spawn(work);
+    }
 }
 
 testkit::conformance_tests!(Rayon);

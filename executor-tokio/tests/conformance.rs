@@ -13,6 +13,9 @@ impl Backend for Tokio {
     fn spawn_subtask(task: BoxTask) {
         tokio::spawn(task);
     }
+    fn spawn_native_work(work: Box<dyn FnOnce() + Send>) {
+        tokio::spawn(async move { work() });
+    }
 }
 
 testkit::conformance_tests!(Tokio);

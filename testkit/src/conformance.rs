@@ -98,6 +98,12 @@ pub trait Backend: 'static {
     /// same executor, the way the backend documents for sub-tasks. If the
     /// executor is shutting down, the task may be dropped unpolled.
     fn spawn_subtask(task: BoxTask);
+
+    /// Called from inside a job: hands `work` to the backend's own threads
+    /// directly, not as a job (`rayon::spawn` on the Rayon backend,
+    /// `tokio::spawn` on the Tokio backend). Whatever the shutdown, it must
+    /// have run or been dropped by the time `join` resolves.
+    fn spawn_native_work(work: Box<dyn FnOnce() + Send>);
 }
 
 fn build<B: Backend>(name: &str, workers: usize) -> B::Executor {

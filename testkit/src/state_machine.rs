@@ -67,6 +67,36 @@ pub enum JobKind {
     /// A future pending on its gate whose handle was first polled with a
     /// waker that panics when woken.
     PanickingWaker,
+    /// A closure whose value has a destructor that panics: wherever the
+    /// value is dropped (by the executor for a dropped or detached handle,
+    /// by a handle dropped after the job ended), the panic is contained.
+    PanickingOutput,
+    /// A closure that hands work to the backend's own pool directly, not
+    /// as a job (`rayon::spawn`, `tokio::spawn`), and returns: that work
+    /// must have run or been dropped by the time `join` resolves.
+    NativeWork,
+}
+
+/// What a job returns: its index, and for
+/// [`JobKind::PanickingOutput`] a value whose destructor panics unless the
+/// test defuses it.
+pub struct Output {
+    index: u64,
+    bomb: Option<PanickingDrop>,
+}
+
+impl Output {
+    fn plain(index: u64) -> Self {
+        Output { index, bomb: None }
+    }
+
+    /// The index; defuses the bomb, which the test thread must not drop.
+    fn into_index(self) -> u64 {
+        if let Some(bomb) = self.bomb {
+            std::mem::forget(bomb);
+        }
+        self.index
+    }
 }
 
 impl JobKind {
@@ -276,6 +306,8 @@ impl ReferenceStateMachine for Reference {
                 Just(JobKind::PanickingPayload),
                 Just(JobKind::PanickingDrop),
                 Just(JobKind::PanickingWaker),
+                Just(JobKind::PanickingOutput),
+                Just(JobKind::NativeWork),
             ];
             options.push((8, kind.prop_map(Op::Spawn).boxed()));
             options.push((1, Just(Op::CloneExecutor).boxed()));
@@ -446,7 +478,7 @@ pub struct System<B: Backend> {
 }
 
 struct SystemJob {
-    handle: Option<JobHandle<u64>>,
+    handle: Option<JobHandle<Output>>,
     gate: Gate,
 }
 
@@ -463,28 +495,28 @@ fn spawn_job<B: Backend>(
     job: &SystemJob,
     drops: &DropCounter,
     lock: &std::sync::Arc<std::sync::Mutex<()>>,
-) -> JobHandle<u64> {
+) -> JobHandle<Output> {
     let probe = drops.probe();
     let gate = job.gate.clone();
     match kind {
         JobKind::Quick => executor.spawn_cpu(move |_| {
             let _probe = probe;
-            index
+            Output::plain(index)
         }),
         JobKind::Cooperative => executor.spawn_cpu(move |cancel| {
             let _probe = probe;
             while !cancel.is_cancelled() && !gate.wait_for(Duration::from_millis(1)) {}
-            index
+            Output::plain(index)
         }),
         JobKind::NonYielding => executor.spawn_cpu(move |_| {
             let _probe = probe;
             gate.wait();
-            index
+            Output::plain(index)
         }),
         JobKind::Pending => executor.spawn(async move {
             let _probe = probe;
             gate.opened().await;
-            index
+            Output::plain(index)
         }),
         JobKind::Panicking => executor.spawn_cpu(move |_| {
             let _probe = probe;
@@ -500,13 +532,13 @@ fn spawn_job<B: Backend>(
                 // A sub-task rejected by a shutdown drops its sender.
                 let _ = rx.await;
             }
-            index
+            Output::plain(index)
         }),
         JobKind::ParIter => executor.spawn_cpu(move |_| {
             let _probe = probe;
             let sum: u64 = (0..1_000u64).into_par_iter().sum();
             assert_eq!(sum, 499_500);
-            index
+            Output::plain(index)
         }),
         JobKind::LockedParIter => {
             let lock = lock.clone();
@@ -517,7 +549,7 @@ fn spawn_job<B: Backend>(
                     .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let sum: u64 = (0..10_000u64).into_par_iter().sum();
                 assert_eq!(sum, 49_995_000);
-                index
+                Output::plain(index)
             })
         }
         JobKind::PanickingPayload => executor.spawn_cpu(move |_| {
@@ -527,13 +559,28 @@ fn spawn_job<B: Backend>(
         JobKind::PanickingDrop => executor.spawn(async move {
             let _bomb = (PanickingDrop, probe);
             gate.opened().await;
-            index
+            Output::plain(index)
         }),
+        JobKind::PanickingOutput => executor.spawn_cpu(move |_| {
+            let _probe = probe;
+            Output {
+                index,
+                bomb: Some(PanickingDrop),
+            }
+        }),
+        JobKind::NativeWork => {
+            let work_probe = drops.probe();
+            executor.spawn_cpu(move |_| {
+                let _probe = probe;
+                B::spawn_native_work(Box::new(move || drop(work_probe)));
+                Output::plain(index)
+            })
+        }
         JobKind::PanickingWaker => {
             let mut handle = executor.spawn(async move {
                 let _probe = probe;
                 gate.opened().await;
-                index
+                Output::plain(index)
             });
             // A rejected submission is ready at once: only an admitted job's
             // handle registers the waker.
@@ -550,7 +597,7 @@ fn spawn_job<B: Backend>(
 
 /// A value whose destructor panics (unless the thread is already
 /// unwinding), with the state machine's expected payload.
-struct PanickingDrop;
+pub struct PanickingDrop;
 
 impl Drop for PanickingDrop {
     fn drop(&mut self) {
@@ -640,7 +687,7 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                             .map(|(probe, index)| {
                                 executor.spawn_cpu(move |_| {
                                     let _probe = probe;
-                                    index
+                                    Output::plain(index)
                                 })
                             })
                             .collect::<Vec<_>>()
@@ -695,7 +742,8 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                     );
                     continue;
                 }
-                Ok(value) => {
+                Ok(output) => {
+                    let value = output.into_index();
                     assert_eq!(
                         value, index as u64,
                         "job {index} returned another job's value"
@@ -725,10 +773,17 @@ impl<B: Backend> StateMachineTest for Harness<B> {
         }
 
         check_metrics(&system.core.metrics(), &model, B::SUBTASKS_ARE_JOBS);
+        // A `NativeWork` job holds a second probe, moved into its work.
+        let probes = model.jobs.len()
+            + model
+                .jobs
+                .iter()
+                .filter(|job| job.kind == JobKind::NativeWork)
+                .count();
         assert_eq!(
             system.drops.drops(),
-            model.jobs.len(),
-            "not every job's captures were dropped"
+            probes,
+            "not every job's captures (and native work) were dropped"
         );
     }
 }
