@@ -65,7 +65,7 @@
 //!   hang [`Watchdog`](backend::Watchdog).
 //!
 //! Built with `--cfg executor_loom`, the lifecycle runs on loom's
-//! primitives, so that `testkit` can model-check it.
+//! primitives, and this crate's loom models check it (`cargo xtask test`).
 
 #![deny(unsafe_code)]
 #![deny(missing_docs)]

@@ -24,8 +24,8 @@
 //! Step 2 is what a backend's own copy of this sequence once skipped: its
 //! driver dropped its runtime and terminated while a preempted submitter
 //! still held a counted job, so `join` resolved while a job lived. Written
-//! once, the step cannot be skipped by one backend; the loom models in
-//! `testkit` run this same code.
+//! once, the step cannot be skipped by one backend; the loom models
+//! (`backend/loom_models.rs`) run this same code.
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -177,7 +177,7 @@ impl ShutdownDriver {
 
     /// Runs the sequence on the calling thread, which it blocks until the
     /// executor has terminated: for [`spawn`](Self::spawn), and for models
-    /// of a backend (the loom models in `testkit`).
+    /// of a backend (the loom models beside the lifecycle code).
     pub fn run<T: BackendThreads>(mut self, threads: T) {
         // Step 5 on every path: declared first, so that it is dropped last,
         // after the watchdog; dropping `self` then does nothing more.

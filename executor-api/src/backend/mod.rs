@@ -14,7 +14,7 @@
 //! Job counting, rejection after shutdown, the drain, the
 //! completion/cancellation handshake, panic capture, the shutdown sequence
 //! and the join wake-ups are written here, once, so that every backend
-//! (and the loom models in `testkit`) runs the same code. None of it is
+//! (and the loom models beside this code) runs the same code. None of it is
 //! reachable by users: [`ExecutorCore`]'s public methods are the ones
 //! [`Executor`](crate::Executor) offers, and jobs exist only once admitted.
 //!
