@@ -49,7 +49,7 @@
 //! - a thread claims an orphan (decrements the count) before it pops, so a
 //!   claimed pop always finds a runnable.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
@@ -98,8 +98,9 @@ enum Entry {
 }
 
 thread_local! {
-    /// The run queue of the pool that runs this thread, set at thread start.
-    static CURRENT: RefCell<Option<Arc<RunQueue>>> = const { RefCell::new(None) };
+    /// The run queue of the pool that runs this thread, set once at thread
+    /// start; borrowed, never cloned, by each ticket.
+    static CURRENT: OnceCell<Arc<RunQueue>> = const { OnceCell::new() };
     /// The stack address of a marker in [`enter`] when Rayon's main loop
     /// calls it, per [`Entry`]; 0 until measured.
     static TOP: Cell<[usize; 2]> = const { Cell::new([0; 2]) };
@@ -147,7 +148,9 @@ impl RunQueue {
 
     /// Marks the calling pool thread as serving this queue.
     pub(crate) fn enter(self: &Arc<Self>) {
-        CURRENT.with(|current| *current.borrow_mut() = Some(self.clone()));
+        CURRENT.with(|current| {
+            let _ = current.set(self.clone());
+        });
     }
 
     /// Queues `runnable` and hands the pool a ticket for it. If the pool is
@@ -237,9 +240,15 @@ fn run_ticket() {
 fn enter(entry: Entry) {
     let marker = 0u8;
     let depth = std::hint::black_box(&marker) as *const u8 as usize;
-    let Some(queue) = CURRENT.with(|current| current.borrow().clone()) else {
-        return;
-    };
+    CURRENT.with(|current| {
+        if let Some(queue) = current.get() {
+            enter_queue(queue, entry, depth);
+        }
+    });
+}
+
+/// [`enter`], on the calling thread's queue, at stack address `depth`.
+fn enter_queue(queue: &Arc<RunQueue>, entry: Entry, depth: usize) {
     let top = TOP.with(Cell::get);
     let measured = top[entry as usize];
     if measured == 0 {
