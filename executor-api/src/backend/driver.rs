@@ -93,9 +93,6 @@ pub trait BackendThreads: Send + 'static {
 pub struct ShutdownDriver {
     core: ExecutorCore,
     watchdog: Option<Watchdog>,
-    /// Whether dropping the driver terminates the core: until `run` takes
-    /// that over with a guard of its own.
-    terminate_on_drop: bool,
 }
 
 impl std::fmt::Debug for ShutdownDriver {
@@ -131,7 +128,6 @@ impl ShutdownDriver {
         let driver = ShutdownDriver {
             core: core.clone(),
             watchdog,
-            terminate_on_drop: true,
         };
         Ok((core, driver, context))
     }
@@ -179,12 +175,11 @@ impl ShutdownDriver {
     /// executor has terminated: for [`spawn`](Self::spawn), and for models
     /// of a backend (the loom models beside the lifecycle code).
     pub fn run<T: BackendThreads>(mut self, threads: T) {
-        // Step 5 on every path: declared first, so that it is dropped last,
-        // after the watchdog; dropping `self` then does nothing more.
-        let _terminate = TerminateOnDrop(self.core.clone());
-        self.terminate_on_drop = false;
-        let core = self.core.clone();
+        // Step 5 on every path: `self` is dropped after every local (the
+        // watchdog included), on return and on unwinding, and its `Drop`
+        // terminates the core.
         let watchdog = self.watchdog.take();
+        let core = &self.core;
         let mut drain = core.drain();
         while drain == Drain::Drained && threads.has_unfinished_work() {
             if core.pause(UNFINISHED_WORK_POLL) {
@@ -198,22 +193,12 @@ impl ShutdownDriver {
 }
 
 impl Drop for ShutdownDriver {
+    /// The last step, on every path: after `run` (which took the watchdog
+    /// and stopped it), or for a driver that never ran, after stopping the
+    /// watchdog here.
     fn drop(&mut self) {
-        // `run` took the watchdog and terminates the core itself; an unused
-        // driver does both here.
         drop(self.watchdog.take());
-        if self.terminate_on_drop {
-            self.core.terminate();
-        }
-    }
-}
-
-/// Terminates the core when dropped: the last step, even after a panic.
-struct TerminateOnDrop(ExecutorCore);
-
-impl Drop for TerminateOnDrop {
-    fn drop(&mut self) {
-        self.0.terminate();
+        self.core.terminate();
     }
 }
 
