@@ -148,25 +148,12 @@ impl ExecutorBackend for RayonExecutor {
         // through the run queue so that all jobs share one FIFO order (see
         // `queue`). A wake-up reschedules the task the same way.
         let queue = self.inner.queue.clone();
+        // tokio-console shows the job under its name and where it was
+        // submitted.
         #[cfg(tokio_unstable)]
         let job = {
-            // The span Tokio gives its tasks: tokio-console, which knows
-            // tasks by it, shows the job under its name, with its polls.
-            use tracing::Instrument;
-            // Where the user submitted the job: tokio-console shows it as
-            // the task's location, as Tokio's own spans do.
-            let location = std::panic::Location::caller();
-            let span = tracing::trace_span!(
-                target: "tokio::task",
-                parent: None,
-                "runtime.spawn",
-                kind = %"task",
-                task.name = %job.name().unwrap_or(""),
-                loc.file = location.file(),
-                loc.line = location.line(),
-                loc.col = location.column(),
-            );
-            job.instrument(span)
+            let span = executor_api::backend::console_task_span(job.name());
+            tracing::Instrument::instrument(job, span)
         };
         let (runnable, task) =
             async_task::spawn(job, move |runnable: Runnable| queue.push(runnable));

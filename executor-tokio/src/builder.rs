@@ -8,6 +8,7 @@ use executor_api::backend::{Launch, ShutdownDriver, ValidPoolConfig, WorkerConte
 
 use crate::driver::TokioThreads;
 use crate::executor::DedicatedExecutor;
+use crate::queue::RunQueue;
 
 /// Configures and builds a [`DedicatedExecutor`]: the builder every backend
 /// shares, with this backend's default name `"cpu"`.
@@ -18,18 +19,23 @@ impl Launch for DedicatedExecutor {
 
     /// Starts a driver thread (`<name>-driver`) that builds and owns a
     /// multi-thread Tokio runtime (timers and I/O enabled) with its worker
-    /// threads, and the watchdog thread.
+    /// threads, one run-queue pump per worker, and the watchdog thread.
     fn launch(config: ValidPoolConfig) -> Result<DedicatedExecutor, BuildError> {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let runtime_builder = runtime_builder(&config, context);
+        let queue = RunQueue::new(config.workers());
+        let pumps = queue.clone();
         driver.spawn(config.helper_name("driver"), move || {
             // The runtime is built, and later dropped, on this thread:
             // never inside an async context.
             match { runtime_builder }.build() {
                 Ok(runtime) => {
-                    let _ = ready_tx.send(Ok(runtime.handle().clone()));
-                    Some(TokioThreads::new(runtime))
+                    for index in 0..pumps.pump_count() {
+                        drop(runtime.spawn(pumps.pump(index)));
+                    }
+                    let _ = ready_tx.send(Ok(()));
+                    Some(TokioThreads::new(runtime, pumps))
                 }
                 Err(err) => {
                     let _ = ready_tx.send(Err(err));
@@ -38,7 +44,7 @@ impl Launch for DedicatedExecutor {
             }
         })?;
         match ready_rx.recv() {
-            Ok(Ok(handle)) => Ok(DedicatedExecutor::new(core, handle)),
+            Ok(Ok(())) => Ok(DedicatedExecutor::new(core, queue)),
             Ok(Err(err)) => Err(BuildError::Io(err)),
             Err(mpsc::RecvError) => Err(BuildError::Io(std::io::Error::other(
                 "the executor's driver thread exited while starting the runtime",

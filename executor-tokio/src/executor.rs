@@ -3,17 +3,24 @@
 use std::fmt;
 use std::sync::Arc;
 
+use async_task::Runnable;
 use executor_api::Executor;
 use executor_api::backend::{ExecutorBackend, ExecutorCore, RunnableJob};
-use tokio::runtime::Handle;
 
 use crate::builder::Builder;
+use crate::queue::RunQueue;
 
 /// A dedicated multi-thread Tokio runtime for CPU-bound async work.
 ///
 /// Jobs run on worker threads of its own, at lower OS priority by default,
 /// so that they never starve the caller's runtime. Jobs may use all of Tokio
 /// (timers, I/O, `tokio::spawn`); tasks they spawn stay on this runtime.
+///
+/// Jobs reach the workers through a lock-free queue of the executor's own,
+/// not through Tokio's injection queue: submitting or waking a job from the
+/// caller's runtime never waits for a lock that a low-priority worker
+/// holds. Jobs run in the order they were scheduled; a job that yields goes
+/// to the back of the line.
 ///
 /// The contract (cancellation, panics, shutdown, join) is
 /// [`Executor`]'s; this type only decides where jobs run.
@@ -64,7 +71,8 @@ pub struct DedicatedExecutor {
 
 struct Inner {
     core: ExecutorCore,
-    handle: Handle,
+    /// Where jobs wait for a worker.
+    queue: Arc<RunQueue>,
 }
 
 impl Drop for Inner {
@@ -82,9 +90,9 @@ impl DedicatedExecutor {
         Builder::new()
     }
 
-    pub(crate) fn new(core: ExecutorCore, handle: Handle) -> Self {
+    pub(crate) fn new(core: ExecutorCore, queue: Arc<RunQueue>) -> Self {
         DedicatedExecutor {
-            inner: Arc::new(Inner { core, handle }),
+            inner: Arc::new(Inner { core, queue }),
         }
     }
 }
@@ -95,23 +103,22 @@ impl ExecutorBackend for DedicatedExecutor {
     }
 
     fn schedule<J: RunnableJob>(&self, job: J) {
-        // The task's own JoinHandle is not needed: the job reports to its
-        // `JobHandle`. If the runtime is already gone, Tokio drops the task,
-        // which resolves the job as cancelled.
+        // The job becomes an async-task task that the run queue's pumps poll
+        // on the workers (see `queue`); a wake-up reschedules it the same
+        // way, from whichever thread wakes it.
+        let queue = self.inner.queue.clone();
+        // tokio-console shows the job under its name and where it was
+        // submitted.
         #[cfg(tokio_unstable)]
-        if let Some(name) = job.name() {
-            // A named task: tokio-console shows it under the job's name.
-            // Spawning only fails if the runtime is gone, and then the job
-            // is dropped, which resolves it as cancelled.
-            let name = name.to_owned();
-            drop(
-                tokio::task::Builder::new()
-                    .name(&name)
-                    .spawn_on(job, &self.inner.handle),
-            );
-            return;
-        }
-        drop(self.inner.handle.spawn(job));
+        let job = {
+            let span = executor_api::backend::console_task_span(job.name());
+            tracing::Instrument::instrument(job, span)
+        };
+        let (runnable, task) =
+            async_task::spawn(job, move |runnable: Runnable| queue.push(runnable));
+        // The job reports to its `JobHandle`; the task handle is not needed.
+        task.detach();
+        runnable.schedule();
     }
 }
 

@@ -34,6 +34,7 @@
 mod builder;
 mod driver;
 mod executor;
+mod queue;
 
 pub use crate::builder::Builder;
 pub use crate::executor::DedicatedExecutor;

@@ -83,6 +83,30 @@ pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
     fn schedule<J: RunnableJob>(&self, job: J);
 }
 
+/// The span Tokio gives each of its tasks, for a backend that runs jobs
+/// outside Tokio's task system: tokio-console knows tasks by this span, so
+/// it shows the job under its name, with its polls (each poll enters the
+/// span) and with the location of the user's submission.
+///
+/// `#[track_caller]`: call it from [`ExecutorBackend::schedule`], whose
+/// caller is the user's `spawn`. Only in builds with `--cfg tokio_unstable`,
+/// like Tokio's own task spans.
+#[cfg(tokio_unstable)]
+#[track_caller]
+pub fn console_task_span(job_name: Option<&str>) -> tracing::Span {
+    let location = std::panic::Location::caller();
+    tracing::trace_span!(
+        target: "tokio::task",
+        parent: None,
+        "runtime.spawn",
+        kind = %"task",
+        task.name = %job_name.unwrap_or(""),
+        loc.file = location.file(),
+        loc.line = location.line(),
+        loc.col = location.column(),
+    )
+}
+
 /// How a backend starts: what [`Builder::build`](crate::Builder::build)
 /// calls with the validated settings.
 pub trait Launch: ExecutorBackend + Sized {

@@ -1,0 +1,241 @@
+//! The run queue: how jobs reach the Tokio workers without the submitter
+//! ever taking a lock that a low-priority worker may hold.
+//!
+//! # Why not `Handle::spawn`
+//!
+//! A Tokio task spawned or woken from outside its runtime goes through the
+//! runtime's injection queue, and a worker may have to be unparked: both
+//! sit behind one mutex (the injection queue and the idle-worker list share
+//! it), which the runtime's own workers take too, to pop injected tasks, to
+//! park and to unpark each other. On a dedicated executor those workers run
+//! at low priority, and the submitter is a thread of the I/O runtime at
+//! normal priority. A worker preempted while holding the mutex stalls the
+//! I/O thread that wants it until the scheduler gives the worker the CPU
+//! back: a priority inversion, paid by the I/O runtime's latency every time
+//! a job is submitted or woken from there (a stream's consumer waking its
+//! producer, a handle's cancellation).
+//!
+//! # What runs instead
+//!
+//! Jobs are [`async_task`] tasks. Scheduling one (submitting it, or waking
+//! it from any thread) pushes it onto a lock-free FIFO ([`Injector`]). On
+//! each worker thread of the runtime runs a *pump*: a Tokio task that pops
+//! jobs and polls them, in the runtime's context, so that a job can use
+//! Tokio's timers, I/O and `tokio::spawn` as before. A submitter only
+//! pushes, and touches Tokio only to wake a pump that went to sleep for
+//! want of jobs, which a saturated executor never has.
+//!
+//! A pump hands its worker back to Tokio (`yield_now`, which also lets the
+//! worker poll its I/O driver and timers and run the tasks that jobs
+//! spawned) when the job it just polled used up Tokio's cooperative budget,
+//! or after [`SLICE`] of polling. So Tokio's own tasks on the executor
+//! (sub-tasks, the timer wheel) are served about once a millisecond even
+//! when jobs never stop coming, and a job is polled as soon as a pump is
+//! free.
+//!
+//! # Sleeping and waking (no lost wake-up)
+//!
+//! A pump that finds the FIFO empty registers its waker, marks itself
+//! asleep, counts itself in `sleeping` and then looks at the FIFO again; a
+//! push publishes the job and then reads `sleeping`. Both sides separate
+//! their write from their read with a `SeqCst` fence, so at least one of
+//! them sees the other: either the pump finds the job, or the pusher finds
+//! the pump asleep and wakes it. A pump is woken by whoever turns its
+//! `asleep` flag from true to false, exactly once per sleep.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, fence};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use async_task::Runnable;
+use atomic_waker::AtomicWaker;
+use crossbeam_deque::{Injector, Steal};
+
+/// How long a pump polls jobs before it hands its worker back to Tokio.
+pub(crate) const SLICE: Duration = Duration::from_millis(1);
+
+/// The FIFO of runnable jobs of one executor, and its pumps.
+pub(crate) struct RunQueue {
+    jobs: Injector<Runnable>,
+    pumps: Box<[PumpSlot]>,
+    /// How many pumps are asleep (an upper bound while one is between
+    /// counting itself and being woken).
+    sleeping: AtomicUsize,
+    /// Pump tasks that exist: the driver tells them apart from the tasks
+    /// that jobs spawned.
+    live_pumps: AtomicUsize,
+    /// The runtime is gone: nothing pumps any more.
+    closed: AtomicBool,
+}
+
+/// What a sleeping pump leaves for whoever wakes it.
+struct PumpSlot {
+    waker: AtomicWaker,
+    asleep: AtomicBool,
+}
+
+impl RunQueue {
+    /// A queue for `pumps` pumps: one per worker thread.
+    pub(crate) fn new(pumps: usize) -> Arc<RunQueue> {
+        Arc::new(RunQueue {
+            jobs: Injector::new(),
+            pumps: (0..pumps)
+                .map(|_| PumpSlot {
+                    waker: AtomicWaker::new(),
+                    asleep: AtomicBool::new(false),
+                })
+                .collect(),
+            sleeping: AtomicUsize::new(0),
+            live_pumps: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    /// How many pumps there are.
+    pub(crate) fn pump_count(&self) -> usize {
+        self.pumps.len()
+    }
+
+    /// How many pump tasks are alive on the runtime.
+    pub(crate) fn live_pumps(&self) -> usize {
+        self.live_pumps.load(Acquire)
+    }
+
+    /// Queues `runnable` for a pump, waking one if any sleeps. If the
+    /// runtime is gone, the runnable is dropped, which drops its job
+    /// (resolving it as cancelled if it had not ended).
+    pub(crate) fn push(&self, runnable: Runnable) {
+        self.jobs.push(runnable);
+        // Pairs with the fence in `pump` (see the module docs): either that
+        // pump sees this job, or this sees the pump asleep.
+        fence(SeqCst);
+        if self.sleeping.load(Relaxed) > 0 {
+            self.wake_one();
+        }
+        if self.closed.load(Acquire) {
+            // Raced with `close`: nothing will pop it.
+            self.drain();
+        }
+    }
+
+    fn wake_one(&self) {
+        for slot in &*self.pumps {
+            if slot.asleep.swap(false, AcqRel) {
+                self.sleeping.fetch_sub(1, AcqRel);
+                slot.waker.wake();
+                return;
+            }
+        }
+    }
+
+    fn pop(&self) -> Option<Runnable> {
+        loop {
+            match self.jobs.steal() {
+                Steal::Success(runnable) => return Some(runnable),
+                Steal::Empty => return None,
+                Steal::Retry => {}
+            }
+        }
+    }
+
+    /// The runtime is gone: drops every queued job (each resolves as
+    /// cancelled if it had not ended), and every job scheduled from now on.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Release);
+        self.drain();
+    }
+
+    fn drain(&self) {
+        while let Some(runnable) = self.pop() {
+            drop(runnable);
+        }
+    }
+
+    /// Pump number `index`: polls jobs on the worker thread that polls it,
+    /// until the runtime drops it. Counted in [`live_pumps`](Self::live_pumps)
+    /// from now until it is dropped.
+    pub(crate) fn pump(
+        self: &Arc<Self>,
+        index: usize,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let alive = LivePump::new(self.clone());
+        async move { alive.0.run_pump(index).await }
+    }
+
+    async fn run_pump(&self, index: usize) {
+        loop {
+            let slice = Instant::now();
+            loop {
+                let Some(runnable) = self.pop() else {
+                    self.sleep(index).await;
+                    break;
+                };
+                // Never unwinds: a job catches its body's panics and
+                // contains the user code of its ending.
+                runnable.run();
+                if !tokio::task::coop::has_budget_remaining() || slice.elapsed() >= SLICE {
+                    tokio::task::yield_now().await;
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Waits until a job may be queued for pump `index` (see the module
+    /// docs).
+    async fn sleep(&self, index: usize) {
+        let slot = &self.pumps[index];
+        let mut asleep = false;
+        std::future::poll_fn(|cx| {
+            if asleep {
+                // Woken exactly when a pusher turned `asleep` back to false;
+                // any other poll is spurious. Register before the second
+                // look, so that a wake-up in between uses this waker.
+                if !slot.asleep.load(Acquire) {
+                    return Poll::Ready(());
+                }
+                slot.waker.register(cx.waker());
+                return if slot.asleep.load(Acquire) {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                };
+            }
+            asleep = true;
+            slot.waker.register(cx.waker());
+            slot.asleep.store(true, Release);
+            self.sleeping.fetch_add(1, AcqRel);
+            // Pairs with the fence in `push`.
+            fence(SeqCst);
+            if self.jobs.is_empty() {
+                return Poll::Pending;
+            }
+            // A job arrived meanwhile: get up, unless a pusher already woke
+            // us (then it also took us off the count).
+            if slot.asleep.swap(false, AcqRel) {
+                self.sleeping.fetch_sub(1, AcqRel);
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+}
+
+/// Counts a pump task while it exists.
+struct LivePump(Arc<RunQueue>);
+
+impl LivePump {
+    fn new(queue: Arc<RunQueue>) -> Self {
+        queue.live_pumps.fetch_add(1, AcqRel);
+        LivePump(queue)
+    }
+}
+
+impl Drop for LivePump {
+    fn drop(&mut self) {
+        self.0.live_pumps.fetch_sub(1, AcqRel);
+    }
+}
