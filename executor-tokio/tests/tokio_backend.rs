@@ -1,11 +1,16 @@
-//! Behaviour specific to the Tokio backend: its threads, and timers and I/O
-//! inside jobs.
+//! Behaviour specific to the Tokio backend: its threads, timers and I/O
+//! inside jobs, and how jobs reach the workers (the run queue).
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use executor_api::Executor;
 use executor_tokio::DedicatedExecutor;
-use testkit::support::{block_on_within, names_of_busy_workers, shutdown_and_join, threads_named};
+use testkit::support::{
+    block_on_within, names_of_busy_workers, shutdown_and_join, threads_named, timeout,
+};
 
 /// By default one worker per available core, plus the driver thread that
 /// owns the runtime and the watchdog.
@@ -49,5 +54,120 @@ fn jobs_can_use_timers_and_io() {
         block_on_within("a job using a timer and a socket", handle),
         Ok((true, true))
     );
+    shutdown_and_join(&executor);
+}
+
+/// A job that reschedules itself at every poll: the run queue is never
+/// empty while it runs.
+async fn spin_until(stop: Arc<AtomicBool>) {
+    std::future::poll_fn(|cx| {
+        if stop.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}
+
+/// While jobs never stop coming (one reschedules itself at every poll), the
+/// workers still serve Tokio: a timer inside a job fires, and a task that a
+/// job spawned runs. The run queue's pumps hand the worker back to Tokio
+/// after each time slice; if they only did so when out of jobs, neither
+/// would ever happen.
+#[test]
+fn timers_and_sub_tasks_run_while_jobs_never_stop_coming() {
+    let executor = DedicatedExecutor::builder()
+        .name("slice")
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinner = executor.spawn(spin_until(stop.clone()));
+    let waiter = executor.spawn(async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::spawn(async { 7 }).await.expect("the sub-task ran")
+    });
+    assert_eq!(
+        block_on_within("a timer and a sub-task beside a spinning job", waiter),
+        Ok(7)
+    );
+    stop.store(true, Ordering::Release);
+    assert_eq!(block_on_within("the spinning job", spinner), Ok(()));
+    shutdown_and_join(&executor);
+}
+
+/// Jobs submitted one at a time, each the moment the one before has
+/// finished, so that every submission races the worker on its way to
+/// sleep: no wake-up is lost (a lost one leaves the job queued with the
+/// worker asleep, and the wait for it fails). The submitter spins rather
+/// than blocks, to submit within nanoseconds of the worker finding the
+/// queue empty.
+#[test]
+fn no_job_waits_while_a_worker_sleeps() {
+    let executor = DedicatedExecutor::builder()
+        .name("wake")
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let finished = Arc::new(AtomicU64::new(0));
+    for i in 1..=20_000u64 {
+        let done = finished.clone();
+        executor
+            .spawn(async move { done.store(i, Ordering::Release) })
+            .detach();
+        let waiting = Instant::now();
+        while finished.load(Ordering::Acquire) != i {
+            std::hint::spin_loop();
+            if waiting.elapsed() > timeout() {
+                panic!("job {i} never ran: its wake-up was lost");
+            }
+        }
+    }
+    shutdown_and_join(&executor);
+}
+
+/// A submission to a busy executor never goes through its Tokio runtime's
+/// injection queue (whose lock low-priority workers share): Tokio counts no
+/// task scheduled from outside the runtime while a thousand jobs are
+/// submitted from outside and run.
+#[cfg(tokio_unstable)]
+#[test]
+fn submitting_to_a_busy_executor_never_schedules_through_tokio() {
+    let executor = DedicatedExecutor::builder()
+        .name("inject")
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Keeps the pump busy, so that it never sleeps (waking a sleeping pump
+    // is the one thing that goes through Tokio).
+    let spinner = executor.spawn(spin_until(stop.clone()));
+    let remote_schedules = || {
+        block_on_within(
+            "a job reading the runtime's metrics",
+            executor.spawn(async {
+                tokio::runtime::Handle::current()
+                    .metrics()
+                    .remote_schedule_count()
+            }),
+        )
+        .unwrap()
+    };
+    let before = remote_schedules();
+    let jobs: Vec<_> = (0..1_000u64)
+        .map(|i| executor.spawn(async move { i }))
+        .collect();
+    for (i, job) in jobs.into_iter().enumerate() {
+        assert_eq!(block_on_within("a job", job), Ok(i as u64));
+    }
+    let after = remote_schedules();
+    assert_eq!(
+        after - before,
+        0,
+        "tasks scheduled from outside the runtime"
+    );
+    stop.store(true, Ordering::Release);
+    assert_eq!(block_on_within("the spinning job", spinner), Ok(()));
     shutdown_and_join(&executor);
 }
