@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bench::backend::{Backend, Priority};
-use bench::latency::{self, Load};
+use bench::latency::{self, Chunks};
 use bench::overhead::{self, Sizes};
-use bench::report::Results;
+use bench::report::{self, Results};
 use bench::{memory, scaling, shutdown};
 use clap::Parser;
 use serde_json::json;
@@ -30,6 +30,37 @@ struct Args {
     /// Where to write report.json, report.md and the plots.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
+    /// Run only these sections (comma-separated): overhead, memory,
+    /// scaling, latency, shutdown. Default: all.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<Section>,
+    /// The report.json of a memory-only run of this benchmark built without
+    /// `--cfg tokio_unstable` (as `cargo xtask bench` does first): its
+    /// figures join this report, and the memory target uses them.
+    #[arg(long)]
+    memory_without_tokio_unstable: Option<PathBuf>,
+    /// Run only the latency scenarios whose name contains one of these
+    /// (comma-separated), besides `unloaded`: for example `tokio` or
+    /// `steady/idle`.
+    #[arg(long, value_delimiter = ',')]
+    scenarios: Vec<String>,
+    /// Seconds each latency scenario runs per round (default: 3, or 0.5
+    /// with --quick).
+    #[arg(long)]
+    latency_secs: Option<f64>,
+    /// Interleaved rounds of the latency scenarios (default: 3).
+    #[arg(long)]
+    latency_rounds: Option<usize>,
+}
+
+/// A section of the report.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Overhead,
+    Memory,
+    Scaling,
+    Latency,
+    Shutdown,
 }
 
 /// How big each section is.
@@ -39,6 +70,7 @@ struct Plan {
     scaling_chunks: usize,
     scaling_rounds: usize,
     latency: Duration,
+    latency_rounds: usize,
     drain_jobs: u64,
     cancel_jobs: u64,
 }
@@ -52,7 +84,8 @@ const QUICK: Plan = Plan {
     memory_jobs: 10_000,
     scaling_chunks: 24,
     scaling_rounds: 3,
-    latency: Duration::from_secs(2),
+    latency: Duration::from_millis(500),
+    latency_rounds: 3,
     drain_jobs: 10_000,
     cancel_jobs: 1_000,
 };
@@ -66,7 +99,8 @@ const FULL: Plan = Plan {
     memory_jobs: 50_000,
     scaling_chunks: 96,
     scaling_rounds: 5,
-    latency: Duration::from_secs(15),
+    latency: Duration::from_secs(3),
+    latency_rounds: 3,
     drain_jobs: 100_000,
     cancel_jobs: 10_000,
 };
@@ -77,6 +111,8 @@ fn main() -> ExitCode {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let started = Instant::now();
     let mut progress = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
+
+    let wants = |section: Section| args.only.is_empty() || args.only.contains(&section);
 
     progress("workload: serial time per chunk");
     let chunk_ms: Vec<(&'static str, usize, f64)> = Kernel::ALL
@@ -89,83 +125,99 @@ fn main() -> ExitCode {
         })
         .collect();
 
-    progress("overhead: 8 subjects");
-    let overhead = overhead::measure_all(cores, plan.overhead, &mut progress);
-    let memory = memory::measure_all(GLOBAL, cores, plan.memory_jobs, &mut progress);
+    let overhead = if wants(Section::Overhead) {
+        progress("overhead: every subject");
+        overhead::measure_all(cores, plan.overhead, &mut progress)
+    } else {
+        Vec::new()
+    };
+    let memory = if wants(Section::Memory) {
+        memory::measure_all(GLOBAL, cores, plan.memory_jobs, &mut progress)
+    } else {
+        Vec::new()
+    };
+    let memory_without_tokio_unstable = match &args.memory_without_tokio_unstable {
+        Some(path) => match report::read_memory(path) {
+            Ok(memory) => memory,
+            Err(err) => {
+                eprintln!("bench: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Vec::new(),
+    };
 
     let kernel = Kernel::GroupBy;
-    let rows = kernel.default_chunk_rows();
-    let table = Table::new(7, rows * plan.scaling_chunks, rows);
-    progress("scaling: serial baseline");
-    let serial = scaling::serial_time(kernel, &table, plan.scaling_rounds);
-    let scaling = Backend::ALL
-        .iter()
-        .map(|&backend| {
-            (
-                backend.name(),
-                scaling::measure(
-                    backend,
-                    kernel,
-                    &table,
-                    serial,
-                    cores,
-                    plan.scaling_rounds,
-                    &mut progress,
-                ),
-            )
-        })
-        .collect();
+    let scaling = if wants(Section::Scaling) {
+        let rows = kernel.default_chunk_rows();
+        let table = Table::new(7, rows * plan.scaling_chunks, rows);
+        progress("scaling: serial baseline");
+        let serial = scaling::serial_time(kernel, &table, plan.scaling_rounds);
+        Backend::ALL
+            .iter()
+            .map(|&backend| {
+                (
+                    backend.name(),
+                    scaling::measure(
+                        backend,
+                        kernel,
+                        &table,
+                        serial,
+                        cores,
+                        plan.scaling_rounds,
+                        &mut progress,
+                    ),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
 
-    let serial_chunk = serial / table.chunks() as u32;
-    let scenarios: [(&'static str, Load); 8] = [
-        ("unloaded", Load::Unloaded),
-        ("shared_runtime", Load::SharedRuntime),
-        (
-            "executor_tokio",
-            Load::Executor(Backend::Tokio, Priority::Normal),
-        ),
-        (
-            "executor_rayon",
-            Load::Executor(Backend::Rayon, Priority::Normal),
-        ),
-        (
-            "executor_tokio_low_priority",
-            Load::Executor(Backend::Tokio, Priority::Nice(19)),
-        ),
-        (
-            "executor_rayon_low_priority",
-            Load::Executor(Backend::Rayon, Priority::Nice(19)),
-        ),
-        (
-            "executor_tokio_idle_policy",
-            Load::Executor(Backend::Tokio, Priority::Idle),
-        ),
-        (
-            "executor_rayon_idle_policy",
-            Load::Executor(Backend::Rayon, Priority::Idle),
-        ),
-    ];
-    let latency = scenarios
-        .iter()
-        .map(|&(name, load)| {
-            progress(&format!("latency: {name} for {:?}", plan.latency));
-            (
-                name,
-                latency::measure(load, cores, plan.latency, kernel, table, serial_chunk),
-            )
-        })
-        .collect();
+    let latency = if wants(Section::Latency) {
+        progress("latency: sizing the chunks");
+        let chunks = Chunks::calibrate(kernel);
+        let priorities = [Priority::DEFAULT, Priority::Nice(19), Priority::Idle];
+        let loads: Vec<_> = latency::scenarios(&priorities)
+            .into_iter()
+            .filter(|load| {
+                let name = load.name();
+                args.scenarios.is_empty()
+                    || name == "unloaded"
+                    || args.scenarios.iter().any(|part| name.contains(part.as_str()))
+            })
+            .collect();
+        let duration = args
+            .latency_secs
+            .map_or(plan.latency, Duration::from_secs_f64);
+        let rounds = args.latency_rounds.unwrap_or(plan.latency_rounds).max(1);
+        let summaries = latency::measure_all(
+            &loads,
+            cores,
+            duration,
+            rounds,
+            &chunks,
+            &mut progress,
+        );
+        Some((chunks, summaries))
+    } else {
+        None
+    };
 
-    let shutdown = Backend::ALL
-        .iter()
-        .map(|&backend| {
-            progress(&format!("shutdown: {}", backend.name()));
-            (
-                backend.name(),
-                shutdown::measure(backend, cores, plan.drain_jobs, plan.cancel_jobs),
-            )
-        })
-        .collect();
+    let shutdown = if wants(Section::Shutdown) {
+        Backend::ALL
+            .iter()
+            .map(|&backend| {
+                progress(&format!("shutdown: {}", backend.name()));
+                (
+                    backend.name(),
+                    shutdown::measure(backend, cores, plan.drain_jobs, plan.cancel_jobs),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
 
     let results = Results {
         quick: args.quick,
@@ -176,6 +228,8 @@ fn main() -> ExitCode {
         latency,
         shutdown,
         memory,
+        memory_without_tokio_unstable,
+        tokio_unstable: cfg!(tokio_unstable),
     };
     if let Err(err) = results.write(&args.out) {
         eprintln!(

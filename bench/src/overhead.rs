@@ -4,13 +4,18 @@ use std::time::Instant;
 
 use crate::subjects::{NAMES, Subject};
 
-/// Nanoseconds per job of one subject.
+/// Nanoseconds per job of one subject: medians over the rounds, and the
+/// spread (fastest and slowest round).
 #[derive(Debug, Clone, Copy)]
 pub struct Overhead {
     /// Spawn one job, await it, repeat.
     pub sequential_ns: f64,
     /// Spawn every job, then await them all.
     pub batch_ns: f64,
+    /// Fastest and slowest sequential round.
+    pub sequential_spread: (f64, f64),
+    /// Fastest and slowest batch round.
+    pub batch_spread: (f64, f64),
 }
 
 /// How many jobs each measurement runs.
@@ -51,6 +56,13 @@ pub fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The smallest and largest of `values`.
+pub fn spread(values: &[f64]) -> (f64, f64) {
+    values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+        (lo.min(v), hi.max(v))
+    })
+}
+
 /// Measures every subject with `threads` threads. Rounds are interleaved
 /// across subjects, so that drift on a shared machine hits them alike.
 pub fn measure_all(
@@ -83,8 +95,10 @@ pub fn measure_all(
             (
                 name,
                 Overhead {
-                    sequential_ns: median(seq),
-                    batch_ns: median(bat),
+                    sequential_ns: median(seq.clone()),
+                    batch_ns: median(bat.clone()),
+                    sequential_spread: spread(&seq),
+                    batch_spread: spread(&bat),
                 },
             )
         })
