@@ -76,6 +76,9 @@ impl Pattern {
 /// Chunk jobs submitted at once by a burst loader.
 pub const BURST_JOBS: usize = 64;
 
+/// Loaders of the burst pattern.
+pub const BURST_LOADERS: usize = 2;
+
 /// How many chunks a steady stream's producer may run ahead of its
 /// consumer.
 pub const STREAM_BUFFER: usize = 2;
@@ -211,6 +214,10 @@ pub struct Latency {
     /// Cores' worth of CPU the load actually got: chunks done × serial
     /// chunk time ÷ wall time.
     pub load_cores: f64,
+    /// How long one submission call took on the I/O runtime's thread (burst
+    /// pattern only): a submitter that waits for a lock held by a
+    /// low-priority thread shows here.
+    pub submit: Option<Percentiles>,
 }
 
 /// The tables and serial chunk times of both patterns.
@@ -439,6 +446,7 @@ pub fn measure(load: Load, cores: usize, duration: Duration, chunks: &Chunks) ->
 
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
+    let (submit_times_tx, submit_times) = crossbeam_channel::unbounded::<Histogram<u64>>();
     let (target, owner) = start(load, cores);
     let kernel = chunks.kernel;
     let mut serial_chunk = Duration::ZERO;
@@ -459,22 +467,30 @@ pub fn measure(load: Load, cores: usize, duration: Duration, chunks: &Chunks) ->
                 }
             }
             Pattern::Burst => {
-                for loader in 0..2 {
+                for loader in 0..BURST_LOADERS {
                     let (stop, done, target) = (stop.clone(), done.clone(), target.clone());
+                    let submit_times = submit_times_tx.clone();
                     io.spawn(async move {
+                        let mut submit = histogram();
                         let mut next = loader * BURST_JOBS;
                         while !stop.load(Ordering::Relaxed) {
                             // Every chunk of the burst is submitted before
                             // any is awaited.
                             let burst: Vec<Submitted> = (0..BURST_JOBS)
-                                .map(|i| target.submit(kernel, table, (next + i) % count))
+                                .map(|i| {
+                                    let start = Instant::now();
+                                    let job = target.submit(kernel, table, (next + i) % count);
+                                    submit.saturating_record(start.elapsed().as_nanos() as u64);
+                                    job
+                                })
                                 .collect();
                             for job in burst {
                                 job.wait().await;
                                 done.fetch_add(1, Ordering::Relaxed);
                             }
-                            next += 2 * BURST_JOBS;
+                            next += BURST_LOADERS * BURST_JOBS;
                         }
+                        let _ = submit_times.send(submit);
                     });
                 }
             }
@@ -483,7 +499,6 @@ pub fn measure(load: Load, cores: usize, duration: Duration, chunks: &Chunks) ->
 
     // Let the load reach a steady state before measuring.
     thread::sleep(Duration::from_millis(200));
-    let histogram = || Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
     let (mut one_way, mut round_trip) = (histogram(), histogram());
     let done_at_start = done.load(Ordering::Relaxed);
     let start = Instant::now();
@@ -511,6 +526,20 @@ pub fn measure(load: Load, cores: usize, duration: Duration, chunks: &Chunks) ->
     let chunks_done = done.load(Ordering::Relaxed) - done_at_start;
 
     stop.store(true, Ordering::Relaxed);
+    drop(submit_times_tx);
+    let mut submit: Option<Histogram<u64>> = None;
+    if load.pattern() == Some(Pattern::Burst) {
+        for _ in 0..BURST_LOADERS {
+            // A loader ends once its last burst is done.
+            let loader = submit_times
+                .recv_timeout(Duration::from_secs(60))
+                .expect("a burst loader finished within a minute");
+            match &mut submit {
+                Some(all) => all.add(&loader).expect("histograms with the same bounds"),
+                None => submit = Some(loader),
+            }
+        }
+    }
     drop(target);
     match owner {
         Owner::None => {}
@@ -529,7 +558,13 @@ pub fn measure(load: Load, cores: usize, duration: Duration, chunks: &Chunks) ->
         one_way: Percentiles::of(&one_way),
         round_trip: Percentiles::of(&round_trip),
         load_cores: chunks_done as f64 * serial_chunk.as_secs_f64() / wall.as_secs_f64(),
+        submit: submit.as_ref().map(Percentiles::of),
     }
+}
+
+/// A histogram of nanoseconds, up to a minute.
+fn histogram() -> Histogram<u64> {
+    Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram")
 }
 
 /// The runs of one scenario, summarised: the median of each figure over
@@ -575,8 +610,10 @@ pub fn measure_all(
     chunks: &Chunks,
     progress: &mut dyn FnMut(&str),
 ) -> Vec<(Load, Summary)> {
-    let mut summaries: Vec<(Load, Summary)> =
-        loads.iter().map(|&load| (load, Summary::default())).collect();
+    let mut summaries: Vec<(Load, Summary)> = loads
+        .iter()
+        .map(|&load| (load, Summary::default()))
+        .collect();
     for round in 0..rounds {
         progress(&format!(
             "latency round {}/{rounds}: {} scenarios of {duration:?}",
@@ -584,9 +621,7 @@ pub fn measure_all(
             loads.len()
         ));
         for (load, summary) in &mut summaries {
-            summary
-                .rounds
-                .push(measure(*load, cores, duration, chunks));
+            summary.rounds.push(measure(*load, cores, duration, chunks));
         }
     }
     summaries

@@ -184,21 +184,18 @@ fn main() -> ExitCode {
                 let name = load.name();
                 args.scenarios.is_empty()
                     || name == "unloaded"
-                    || args.scenarios.iter().any(|part| name.contains(part.as_str()))
+                    || args
+                        .scenarios
+                        .iter()
+                        .any(|part| name.contains(part.as_str()))
             })
             .collect();
         let duration = args
             .latency_secs
             .map_or(plan.latency, Duration::from_secs_f64);
         let rounds = args.latency_rounds.unwrap_or(plan.latency_rounds).max(1);
-        let summaries = latency::measure_all(
-            &loads,
-            cores,
-            duration,
-            rounds,
-            &chunks,
-            &mut progress,
-        );
+        let summaries =
+            latency::measure_all(&loads, cores, duration, rounds, &chunks, &mut progress);
         Some((chunks, summaries))
     } else {
         None

@@ -58,9 +58,11 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 
 /// The smallest and largest of `values`.
 pub fn spread(values: &[f64]) -> (f64, f64) {
-    values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
-        (lo.min(v), hi.max(v))
-    })
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
 }
 
 /// Measures every subject with `threads` threads. Rounds are interleaved

@@ -64,6 +64,7 @@ pub fn read_memory(path: &Path) -> Result<Vec<(String, f64)>, String> {
 enum Figure {
     OneWay(Quantile),
     RoundTrip(Quantile),
+    Submit(Quantile),
     LoadCores,
 }
 
@@ -86,6 +87,7 @@ impl Figure {
         match self {
             Figure::OneWay(q) => pick(q, &latency.one_way),
             Figure::RoundTrip(q) => pick(q, &latency.round_trip),
+            Figure::Submit(q) => latency.submit.as_ref().map_or(f64::NAN, |s| pick(q, s)),
             Figure::LoadCores => latency.load_cores,
         }
     }
@@ -171,6 +173,7 @@ impl Results {
                         "one_way": direction(Figure::OneWay),
                         "round_trip": direction(Figure::RoundTrip),
                         "load_cores": spread_json(summary.spread(|l| l.load_cores)),
+                        "submit": if load.pattern() == Some(Pattern::Burst) { direction(Figure::Submit) } else { Value::Null },
                         "rounds": summary.rounds.len(),
                         "ratios": ratios,
                     }),
@@ -449,6 +452,7 @@ impl Results {
                  `executor_*`: our backends; `raw_tokio`: a dedicated Tokio runtime fed with `Handle::spawn`; `raw_rayon`: a Rayon pool fed with `spawn` and a oneshot; \
                  each with its threads at the priority named last (`nice10` is our default, `idle` is `SCHED_IDLE`). `shared_runtime`: the chunks run on the I/O runtime itself. \
                  `load_cores`: the CPU the load got (chunks done × serial chunk time ÷ wall time). \
+                 `submit`: how long one submission call of the burst pattern took on the I/O runtime's thread. \
                  Each cell: median of {rounds} interleaved rounds (smallest–largest).\n",
                 chunks.steady.1.as_secs_f64() * 1e3,
                 crate::latency::BURST_JOBS,
@@ -456,13 +460,20 @@ impl Results {
             );
             let _ = writeln!(
                 md,
-                "| scenario | one-way p50 | one-way p99 | one-way p999 | round trip p99 | round trip p999 | load_cores |\n|---|---|---|---|---|---|---|"
+                "| scenario | one-way p50 | one-way p99 | one-way p999 | round trip p99 | round trip p999 | load_cores | submit p999 | submit max |\n|---|---|---|---|---|---|---|---|---|"
             );
             for (load, summary) in summaries {
                 let cell = |figure: Figure| spread_text(summary.spread(|l| figure.of(l)));
+                let submit = |q: Quantile| {
+                    if load.pattern() == Some(Pattern::Burst) {
+                        cell(Figure::Submit(q))
+                    } else {
+                        "–".to_owned()
+                    }
+                };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     load.name(),
                     cell(Figure::OneWay(Quantile::P50)),
                     cell(Figure::OneWay(Quantile::P99)),
@@ -470,6 +481,8 @@ impl Results {
                     cell(Figure::RoundTrip(Quantile::P99)),
                     cell(Figure::RoundTrip(Quantile::P999)),
                     cell(Figure::LoadCores),
+                    submit(Quantile::P999),
+                    submit(Quantile::Max),
                 );
             }
             let _ = writeln!(
