@@ -56,26 +56,47 @@ impl Default for LoadConfig {
     }
 }
 
-/// One scenario: where queries run, at which priority.
+/// One scenario: where queries run, at which priority, and whether they
+/// run at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scenario {
     /// The backend.
     pub backend: CpuBackend,
     /// The executor's priority (not used by `shared`).
     pub priority: Priority,
+    /// Whether query clients saturate the CPU. An unloaded scenario probes
+    /// `/health` alone: the ideal the loaded rows are read against.
+    pub loaded: bool,
 }
 
-/// The scenarios of the comparison: the shared runtime, then each
-/// dedicated backend at normal priority, at niceness 19, and under
-/// `SCHED_IDLE`.
+/// The scenarios of the comparison: the service unloaded (the reference),
+/// the shared runtime, then each dedicated backend at its default priority
+/// (nice 10), at normal priority, at niceness 19, and under `SCHED_IDLE`.
 pub fn scenarios() -> Vec<Scenario> {
-    let mut all = vec![Scenario {
-        backend: CpuBackend::Shared,
-        priority: Priority::Normal,
-    }];
+    let mut all = vec![
+        Scenario {
+            backend: CpuBackend::Tokio,
+            priority: Priority::DEFAULT,
+            loaded: false,
+        },
+        Scenario {
+            backend: CpuBackend::Shared,
+            priority: Priority::Normal,
+            loaded: true,
+        },
+    ];
     for backend in [CpuBackend::Tokio, CpuBackend::Rayon] {
-        for priority in [Priority::Normal, Priority::Nice(19), Priority::Idle] {
-            all.push(Scenario { backend, priority });
+        for priority in [
+            Priority::DEFAULT,
+            Priority::Normal,
+            Priority::Nice(19),
+            Priority::Idle,
+        ] {
+            all.push(Scenario {
+                backend,
+                priority,
+                loaded: true,
+            });
         }
     }
     all
@@ -121,7 +142,11 @@ pub fn run(config: &LoadConfig, scenarios: &[Scenario]) -> Result<Vec<ScenarioRe
     );
     let mut results = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
-        bar.set_message(format!("{} ({})", scenario.backend, scenario.priority));
+        bar.set_message(if scenario.loaded {
+            format!("{} ({})", scenario.backend, scenario.priority)
+        } else {
+            "unloaded".to_owned()
+        });
         let offset = per_scenario * index as u64;
         let result = run_scenario(config, *scenario, warm_up, |elapsed| {
             bar.set_position(offset + (elapsed.as_millis() as u64).min(per_scenario));
@@ -168,7 +193,8 @@ fn run_scenario(
         .build()
         .map_err(DemoError::Runtime)?;
     let path = format!("/query?kernel={}&rows={}", config.kernel, config.rows);
-    for _ in 0..config.clients {
+    let clients = if scenario.loaded { config.clients } else { 0 };
+    for _ in 0..clients {
         let (stop, measuring, queries, busy, path) = (
             stop.clone(),
             measuring.clone(),
@@ -288,15 +314,21 @@ pub fn render(results: &[ScenarioResult]) -> String {
     );
     let ms = |micros: u64| micros as f64 / 1e3;
     for result in results {
-        let priority = match result.scenario.backend {
-            CpuBackend::Shared => "-".to_owned(),
-            _ => result.scenario.priority.to_string(),
+        let (backend, priority) = match result.scenario {
+            Scenario { loaded: false, .. } => ("unloaded", "-".to_owned()),
+            Scenario {
+                backend: CpuBackend::Shared,
+                ..
+            } => ("shared", "-".to_owned()),
+            Scenario {
+                backend, priority, ..
+            } => (backend.name(), priority.to_string()),
         };
         let health = &result.health;
         let _ = writeln!(
             table,
             "{:<8} {:<9} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>10.1} {:>6}",
-            result.scenario.backend.name(),
+            backend,
             priority,
             ms(health.value_at_quantile(0.5)),
             ms(health.value_at_quantile(0.99)),
@@ -309,4 +341,33 @@ pub fn render(results: &[ScenarioResult]) -> String {
         );
     }
     table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table opens with the unloaded reference row, then the shared
+    /// runtime, then every backend at its default priority first.
+    #[test]
+    fn the_table_opens_with_the_unloaded_row() {
+        let all = scenarios();
+        assert!(!all[0].loaded);
+        assert!(all[1..].iter().all(|scenario| scenario.loaded));
+        assert_eq!(all[1].backend, CpuBackend::Shared);
+        assert_eq!(all[2].priority, Priority::DEFAULT);
+        let result = |scenario: Scenario| ScenarioResult {
+            scenario,
+            health: Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap(),
+            failed_probes: 0,
+            queries: 0,
+            busy: 0,
+            measured: Duration::from_secs(1),
+        };
+        let table = render(&[result(all[0]), result(all[1]), result(all[2])]);
+        let rows: Vec<&str> = table.lines().skip(1).collect();
+        assert!(rows[0].starts_with("unloaded"), "{table}");
+        assert!(rows[1].starts_with("shared"), "{table}");
+        assert!(rows[2].starts_with("tokio    nice 10"), "{table}");
+    }
 }
