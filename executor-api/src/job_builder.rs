@@ -51,9 +51,9 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
 
     #[track_caller]
     fn submit<B: JobBody>(self, body: B) -> JobHandle<B::Output> {
-        let (job, handle) = self.executor.core().admit(body);
+        let (job, handle) = self.executor.core().admit_named(body, self.name);
         if let Some(job) = job {
-            self.executor.schedule(job.named(self.name));
+            self.executor.schedule(job);
         }
         handle
     }

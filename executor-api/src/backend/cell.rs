@@ -52,6 +52,8 @@ struct Slot<T> {
 pub(crate) struct JobCell<T> {
     cancelled: AtomicBool,
     slot: Mutex<Slot<T>>,
+    /// The job's name: shown by the watchdog and by tokio-console.
+    name: Option<std::sync::Arc<str>>,
 }
 
 /// What [`JobCell::complete`] did with the outcome.
@@ -63,7 +65,7 @@ pub(crate) enum Delivery<T> {
 }
 
 impl<T> JobCell<T> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(name: Option<std::sync::Arc<str>>) -> Self {
         JobCell {
             cancelled: AtomicBool::new(false),
             slot: Mutex::new(Slot {
@@ -71,7 +73,13 @@ impl<T> JobCell<T> {
                 handle_waker: None,
                 task_waker: None,
             }),
+            name,
         }
+    }
+
+    /// The job's name, if it was given one.
+    pub(crate) fn name(&self) -> Option<&std::sync::Arc<str>> {
+        self.name.as_ref()
     }
 
     /// The flag a [`CancelToken`](crate::CancelToken) reads.

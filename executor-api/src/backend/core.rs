@@ -173,7 +173,17 @@ impl ExecutorCore {
     /// Admits a job: counts it and returns it for the backend to run, or, if
     /// the executor is shutting down, counts a rejection and returns `None`
     /// with a handle that resolves to [`JobError::ShutDown`](crate::JobError::ShutDown).
+    #[cfg(test)]
     pub(crate) fn admit<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
+        self.admit_named(body, None)
+    }
+
+    /// [`admit`](Self::admit), naming the job.
+    pub(crate) fn admit_named<B: JobBody>(
+        &self,
+        body: B,
+        name: Option<std::sync::Arc<str>>,
+    ) -> (Option<Job<B>>, JobHandle<B::Output>) {
         let mut current = self.shared.jobs.load(Relaxed);
         loop {
             if current & CLOSED != 0 {
@@ -192,7 +202,7 @@ impl ExecutorCore {
             }
         }
         self.shared.counters.submitted();
-        let (job, handle) = Job::new(self.shared.clone(), body);
+        let (job, handle) = Job::new(self.shared.clone(), body, name);
         (Some(job), handle)
     }
 

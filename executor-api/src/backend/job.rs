@@ -1,6 +1,7 @@
 //! [`Job`]: the future a backend runs for each submitted job.
 
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -135,13 +136,12 @@ pin_project! {
         body: Option<B>,
         cell: Arc<JobCell<B::Output>>,
         core: Arc<Shared>,
-        // The key of this job's waker in the core's parked set, once it has
-        // returned `Pending`.
-        parked: Option<usize>,
+        // The key of this job's waker in the core's parked set (plus one,
+        // so that the option costs no space), once it has returned
+        // `Pending`.
+        parked: Option<NonZeroUsize>,
         started: bool,
         ended: bool,
-        // Shown by the watchdog and by tokio-console.
-        name: Option<std::sync::Arc<str>>,
     }
 
     impl<B: JobBody> PinnedDrop for Job<B> {
@@ -154,8 +154,16 @@ pin_project! {
 }
 
 impl<B: JobBody> Job<B> {
-    pub(crate) fn new(core: Arc<Shared>, body: B) -> (Self, JobHandle<B::Output>) {
-        let cell = Arc::new(JobCell::new());
+    /// A job and its handle. The name (shown by the watchdog and by
+    /// tokio-console) lives in the cell they share: the job's own
+    /// allocation stays small, which keeps it in the allocator's
+    /// lock-free size class when a worker frees it.
+    pub(crate) fn new(
+        core: Arc<Shared>,
+        body: B,
+        name: Option<std::sync::Arc<str>>,
+    ) -> (Self, JobHandle<B::Output>) {
+        let cell = Arc::new(JobCell::new(name));
         let handle = JobHandle::new(cell.clone());
         let job = Job {
             body: Some(body),
@@ -164,16 +172,8 @@ impl<B: JobBody> Job<B> {
             parked: None,
             started: false,
             ended: false,
-            name: None,
         };
         (job, handle)
-    }
-
-    /// Names the job: the watchdog reports it by this name, and backends
-    /// name their task after it (tokio-console shows it).
-    pub fn named(mut self, name: Option<std::sync::Arc<str>>) -> Self {
-        self.name = name;
-        self
     }
 
     fn cancel_requested(&self) -> bool {
@@ -191,7 +191,7 @@ impl<B: JobBody> Job<B> {
         *this.ended = true;
         let _release = ReleaseOnDrop {
             core: this.core,
-            parked: this.parked.take(),
+            parked: this.parked.take().map(|key| key.get() - 1),
         };
         // Drop what the job captured before the handle can observe the
         // outcome. A panicking destructor is reported like a panicking job.
@@ -259,7 +259,7 @@ impl<B: JobBody> Future for Job<B> {
             .body
             .as_pin_mut()
             .expect("the body is present until the job ends");
-        let watched = WatchedPoll::begin(this.name.as_ref());
+        let watched = WatchedPoll::begin(this.cell.name());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
         drop(watched);
         let outcome = match polled {
@@ -268,7 +268,10 @@ impl<B: JobBody> Future for Job<B> {
                 // Register for the abort wake-up once: every clone of a
                 // task's waker wakes the same task.
                 let aborting = this.parked.is_none() && {
-                    *this.parked = this.core.park(cx.waker());
+                    *this.parked = this
+                        .core
+                        .park(cx.waker())
+                        .map(|key| NonZeroUsize::MIN.saturating_add(key));
                     this.parked.is_none()
                 };
                 if cancelled || aborting {
@@ -337,7 +340,7 @@ pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {
 impl<B: JobBody> sealed::Sealed for Job<B> {}
 impl<B: JobBody> RunnableJob for Job<B> {
     fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.cell.name().map(|name| &**name)
     }
 }
 impl sealed::Sealed for BoxedJob {}
