@@ -34,11 +34,11 @@ struct Args {
     /// scaling, latency, shutdown. Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Section>,
-    /// The report.json of a memory-only run of this benchmark built without
-    /// `--cfg tokio_unstable` (as `cargo xtask bench` does first): its
-    /// figures join this report, and the memory target uses them.
+    /// The report.json of a memory and overhead run of this benchmark
+    /// built without `--cfg tokio_unstable` (as `cargo xtask bench` does
+    /// first): its figures join this report, beside this build's.
     #[arg(long)]
-    memory_without_tokio_unstable: Option<PathBuf>,
+    without_tokio_unstable: Option<PathBuf>,
     /// Run only the latency scenarios whose name contains one of these
     /// (comma-separated), besides `unloaded`: for example `tokio` or
     /// `steady/idle`.
@@ -136,15 +136,18 @@ fn main() -> ExitCode {
     } else {
         Vec::new()
     };
-    let memory_without_tokio_unstable = match &args.memory_without_tokio_unstable {
-        Some(path) => match report::read_memory(path) {
-            Ok(memory) => memory,
+    let stable = match &args.without_tokio_unstable {
+        Some(path) => match report::read_other_run(path) {
+            Ok(run) => run,
             Err(err) => {
                 eprintln!("bench: {err}");
                 return ExitCode::FAILURE;
             }
         },
-        None => Vec::new(),
+        None => report::OtherRun {
+            memory: Vec::new(),
+            overhead: Vec::new(),
+        },
     };
 
     let kernel = Kernel::GroupBy;
@@ -225,7 +228,8 @@ fn main() -> ExitCode {
         latency,
         shutdown,
         memory,
-        memory_without_tokio_unstable,
+        memory_without_tokio_unstable: stable.memory,
+        overhead_without_tokio_unstable: stable.overhead,
         tokio_unstable: cfg!(tokio_unstable),
     };
     if let Err(err) = results.write(&args.out) {

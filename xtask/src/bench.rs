@@ -10,17 +10,18 @@ use crate::cmd::{self, cargo};
 /// the benchmark binary, which validates them (`--help` lists them).
 ///
 /// The workspace builds with `--cfg tokio_unstable` (tokio-console), which
-/// makes every Tokio task bigger. So that the memory figures also compare
-/// against what most users build, the memory section first runs from a
-/// build without it (its own target directory, `target/stable`, so that
-/// neither build invalidates the other), and its figures join the report.
+/// makes every Tokio task bigger and Tokio's spawn path slower. So that the
+/// memory and overhead figures also compare against what most users build,
+/// those sections first run from a build without it (its own target
+/// directory, `target/stable`, so that neither build invalidates the
+/// other), and their figures join the report.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let out = out_dir(args);
     let mut main_args = args.to_vec();
-    if wants_memory(args) {
+    if wants_per_job_sections(args) {
         let stable_out = out.join("without-tokio-unstable");
         cmd::run(
-            "benchmarks: memory, built without tokio_unstable (release build)",
+            "benchmarks: memory and overhead, built without tokio_unstable (release build)",
             cargo()
                 .env("RUSTFLAGS", "")
                 .env(
@@ -29,10 +30,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 )
                 .args(["run", "--release", "--locked", "--package", "bench", "--"])
                 .args(args.iter().filter(|arg| *arg == "--quick"))
-                .args(["--only", "memory", "--out"])
+                .args(["--only", "memory,overhead", "--out"])
                 .arg(&stable_out),
         )?;
-        main_args.push("--memory-without-tokio-unstable".into());
+        main_args.push("--without-tokio-unstable".into());
         main_args.push(stable_out.join("report.json").display().to_string());
     }
     cmd::run(
@@ -61,8 +62,9 @@ fn out_dir(args: &[String]) -> PathBuf {
     }
 }
 
-/// Whether the run includes the memory section (`--only` may leave it out).
-fn wants_memory(args: &[String]) -> bool {
+/// Whether the run includes the memory or the overhead section (`--only`
+/// may leave both out).
+fn wants_per_job_sections(args: &[String]) -> bool {
     let mut only: Option<&str> = None;
     for (i, arg) in args.iter().enumerate() {
         if let Some(list) = arg.strip_prefix("--only=") {
@@ -71,7 +73,10 @@ fn wants_memory(args: &[String]) -> bool {
             only = args.get(i + 1).map(String::as_str);
         }
     }
-    only.is_none_or(|list| list.split(',').any(|section| section == "memory"))
+    only.is_none_or(|list| {
+        list.split(',')
+            .any(|section| section == "memory" || section == "overhead")
+    })
 }
 
 #[cfg(test)]
@@ -83,12 +88,12 @@ mod tests {
     }
 
     #[test]
-    fn the_memory_section_runs_unless_only_leaves_it_out() {
-        assert!(wants_memory(&args(&["--quick"])));
-        assert!(wants_memory(&args(&["--only", "overhead,memory"])));
-        assert!(wants_memory(&args(&["--only=memory"])));
-        assert!(!wants_memory(&args(&["--only", "latency"])));
-        assert!(!wants_memory(&args(&["--only=latency,overhead"])));
+    fn the_stable_build_runs_unless_only_leaves_out_memory_and_overhead() {
+        assert!(wants_per_job_sections(&args(&["--quick"])));
+        assert!(wants_per_job_sections(&args(&["--only", "scaling,memory"])));
+        assert!(wants_per_job_sections(&args(&["--only=overhead"])));
+        assert!(!wants_per_job_sections(&args(&["--only", "latency"])));
+        assert!(!wants_per_job_sections(&args(&["--only=latency,shutdown"])));
     }
 
     #[test]
