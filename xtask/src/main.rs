@@ -24,7 +24,8 @@ usage: cargo xtask <task>
 tasks:
   bench [--quick] [--out DIR]
           every benchmark scenario, side by side with the baselines; writes
-          target/bench/report.json, report.md and SVG plots (--quick: a
+          target/bench/report.json, report.md and SVG plots; memory and
+          overhead also from a build without tokio_unstable (--quick: a
           short run under 3 minutes)
   demo [ARGS]
           the demo analytics service on 127.0.0.1:8080 (release build);
