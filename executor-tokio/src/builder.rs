@@ -68,5 +68,11 @@ fn runtime_builder(config: &ValidPoolConfig, context: WorkerContext) -> tokio::r
             context.enter();
         })
         .enable_all();
+    // A task that a job spawns or wakes goes to the back of the worker's
+    // run queue, where other workers can take it, rather than to its LIFO
+    // slot, where it would wait for the pump (see `queue`). Tokio offers
+    // the setting only with `tokio_unstable`.
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
     builder
 }

@@ -19,8 +19,10 @@ use crate::queue::RunQueue;
 /// Jobs reach the workers through a lock-free queue of the executor's own,
 /// not through Tokio's injection queue: submitting or waking a job from the
 /// caller's runtime never waits for a lock that a low-priority worker
-/// holds. Jobs run in the order they were scheduled; a job that yields goes
-/// to the back of the line.
+/// holds. Jobs run in the order they were scheduled; a job that wakes itself
+/// goes to the back of the line (one that yields with
+/// `tokio::task::yield_now` rejoins it within a millisecond, when its
+/// worker next serves Tokio).
 ///
 /// The contract (cancellation, panics, shutdown, join) is
 /// [`Executor`]'s; this type only decides where jobs run.

@@ -33,17 +33,37 @@
 //! when jobs never stop coming, and a job is polled as soon as a pump is
 //! free.
 //!
+//! A task that a job spawns (`tokio::spawn`) goes to the worker's LIFO
+//! slot, which other workers cannot take from. When a job was its own Tokio
+//! task, the task ran as soon as the job returned `Pending`; a pump that
+//! went on to the next job could leave it there behind a long job. So after
+//! a job that spawned a task (the runtime's task count grew), the pump
+//! requeues itself behind it. A Tokio task that a job merely wakes on the
+//! executor (a channel it sends on) waits for the pump's slice, at most a
+//! millisecond plus the job it polls next; builds with `tokio_unstable`
+//! disable the LIFO slot, and there it waits for no one.
+//!
+//! A job that yields with `tokio::task::yield_now` (or runs out of Tokio's
+//! budget) is not requeued at once: Tokio holds its wake-up until the
+//! worker next looks at its I/O driver, that is, until the pump hands the
+//! worker back (within a slice). A job that wakes itself is requeued at
+//! once, at the back of the line.
+//!
 //! # Sleeping and waking (no lost wake-up)
 //!
-//! A pump that finds the FIFO empty registers its waker, marks itself
-//! asleep, counts itself in `sleeping` and then looks at the FIFO again; a
+//! A pump that finds the FIFO empty registers its waker, counts itself in
+//! `sleeping`, marks itself asleep and then looks at the FIFO again; a
 //! push publishes the job and then reads `sleeping`. Both sides separate
 //! their write from their read with a `SeqCst` fence, so at least one of
 //! them sees the other: either the pump finds the job, or the pusher finds
-//! the pump asleep and wakes it. A pump is woken by whoever turns its
-//! `asleep` flag from true to false, exactly once per sleep.
+//! the pump asleep and wakes it (a pusher that finds the count but no flag
+//! yet is racing a pump that has not reached its fence, and that pump will
+//! see the job). A pump is woken by whoever turns its `asleep` flag from
+//! true to false, exactly once per sleep. So no job waits while a pump
+//! sleeps: every push while one sleeps wakes one.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicUsize, fence};
@@ -145,6 +165,9 @@ impl RunQueue {
     /// cancelled if it had not ended), and every job scheduled from now on.
     pub(crate) fn close(&self) {
         self.closed.store(true, Release);
+        // Pairs with the fence in `push`: either this drain sees the job, or
+        // that push sees `closed`.
+        fence(SeqCst);
         self.drain();
     }
 
@@ -166,6 +189,8 @@ impl RunQueue {
     }
 
     async fn run_pump(&self, index: usize) {
+        // The runtime's task count tells whether a job spawned a Tokio task.
+        let runtime = tokio::runtime::Handle::current();
         loop {
             let slice = Instant::now();
             loop {
@@ -173,9 +198,20 @@ impl RunQueue {
                     self.sleep(index).await;
                     break;
                 };
-                // Never unwinds: a job catches its body's panics and
-                // contains the user code of its ending.
-                runnable.run();
+                let tasks = runtime.metrics().num_alive_tasks();
+                // A job catches its body's panics and contains the user code
+                // of its ending, so this never unwinds; if it ever did, the
+                // pump would go on.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
+                    executor_api::backend::drop_panic_payload(payload);
+                }
+                if runtime.metrics().num_alive_tasks() > tasks {
+                    // The job spawned a Tokio task: it sits in this worker's
+                    // LIFO slot, where no other worker can take it. Let it
+                    // run now, as it would have after the job's own task.
+                    YieldToBack::default().await;
+                    break;
+                }
                 if !tokio::task::coop::has_budget_remaining() || slice.elapsed() >= SLICE {
                     tokio::task::yield_now().await;
                     break;
@@ -206,8 +242,11 @@ impl RunQueue {
             }
             asleep = true;
             slot.waker.register(cx.waker());
-            slot.asleep.store(true, Release);
+            // Counted before flagged, and (in `wake_one`) unflagged before
+            // uncounted: `sleeping` is never below the number of flags set,
+            // so a push that reads 0 has no sleeping pump to wake.
             self.sleeping.fetch_add(1, AcqRel);
+            slot.asleep.store(true, Release);
             // Pairs with the fence in `push`.
             fence(SeqCst);
             if self.jobs.is_empty() {
@@ -221,6 +260,28 @@ impl RunQueue {
             Poll::Ready(())
         })
         .await;
+    }
+}
+
+/// Reschedules the calling task at the back of its worker's run queue,
+/// where other workers can take it, after the task in the LIFO slot.
+#[derive(Default)]
+struct YieldToBack {
+    yielded: bool,
+}
+
+impl Future for YieldToBack {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.yielded {
+            return Poll::Ready(());
+        }
+        self.yielded = true;
+        // A task that wakes itself while it is polled is requeued as a
+        // yield: at the back of the run queue, never in the LIFO slot.
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
 

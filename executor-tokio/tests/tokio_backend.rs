@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use executor_api::Executor;
 use executor_tokio::DedicatedExecutor;
 use testkit::support::{
-    block_on_within, names_of_busy_workers, shutdown_and_join, threads_named, timeout,
+    block_on_within, names_of_busy_workers, recv, shutdown_and_join, threads_named, timeout,
 };
 
 /// By default one worker per available core, plus the driver thread that
@@ -169,5 +169,87 @@ fn submitting_to_a_busy_executor_never_schedules_through_tokio() {
     );
     stop.store(true, Ordering::Release);
     assert_eq!(block_on_within("the spinning job", spinner), Ok(()));
+    shutdown_and_join(&executor);
+}
+
+/// A Tokio task that a job spawns runs even when the job polled next on
+/// the same worker is long: it is not left in the worker's LIFO slot (which
+/// no other worker can take from) behind that job, while another worker
+/// idles.
+#[test]
+fn a_task_spawned_by_a_job_is_not_held_behind_the_next_job() {
+    let executor = DedicatedExecutor::builder()
+        .name("lifo")
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let (release_tx, release_rx) = crossbeam_channel::bounded::<()>(0);
+    let blocker = |started: crossbeam_channel::Sender<()>| {
+        let release = release_rx.clone();
+        executor.spawn_cpu(move |_| {
+            let _ = started.send(());
+            let _ = release.recv();
+        })
+    };
+    // One worker is busy for the whole test.
+    let (started_tx, started_rx) = crossbeam_channel::unbounded();
+    let first = blocker(started_tx.clone());
+    recv("the first long job started", &started_rx);
+    // The other polls a job that spawns a task, then a long job.
+    let (ran_tx, ran_rx) = crossbeam_channel::unbounded();
+    let spawner = executor.spawn(async move {
+        let _ = tokio::spawn(async move {
+            let _ = ran_tx.send(());
+        })
+        .await;
+    });
+    let second = blocker(started_tx);
+    recv("the task the job spawned ran", &ran_rx);
+    drop(release_tx);
+    for job in [first, second] {
+        assert_eq!(block_on_within("a long job", job), Ok(()));
+    }
+    assert_eq!(block_on_within("the spawning job", spawner), Ok(()));
+    shutdown_and_join(&executor);
+}
+
+/// Several submitters race two workers going to sleep and waking, each
+/// submitting a job the moment its last one finished, while long jobs come
+/// and go: every job runs (a lost wake-up leaves one queued behind a long
+/// job, or with every worker asleep, and its wait fails).
+#[test]
+fn racing_submitters_never_leave_a_job_behind_a_sleeping_worker() {
+    let executor = DedicatedExecutor::builder()
+        .name("race")
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    std::thread::scope(|scope| {
+        for submitter in 0..3u64 {
+            let executor = &executor;
+            scope.spawn(move || {
+                let finished = Arc::new(AtomicU64::new(0));
+                for i in 1..=3_000u64 {
+                    let done = finished.clone();
+                    let long = i % 100 == 0;
+                    executor
+                        .spawn_cpu(move |_| {
+                            if long {
+                                std::thread::sleep(Duration::from_millis(2));
+                            }
+                            done.store(i, Ordering::Release);
+                        })
+                        .detach();
+                    let waiting = Instant::now();
+                    while finished.load(Ordering::Acquire) != i {
+                        std::hint::spin_loop();
+                        if waiting.elapsed() > timeout() {
+                            panic!("job {i} of submitter {submitter} never ran");
+                        }
+                    }
+                }
+            });
+        }
+    });
     shutdown_and_join(&executor);
 }

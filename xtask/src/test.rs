@@ -20,6 +20,59 @@ const THOROUGH: Depth = Depth {
     proptest_cases: "10000",
 };
 
+/// What runs the tests.
+enum TestRunner {
+    Nextest,
+    CargoTest,
+}
+
+/// Installs what a fresh machine lacks: the rustfmt and clippy components
+/// (through rustup) and cargo-nextest (built from crates.io, once). If
+/// cargo-nextest cannot be installed, the tests run under `cargo test`
+/// instead, and a line says so.
+///
+/// # Errors
+///
+/// When rustfmt or clippy is missing and cannot be installed.
+fn set_up() -> Result<TestRunner, String> {
+    for (tool, component) in [("fmt", "rustfmt"), ("clippy", "clippy")] {
+        if cmd::has_cargo_tool(tool) {
+            continue;
+        }
+        cmd::run(
+            &format!("set-up: `cargo {tool}` is missing, adding the {component} component"),
+            std::process::Command::new("rustup").args(["component", "add", component]),
+        )
+        .map_err(|err| {
+            format!(
+                "{err}\n`cargo xtask test` needs `cargo {tool}`: install the {component} \
+                 component of your toolchain"
+            )
+        })?;
+    }
+    if cmd::has_cargo_tool("nextest") {
+        return Ok(TestRunner::Nextest);
+    }
+    let installed = cmd::run(
+        "set-up: cargo-nextest is missing, installing it (once: a few minutes)",
+        cargo().args(["install", "cargo-nextest", "--locked"]),
+    );
+    match installed {
+        Ok(()) if cmd::has_cargo_tool("nextest") => Ok(TestRunner::Nextest),
+        Ok(()) => {
+            eprintln!(
+                "xtask: cargo-nextest was installed but `cargo nextest` does not run \
+                 (is ~/.cargo/bin on PATH?): running the tests with `cargo test`"
+            );
+            Ok(TestRunner::CargoTest)
+        }
+        Err(err) => {
+            eprintln!("xtask: {err}: running the tests with `cargo test` instead");
+            Ok(TestRunner::CargoTest)
+        }
+    }
+}
+
 /// Runs every check in order, stopping at the first failure.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let depth = match args {
@@ -31,13 +84,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ));
         }
     };
-    if !cmd::has_cargo_tool("nextest") {
-        return Err(
-            "cargo-nextest is not installed: run `cargo install cargo-nextest --locked` \
-             (.ci/run does this on a fresh machine)"
-                .to_owned(),
-        );
-    }
+    let runner = set_up()?;
 
     cmd::run(
         "format check",
@@ -55,21 +102,37 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "warnings",
         ]),
     )?;
-    // One process per test: tests that count the process's threads see only
-    // their own executor.
-    cmd::run(
-        "tests (cargo-nextest)",
-        cargo()
-            .args([
-                "nextest",
-                "run",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--no-fail-fast",
-            ])
-            .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
-    )?;
+    match runner {
+        // One process per test: a test sees only its own executor's threads
+        // and is killed alone if it hangs.
+        TestRunner::Nextest => cmd::run(
+            "tests (cargo-nextest)",
+            cargo()
+                .args([
+                    "nextest",
+                    "run",
+                    "--workspace",
+                    "--all-targets",
+                    "--locked",
+                    "--no-fail-fast",
+                ])
+                .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
+        )?,
+        // Every test names its executor's threads uniquely, so tests that
+        // share a process do not see each other's threads.
+        TestRunner::CargoTest => cmd::run(
+            "tests (cargo test: cargo-nextest is not available)",
+            cargo()
+                .args([
+                    "test",
+                    "--workspace",
+                    "--all-targets",
+                    "--locked",
+                    "--no-fail-fast",
+                ])
+                .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
+        )?,
+    }
     // The lifecycle code rebuilt against loom. RUSTFLAGS replaces the
     // `build.rustflags` of .cargo/config.toml, so it carries every cfg the
     // build needs; a separate target dir keeps the main build cached.

@@ -83,6 +83,14 @@ pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
     fn schedule<J: RunnableJob>(&self, job: J);
 }
 
+/// Drops a panic payload caught with `catch_unwind`, containing a panic of
+/// its destructor (and of the payloads that panic carries, up to a depth;
+/// deeper ones are leaked). For a backend's own safety nets: this never
+/// panics.
+pub fn drop_panic_payload(payload: Box<dyn std::any::Any + Send>) {
+    crate::contain::drop_payload(payload);
+}
+
 /// The span Tokio gives each of its tasks, for a backend that runs jobs
 /// outside Tokio's task system: tokio-console knows tasks by this span, so
 /// it shows the job under its name, with its polls (each poll enters the
