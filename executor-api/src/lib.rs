@@ -92,3 +92,9 @@ pub use crate::handle::JobHandle;
 pub use crate::job_builder::JobBuilder;
 pub use crate::metrics::Metrics;
 pub use crate::stream::JobStream;
+
+/// The README's example, compiled and run as a doc test so that it stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -52,3 +52,9 @@ mod reactor;
 
 pub use crate::builder::Builder;
 pub use crate::executor::RayonExecutor;
+
+/// The README's example, compiled and run as a doc test so that it stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -38,3 +38,9 @@ mod queue;
 
 pub use crate::builder::Builder;
 pub use crate::executor::DedicatedExecutor;
+
+/// The README's example, compiled and run as a doc test so that it stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -3,7 +3,8 @@
 //!
 //! - `cargo xtask test [--thorough]`: every check CI runs: format, clippy
 //!   with warnings denied, all tests (nextest, including the proptest state
-//!   machine), the loom models, doc tests, and docs with warnings denied.
+//!   machine), the loom models, doc tests, docs with warnings denied, and
+//!   `cargo package` of the library crates. It installs what it lacks.
 //!   `--thorough` runs 10 000 state-machine sequences per backend and loom
 //!   with three preemptions instead of 256 and two.
 //! - `cargo xtask bench [--quick]`: the benchmark scenarios; writes
@@ -34,8 +35,10 @@ tasks:
   test [--thorough]
           format check, clippy (-D warnings), all tests with cargo-nextest
           (including the proptest state machine), the loom models, doc
-          tests, and cargo doc with warnings denied; --thorough runs 10000
-          state-machine sequences per backend and loom with 3 preemptions
+          tests, cargo doc with warnings denied, and cargo package of the
+          library crates; installs rustfmt, clippy and cargo-nextest if
+          missing; --thorough runs 10000 state-machine sequences per
+          backend and loom with 3 preemptions
 ";
 
 fn main() -> ExitCode {

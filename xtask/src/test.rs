@@ -167,6 +167,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings --cfg tokio_unstable"),
     )?;
+    // The library crates as crates.io would receive them: each packaged
+    // and built alone (the workspace's own crates come from a temporary
+    // local registry), so a missing file, a path-only dependency or bad
+    // metadata fails here rather than at publication.
+    cmd::run(
+        "packaging (cargo package of the library crates)",
+        cargo().args([
+            "package",
+            "--locked",
+            "--allow-dirty",
+            "--package",
+            "executor-api",
+            "--package",
+            "executor-tokio",
+            "--package",
+            "executor-rayon",
+        ]),
+    )?;
     eprintln!("\nxtask test: all checks passed");
     Ok(())
 }
