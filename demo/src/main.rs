@@ -43,6 +43,14 @@ struct Args {
     /// cancelling them.
     #[arg(long, default_value_t = 10_000)]
     drain_timeout_ms: u64,
+    /// Milliseconds a client may take to send a request's headers before
+    /// its connection is closed.
+    #[arg(long, default_value = "10000")]
+    header_read_timeout_ms: std::num::NonZeroU64,
+    /// Connections open at once; at the bound new clients wait in the
+    /// kernel's backlog until one closes.
+    #[arg(long, default_value = "1024")]
+    max_connections: NonZeroUsize,
     /// Serve tokio-console's protocol (also on with DEMO_CONSOLE=1).
     #[arg(long)]
     console: bool,
@@ -112,6 +120,8 @@ fn serve(args: &Args, console: bool) -> Result<(), DemoError> {
         max_rows: args.max_rows.get(),
         max_in_flight: args.max_in_flight.get(),
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
+        header_read_timeout: Duration::from_millis(args.header_read_timeout_ms.get()),
+        max_connections: args.max_connections.get(),
     };
     runtime.block_on(async {
         let service = Service::start(args.addr, config).await?;

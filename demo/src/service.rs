@@ -13,6 +13,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use executor_api::JobError;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, oneshot};
 use workload::Kernel;
@@ -37,6 +40,15 @@ pub struct ServiceConfig {
     /// How long a graceful shutdown lets in-flight queries finish before it
     /// cancels them.
     pub drain_timeout: Duration,
+    /// How long a client may take to send a request's headers (each
+    /// request's, on a kept-alive connection too) before the connection is
+    /// closed: a client that never finishes them does not hold a
+    /// connection forever.
+    pub header_read_timeout: Duration,
+    /// Connections open at once. At the bound the service stops accepting
+    /// until one closes (new clients wait in the kernel's backlog), so
+    /// slow or idle clients cannot exhaust its memory or file descriptors.
+    pub max_connections: usize,
 }
 
 impl Default for ServiceConfig {
@@ -48,6 +60,8 @@ impl Default for ServiceConfig {
             max_rows: 20_000_000,
             max_in_flight: 64,
             drain_timeout: Duration::from_secs(10),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1_024,
         }
     }
 }
@@ -297,6 +311,17 @@ impl Service {
                 "max_in_flight is larger than an admission semaphore can count",
             ));
         }
+        if config.max_connections == 0 || config.max_connections > Semaphore::MAX_PERMITS {
+            return Err(crate::DemoError::InvalidConfig(
+                "max_connections must be at least 1 (and countable by a semaphore), \
+                 or no client is ever served",
+            ));
+        }
+        if config.header_read_timeout.is_zero() {
+            return Err(crate::DemoError::InvalidConfig(
+                "header_read_timeout must be more than zero, or every request is cut off",
+            ));
+        }
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|err| crate::DemoError::Bind(addr, err))?;
@@ -318,7 +343,11 @@ impl Service {
             .route("/metrics", get(metrics))
             .with_state(state);
         let (stop, stopped) = oneshot::channel::<()>();
-        let serve = serve(listener, app, cpu, stopped, config.drain_timeout);
+        let limits = ConnectionLimits {
+            header_read_timeout: config.header_read_timeout,
+            max_connections: config.max_connections,
+        };
+        let serve = serve(listener, app, cpu, stopped, config.drain_timeout, limits);
         let done = spawn_named(&tokio::runtime::Handle::current(), "http:serve", serve)
             .map_err(crate::DemoError::Runtime)?;
         Ok(Service { addr, stop, done })
@@ -347,33 +376,71 @@ impl Service {
     }
 }
 
+/// What one client may hold.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    header_read_timeout: Duration,
+    max_connections: usize,
+}
+
+/// How long the accept loop waits after the OS refuses a connection (out
+/// of file descriptors, say) before it tries again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
 async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     cpu: Cpu,
-    stop: oneshot::Receiver<()>,
+    mut stop: oneshot::Receiver<()>,
     drain_timeout: Duration,
+    limits: ConnectionLimits,
 ) -> ShutdownReport {
-    let (stopping_tx, stopping_rx) = oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        let _ = stop.await;
-        let _ = stopping_tx.send(());
-    });
-    let mut server = Box::pin(server.into_future());
-    // Serve until asked to stop.
-    let finished = tokio::select! {
-        _ = &mut server => true,
-        _ = stopping_rx => false,
-    };
+    // Connections are served by hyper directly (axum's `serve` has no
+    // header read timeout): each one holds a permit while it is open.
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = &mut stop => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(err) => {
+                    tracing::warn!(%err, "could not accept a connection");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            // An error is the client's (a timeout, a reset, a bad request):
+            // hyper has answered what it could; the connection just ends.
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    // Stop accepting; open connections finish their requests and close.
+    drop(listener);
+    let mut server = Box::pin(graceful.shutdown());
     tracing::info!(?drain_timeout, "shutting down: draining in-flight queries");
     // The executor drains for the same deadline, then cancels what is left:
     // their requests are answered 503 and the server finishes.
     let executor = cpu.clone();
     let executor_done = tokio::spawn(async move { executor.shut_down(drain_timeout).await });
-    let drained = finished
-        || tokio::time::timeout(drain_timeout, &mut server)
-            .await
-            .is_ok();
+    let drained = tokio::time::timeout(drain_timeout, &mut server)
+        .await
+        .is_ok();
     if !drained {
         // At the deadline the executor cancels its jobs; queries on the
         // shared runtime are cancelled here. Their requests are answered

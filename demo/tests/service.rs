@@ -2,11 +2,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use demo::{
     Answer, Client, CpuBackend, QueryAnswer, RETRY_AFTER_SECS, Service, ServiceConfig, TABLE_SEED,
 };
 use testkit::support::timeout;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use workload::{Kernel, Table};
 
 fn config(backend: CpuBackend) -> ServiceConfig {
@@ -264,6 +267,14 @@ async fn refusing_configurations_are_errors() {
             max_in_flight: 0,
             ..config(CpuBackend::Tokio)
         },
+        ServiceConfig {
+            max_connections: 0,
+            ..config(CpuBackend::Tokio)
+        },
+        ServiceConfig {
+            header_read_timeout: Duration::ZERO,
+            ..config(CpuBackend::Tokio)
+        },
     ] {
         let err = Service::start(addr, config).await.unwrap_err();
         assert!(matches!(err, demo::DemoError::InvalidConfig(_)), "{err}");
@@ -278,4 +289,105 @@ async fn refusing_configurations_are_errors() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("at least one worker"), "{err}");
+}
+
+/// Reads from `stream` until the server closes it (returns what it sent).
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return received,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+/// A client that opens a connection and never finishes its request's
+/// headers is disconnected once the header read timeout passes; it does
+/// not hold the connection forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_disconnected() {
+    let (service, client) = start(ServiceConfig {
+        header_read_timeout: Duration::from_millis(200),
+        ..config(CpuBackend::Tokio)
+    })
+    .await;
+    let mut slow = within("a connection", TcpStream::connect(service.local_addr()))
+        .await
+        .expect("connect");
+    within(
+        "half a request",
+        slow.write_all(b"GET /health HTTP/1.1\r\nHost: demo\r\n"),
+    )
+    .await
+    .expect("write");
+    let sent = within(
+        "the server to close the connection",
+        read_until_closed(&mut slow),
+    )
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&sent).contains("200 OK"),
+        "an unfinished request was answered: {}",
+        String::from_utf8_lossy(&sent)
+    );
+    // The service still serves complete requests.
+    assert_eq!(get(&client, "/health").await.status, 200);
+    service.shutdown().await;
+}
+
+/// At the connection bound the service accepts no one until a connection
+/// closes: with one connection allowed and held by an idle client, a
+/// second client's complete request is answered only after the server
+/// closed the idle one (by the header read timeout), never before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_bound_wait_for_one_to_close() {
+    let (service, _) = start(ServiceConfig {
+        header_read_timeout: Duration::from_millis(300),
+        max_connections: 1,
+        ..config(CpuBackend::Tokio)
+    })
+    .await;
+    let addr = service.local_addr();
+    // The idle client takes the only connection and never finishes a
+    // request.
+    let mut idle = within("the idle connection", TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    within(
+        "half a request",
+        idle.write_all(b"GET /health HTTP/1.1\r\n"),
+    )
+    .await
+    .expect("write");
+    let mut waiting = within("the second connection", TcpStream::connect(addr))
+        .await
+        .expect("connect");
+    within(
+        "a whole request",
+        waiting.write_all(b"GET /health HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+    .expect("write");
+    let answer = within(
+        "the waiting client's answer",
+        read_until_closed(&mut waiting),
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    // The server closed the idle connection before it accepted the second
+    // one, so its end of file is already there: no waiting.
+    let mut byte = [0u8; 1];
+    match idle.try_read(&mut byte) {
+        Ok(0) => {}
+        other => panic!(
+            "the second client was answered while the only connection was still open: {other:?}"
+        ),
+    }
+    service.shutdown().await;
 }
