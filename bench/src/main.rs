@@ -125,11 +125,13 @@ fn main() -> ExitCode {
         })
         .collect();
 
-    let overhead = if wants(Section::Overhead) {
+    let (overhead, overhead_with_subscriber) = if wants(Section::Overhead) {
         progress("overhead: every subject");
-        overhead::measure_all(cores, plan.overhead, &mut progress)
+        let plain = overhead::measure_all(cores, plan.overhead, &mut progress);
+        let traced = overhead::measure_with_subscriber(cores, plan.overhead, &mut progress);
+        (plain, traced)
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     let memory = if wants(Section::Memory) {
         memory::measure_all(GLOBAL, cores, plan.memory_jobs, &mut progress)
@@ -224,6 +226,7 @@ fn main() -> ExitCode {
         machine: machine(cores),
         chunk_ms,
         overhead,
+        overhead_with_subscriber,
         scaling,
         latency,
         shutdown,

@@ -65,6 +65,67 @@ pub fn spread(values: &[f64]) -> (f64, f64) {
         })
 }
 
+/// The subjects of [`measure_with_subscriber`].
+pub const SPAN_SUBJECTS: [&str; 4] = [
+    "executor_tokio",
+    "executor_tokio_without_spans",
+    "executor_rayon",
+    "executor_rayon_without_spans",
+];
+
+/// Batch nanoseconds per job of our executors with job spans on and off,
+/// submitted from inside a request span with a subscriber interested in
+/// both (the formatting subscriber of a service logging at INFO, writing
+/// nowhere): what the spans cost a traced service. Rounds interleaved.
+pub fn measure_with_subscriber(
+    threads: usize,
+    sizes: Sizes,
+    progress: &mut dyn FnMut(&str),
+) -> Vec<(&'static str, Overhead)> {
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(std::io::sink)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let request = tracing::info_span!("request", id = 42);
+        let _entered = request.enter();
+        let subjects: Vec<(&str, Subject)> = SPAN_SUBJECTS
+            .iter()
+            .map(|&name| (name, Subject::new(name, threads)))
+            .collect();
+        for (_, subject) in &subjects {
+            batch(subject, sizes.batch / 10 + 1);
+        }
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); subjects.len()];
+        for round in 0..sizes.rounds {
+            progress(&format!(
+                "overhead with a subscriber, round {}/{}",
+                round + 1,
+                sizes.rounds
+            ));
+            for ((_, subject), bat) in subjects.iter().zip(&mut samples) {
+                bat.push(batch(subject, sizes.batch));
+            }
+        }
+        subjects
+            .into_iter()
+            .zip(samples)
+            .map(|((name, subject), bat)| {
+                subject.finish();
+                (
+                    name,
+                    Overhead {
+                        sequential_ns: f64::NAN,
+                        batch_ns: median(bat.clone()),
+                        sequential_spread: (f64::NAN, f64::NAN),
+                        batch_spread: spread(&bat),
+                    },
+                )
+            })
+            .collect()
+    })
+}
+
 /// Measures every subject with `threads` threads. Rounds are interleaved
 /// across subjects, so that drift on a shared machine hits them alike.
 pub fn measure_all(

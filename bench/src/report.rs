@@ -23,6 +23,9 @@ pub struct Results {
     pub chunk_ms: Vec<(&'static str, usize, f64)>,
     /// Overhead per subject.
     pub overhead: Vec<(&'static str, Overhead)>,
+    /// Batch overhead of our executors with job spans on and off, with a
+    /// subscriber interested in them.
+    pub overhead_with_subscriber: Vec<(&'static str, Overhead)>,
     /// Scaling per backend.
     pub scaling: Vec<(&'static str, Scaling)>,
     /// The latency section, if it ran: the chunks of each pattern, and
@@ -166,6 +169,27 @@ impl Results {
                 );
             }
         }
+        let mut traced = Map::new();
+        for (name, o) in &self.overhead_with_subscriber {
+            traced.insert(
+                (*name).into(),
+                json!({"batch": o.batch_ns, "batch_spread": [o.batch_spread.0, o.batch_spread.1]}),
+            );
+        }
+        let of = |name: &str| {
+            self.overhead_with_subscriber
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, o)| o.batch_ns)
+        };
+        for backend in ["executor_tokio", "executor_rayon"] {
+            if let (Some(on), Some(off)) = (of(backend), of(&format!("{backend}_without_spans"))) {
+                traced.insert(
+                    format!("{backend}_span_cost"),
+                    json!({"ns_per_job": on - off, "ratio": on / off}),
+                );
+            }
+        }
         let mut scaling = Map::new();
         for (name, s) in &self.scaling {
             scaling.insert(
@@ -265,6 +289,7 @@ impl Results {
             "memory_bytes_per_job": memory,
             "memory_bytes_per_job_without_tokio_unstable": memory_stable,
             "overhead_ns_without_tokio_unstable": overhead_stable,
+            "overhead_ns_with_subscriber": traced,
             "tokio_unstable": self.tokio_unstable,
             "workload_chunk_ms": chunk_ms,
             "machine": self.machine,
@@ -512,6 +537,21 @@ impl Results {
                     format_value(o.sequential_ns),
                     format_value(o.sequential_spread.0),
                     format_value(o.sequential_spread.1),
+                    format_value(o.batch_ns),
+                    format_value(o.batch_spread.0),
+                    format_value(o.batch_spread.1),
+                );
+            }
+        }
+        if !self.overhead_with_subscriber.is_empty() {
+            let _ = writeln!(
+                md,
+                "\nJob spans: batch ns per job submitted inside a request span, with a subscriber interested in INFO spans (formatting, writing nowhere); `_without_spans` turns them off (`Builder::without_job_spans`). Without any subscriber the spans cost a check per submission (the table above).\n\n| subject | batch |\n|---|---|"
+            );
+            for (name, o) in &self.overhead_with_subscriber {
+                let _ = writeln!(
+                    md,
+                    "| {name} | {} ({}–{}) |",
                     format_value(o.batch_ns),
                     format_value(o.batch_spread.0),
                     format_value(o.batch_spread.1),

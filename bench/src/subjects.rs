@@ -53,11 +53,13 @@ impl Held {
 
 /// The subjects of the overhead and memory benchmarks, by their report
 /// names.
-pub const NAMES: [&str; 10] = [
+pub const NAMES: [&str; 12] = [
     "executor_tokio",
     "executor_rayon",
     "executor_tokio_unwatched",
     "executor_rayon_unwatched",
+    "executor_tokio_without_spans",
+    "executor_rayon_without_spans",
     "direct_call",
     "tokio_spawn_same_runtime",
     "tokio_handle_spawn",
@@ -102,39 +104,39 @@ impl Subject {
     ///
     /// For an unknown name, or if the OS refuses threads.
     pub fn new(name: &str, threads: usize) -> Subject {
-        // The `_unwatched` subjects turn the hang watchdog off: side by
-        // side, they show what its per-poll bookkeeping costs.
-        let watched = !name.ends_with("_unwatched");
+        // The `_unwatched` subjects turn the hang watchdog off, the
+        // `_without_spans` ones the job spans: side by side, they show what
+        // each costs.
         fn ours<E: Launch>(
             builder: Builder<E>,
             thread_name: &str,
             threads: usize,
-            watched: bool,
+            name: &str,
         ) -> E {
-            let builder = builder
+            let mut builder = builder
                 .name(thread_name)
                 .worker_threads(threads)
                 .normal_priority();
-            let builder = if watched {
-                builder
-            } else {
-                builder.without_watchdog()
-            };
+            if name.ends_with("_unwatched") {
+                builder = builder.without_watchdog();
+            }
+            if name.ends_with("_without_spans") {
+                builder = builder.without_job_spans();
+            }
             builder.build().expect("build the executor")
         }
         match name {
-            "executor_tokio" | "executor_tokio_unwatched" => Subject::ExecutorTokio(ours(
-                DedicatedExecutor::builder(),
-                "bench-tokio",
-                threads,
-                watched,
-            )),
-            "executor_rayon" | "executor_rayon_unwatched" => Subject::ExecutorRayon(ours(
-                RayonExecutor::builder(),
-                "bench-rayon",
-                threads,
-                watched,
-            )),
+            "executor_tokio" | "executor_tokio_unwatched" | "executor_tokio_without_spans" => {
+                Subject::ExecutorTokio(ours(
+                    DedicatedExecutor::builder(),
+                    "bench-tokio",
+                    threads,
+                    name,
+                ))
+            }
+            "executor_rayon" | "executor_rayon_unwatched" | "executor_rayon_without_spans" => {
+                Subject::ExecutorRayon(ours(RayonExecutor::builder(), "bench-rayon", threads, name))
+            }
             "direct_call" => Subject::DirectCall,
             "tokio_spawn_same_runtime" => Subject::TokioSpawnSameRuntime(runtime(threads, 512)),
             "tokio_handle_spawn" => Subject::TokioHandleSpawn(runtime(threads, 512)),

@@ -202,6 +202,37 @@ impl<E: Launch> Builder<E> {
         self
     }
 
+    /// Turns the job spans off: jobs no longer run inside the tracing span
+    /// that was current when they were submitted, nor inside a `job` span
+    /// of their own.
+    ///
+    /// # Default
+    ///
+    /// On. Each job is polled inside a `job` span (fields `executor`,
+    /// `job`: its name, and `queue_us`: microseconds from submission to its
+    /// first poll) whose parent is the span current at submission, so that
+    /// a request's fields appear on every event logged inside its CPU jobs.
+    /// With no subscriber interested in either span, this costs a check
+    /// per submission and nothing per poll; otherwise one allocation per
+    /// job and a span enter and exit per poll (the benchmark's
+    /// `_without_spans` subjects measure it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::Executor;
+    /// use executor_tokio::DedicatedExecutor;
+    ///
+    /// let executor = DedicatedExecutor::builder().without_job_spans().build()?;
+    /// assert_eq!(futures::executor::block_on(executor.spawn(async { 1 })), Ok(1));
+    /// # executor.shutdown();
+    /// # Ok::<(), executor_api::BuildError>(())
+    /// ```
+    pub fn without_job_spans(mut self) -> Self {
+        self.config.job_spans = false;
+        self
+    }
+
     /// Validates the settings and starts the executor's threads (what
     /// threads, the backend's executor type documents).
     ///

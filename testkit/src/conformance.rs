@@ -45,6 +45,8 @@ pub struct Config {
     pub io_runtime: Option<tokio::runtime::Handle>,
     /// The watchdog threshold; `None` turns the watchdog off.
     pub watchdog: Option<Duration>,
+    /// Whether jobs run inside spans (the builder's default: yes).
+    pub job_spans: bool,
 }
 
 impl Config {
@@ -57,6 +59,7 @@ impl Config {
             priority: Priority::Normal,
             io_runtime: None,
             watchdog: Some(executor_api::backend::DEFAULT_WATCHDOG_THRESHOLD),
+            job_spans: true,
         }
     }
 
@@ -68,6 +71,9 @@ impl Config {
             .priority(self.priority);
         if let Some(handle) = self.io_runtime {
             builder = builder.io_runtime(handle);
+        }
+        if !self.job_spans {
+            builder = builder.without_job_spans();
         }
         match self.watchdog {
             Some(threshold) => builder.watchdog(threshold),
@@ -1065,6 +1071,8 @@ macro_rules! conformance_tests {
             watchdog_ignores_waiting_jobs,
             watchdog_watches_every_worker,
             debug_output_names_io_and_streams,
+            jobs_log_inside_the_submitters_span,
+            job_spans_can_be_turned_off,
         );
         $crate::conformance_tests!(@each $backend; hostile;
             panic_payload_whose_drop_panics,

@@ -480,3 +480,76 @@ pub fn debug_output_names_io_and_streams<B: Backend>() {
     drop(job_stream);
     shutdown_and_join(&executor);
 }
+
+/// A marker no other test logs.
+fn unique_marker(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A job runs inside the span that was current when it was submitted, and
+/// inside a `job` span of its own (executor name, job name, queue time):
+/// an event logged inside a future job or a closure job carries the
+/// submitter's request fields.
+pub fn jobs_log_inside_the_submitters_span<B: Backend>() {
+    let logs = LogCapture::global();
+    let executor = build::<B>(Config::new("spans", 1));
+    let request = unique_marker("request");
+    let span = tracing::info_span!("request", id = %request);
+    let (future_job, closure_job) = span.in_scope(|| {
+        let future_job = executor.job().name("traced-future").spawn(async {
+            tracing::info!("inside the future job");
+        });
+        let closure_job = executor.spawn_cpu(|_| tracing::info!("inside the closure job"));
+        (future_job, closure_job)
+    });
+    block_on_within("the future job", future_job).expect("the future job");
+    block_on_within("the closure job", closure_job).expect("the closure job");
+    let contents = logs.contents();
+    for (event, job_name) in [
+        ("inside the future job", "traced-future"),
+        ("inside the closure job", ""),
+    ] {
+        let line = contents
+            .lines()
+            .find(|line| line.contains(event) && line.contains(&request))
+            .unwrap_or_else(|| {
+                panic!("no {event:?} line with the request's fields in:\n{contents}")
+            });
+        assert!(line.contains(&format!("request{{id={request}}}")), "{line}");
+        assert!(line.contains("job{executor=\"spans\""), "{line}");
+        assert!(line.contains(&format!("job=\"{job_name}\"")), "{line}");
+        assert!(line.contains("queue_us="), "{line}");
+    }
+    shutdown_and_join(&executor);
+}
+
+/// With job spans turned off, a job's events carry neither the submitter's
+/// span nor a `job` span.
+pub fn job_spans_can_be_turned_off<B: Backend>() {
+    let logs = LogCapture::global();
+    let executor = build::<B>(Config {
+        job_spans: false,
+        ..Config::new("nospans", 1)
+    });
+    let request = unique_marker("untraced");
+    let event = unique_marker("event");
+    let span = tracing::info_span!("request", id = %request);
+    let job = span.in_scope(|| {
+        let event = event.clone();
+        executor.spawn(async move { tracing::info!(%event, "inside") })
+    });
+    block_on_within("the job", job).expect("the job");
+    let contents = logs.contents();
+    let line = contents
+        .lines()
+        .find(|line| line.contains(&event))
+        .unwrap_or_else(|| panic!("the job's event was not logged:\n{contents}"));
+    assert!(!line.contains(&request), "{line}");
+    assert!(!line.contains("job{"), "{line}");
+    shutdown_and_join(&executor);
+}

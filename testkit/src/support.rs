@@ -393,6 +393,31 @@ impl LogCapture {
         tracing::subscriber::with_default(subscriber, f)
     }
 
+    /// The capture of the process's global subscriber, installed by the
+    /// first call: for events logged on threads the test does not own (an
+    /// executor's workers). Tests tell their own lines apart by a marker of
+    /// their own.
+    ///
+    /// # Panics
+    ///
+    /// If another global subscriber was installed first.
+    pub fn global() -> LogCapture {
+        static GLOBAL: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+        GLOBAL
+            .get_or_init(|| {
+                let capture = LogCapture::new();
+                let written = capture.written.clone();
+                let subscriber = tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(move || LogWriter(written.clone()))
+                    .finish();
+                tracing::subscriber::set_global_default(subscriber)
+                    .expect("no other global subscriber in a test process");
+                capture
+            })
+            .clone()
+    }
+
     /// Everything written so far.
     pub fn contents(&self) -> String {
         let written = self

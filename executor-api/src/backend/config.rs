@@ -21,6 +21,7 @@ pub(crate) struct PoolConfig {
     /// `None`: the runtime the executor is built from, if any.
     pub(crate) io_runtime: Option<Handle>,
     pub(crate) watchdog: Option<Duration>,
+    pub(crate) job_spans: bool,
 }
 
 /// The settings of a [`Builder`](crate::Builder) after validation: what a
@@ -32,6 +33,7 @@ pub struct ValidPoolConfig {
     priority: Priority,
     io_runtime: Option<Handle>,
     watchdog: Option<Duration>,
+    job_spans: bool,
 }
 
 impl PoolConfig {
@@ -42,6 +44,7 @@ impl PoolConfig {
             priority: Priority::DEFAULT,
             io_runtime: None,
             watchdog: Some(crate::backend::DEFAULT_WATCHDOG_THRESHOLD),
+            job_spans: true,
         }
     }
 
@@ -65,6 +68,7 @@ impl PoolConfig {
             priority,
             io_runtime,
             watchdog: self.watchdog,
+            job_spans: self.job_spans,
         })
     }
 }
@@ -93,6 +97,12 @@ impl ValidPoolConfig {
     /// The watchdog threshold, if the watchdog is on.
     pub fn watchdog(&self) -> Option<Duration> {
         self.watchdog
+    }
+
+    /// Whether jobs run inside a tracing span (see
+    /// [`Builder::without_job_spans`](crate::Builder::without_job_spans)).
+    pub fn job_spans(&self) -> bool {
+        self.job_spans
     }
 
     /// Applies the configured priority to the calling worker thread. A

@@ -38,6 +38,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use crate::backend::job::{Job, JobBody};
+use crate::backend::trace::JobTrace;
 use crate::contain::{drop_contained, wake_all_contained};
 use crate::handle::JobHandle;
 use crate::metrics::{Counters, Ending, Metrics};
@@ -76,6 +77,8 @@ struct State {
 
 pub(crate) struct Shared {
     name: String,
+    /// Whether jobs run inside spans (the builder's setting).
+    job_spans: bool,
     /// See invariant 1. Written by submitters and workers for every job:
     /// on a line of its own.
     jobs: CachePadded<AtomicUsize>,
@@ -129,10 +132,18 @@ impl fmt::Debug for ExecutorCore {
 }
 
 impl ExecutorCore {
-    /// A new core in the running phase.
+    /// A new core in the running phase, whose jobs run inside spans.
+    #[cfg(test)]
     pub(crate) fn new(name: impl Into<String>) -> Self {
+        ExecutorCore::with_job_spans(name, true)
+    }
+
+    /// A new core in the running phase; `job_spans`: whether its jobs run
+    /// inside spans (see `backend::trace`).
+    pub(crate) fn with_job_spans(name: impl Into<String>, job_spans: bool) -> Self {
         ExecutorCore {
             shared: Arc::new(Shared {
+                job_spans,
                 name: name.into(),
                 jobs: CachePadded(AtomicUsize::new(0)),
                 aborted: CachePadded(AtomicBool::new(false)),
@@ -202,7 +213,12 @@ impl ExecutorCore {
             }
         }
         self.shared.counters.submitted();
-        let (job, handle) = Job::new(self.shared.clone(), body, name);
+        let trace = if self.shared.job_spans {
+            JobTrace::new(&self.shared.name, name.as_deref())
+        } else {
+            None
+        };
+        let (job, handle) = Job::new(self.shared.clone(), body, name, trace);
         (Some(job), handle)
     }
 

@@ -115,7 +115,7 @@ impl ShutdownDriver {
     pub fn new(
         config: &ValidPoolConfig,
     ) -> Result<(ExecutorCore, ShutdownDriver, WorkerContext), BuildError> {
-        let core = ExecutorCore::new(config.name());
+        let core = ExecutorCore::with_job_spans(config.name(), config.job_spans());
         let watchdog = match config.watchdog() {
             Some(threshold) => Some(Watchdog::start(
                 &core,

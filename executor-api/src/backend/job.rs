@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 
 use crate::backend::cell::{Delivery, JobCell};
 use crate::backend::core::Shared;
+use crate::backend::trace::JobTrace;
 use crate::backend::worker::WatchedPoll;
 use crate::cancel::CancelToken;
 use crate::contain::{drop_contained, drop_payload};
@@ -142,6 +143,8 @@ pin_project! {
         parked: Option<NonZeroUsize>,
         started: bool,
         ended: bool,
+        // The spans its polls enter (see `backend::trace`), if any.
+        trace: Option<Box<JobTrace>>,
     }
 
     impl<B: JobBody> PinnedDrop for Job<B> {
@@ -162,6 +165,7 @@ impl<B: JobBody> Job<B> {
         core: Arc<Shared>,
         body: B,
         name: Option<std::sync::Arc<str>>,
+        trace: Option<Box<JobTrace>>,
     ) -> (Self, JobHandle<B::Output>) {
         let cell = Arc::new(JobCell::new(name));
         let handle = JobHandle::new(cell.clone());
@@ -172,6 +176,7 @@ impl<B: JobBody> Job<B> {
             parked: None,
             started: false,
             ended: false,
+            trace,
         };
         (job, handle)
     }
@@ -250,6 +255,13 @@ impl<B: JobBody> Future for Job<B> {
             return Poll::Ready(());
         }
         let this = self.as_mut().project();
+        // Everything the poll does, the ending included, is inside the
+        // job's span.
+        // (A clone: the guard must not borrow the job, which `end` takes.)
+        let _entered = this
+            .trace
+            .as_mut()
+            .map(|trace| trace.span_for_poll().clone().entered());
         if !*this.started {
             *this.started = true;
             this.core.job_started();

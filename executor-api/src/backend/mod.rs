@@ -34,6 +34,7 @@ mod core;
 mod driver;
 mod job;
 mod priority;
+mod trace;
 mod watchdog;
 pub(crate) mod worker;
 
