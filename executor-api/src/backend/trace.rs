@@ -33,6 +33,16 @@ impl JobTrace {
     /// executor `executor`: `None` if no subscriber is interested in the
     /// job's span or the submitter's.
     pub(crate) fn new(executor: &str, job: Option<&str>) -> Option<Box<JobTrace>> {
+        // No subscriber at all: nothing to record. (Checked first because a
+        // callsite that a scoped subscriber, now gone, found interesting
+        // stays cached as interesting, and would build a span that records
+        // nowhere.)
+        let no_subscriber = tracing::dispatcher::get_default(|dispatch| {
+            dispatch.is::<tracing::subscriber::NoSubscriber>()
+        });
+        if no_subscriber {
+            return None;
+        }
         let parent = Span::current();
         let span = tracing::info_span!(
             parent: &parent,
@@ -58,5 +68,39 @@ impl JobTrace {
             self.span.record("queue_us", queued);
         }
         &self.span
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A subscriber interested in everything, recording nothing.
+    struct Interested;
+
+    impl tracing::Subscriber for Interested {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, _: &tracing::Event<'_>) {}
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    /// With a subscriber, a job gets a trace; with none, it gets none (no
+    /// allocation), even after a scoped subscriber found the `job` span
+    /// interesting (which tracing caches).
+    #[test]
+    fn a_job_is_traced_only_while_a_subscriber_listens() {
+        let traced = tracing::subscriber::with_default(Interested, || {
+            JobTrace::new("executor", Some("job")).is_some()
+        });
+        assert!(traced);
+        assert!(JobTrace::new("executor", Some("job")).is_none());
     }
 }
