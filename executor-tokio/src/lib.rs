@@ -35,6 +35,8 @@ mod builder;
 mod driver;
 mod executor;
 mod queue;
+mod sleepers;
+mod sync;
 
 pub use crate::builder::Builder;
 pub use crate::executor::DedicatedExecutor;

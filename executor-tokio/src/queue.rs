@@ -51,28 +51,22 @@
 //!
 //! # Sleeping and waking (no lost wake-up)
 //!
-//! A pump that finds the FIFO empty registers its waker, counts itself in
-//! `sleeping`, marks itself asleep and then looks at the FIFO again; a
-//! push publishes the job and then reads `sleeping`. Both sides separate
-//! their write from their read with a `SeqCst` fence, so at least one of
-//! them sees the other: either the pump finds the job, or the pusher finds
-//! the pump asleep and wakes it (a pusher that finds the count but no flag
-//! yet is racing a pump that has not reached its fence, and that pump will
-//! see the job). A pump is woken by whoever turns its `asleep` flag from
-//! true to false, exactly once per sleep. So no job waits while a pump
-//! sleeps: every push while one sleeps wakes one.
+//! A pump that finds the FIFO empty sleeps until a push wakes it; the
+//! handshake lives in `sleepers`, where loom models check it. So no job
+//! waits while a pump sleeps: every push while one sleeps wakes one.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicUsize, fence};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
-use atomic_waker::AtomicWaker;
 use crossbeam_deque::{Injector, Steal};
+
+use crate::sleepers::Sleepers;
 
 /// How long a pump polls jobs before it hands its worker back to Tokio.
 pub(crate) const SLICE: Duration = Duration::from_millis(1);
@@ -80,10 +74,7 @@ pub(crate) const SLICE: Duration = Duration::from_millis(1);
 /// The FIFO of runnable jobs of one executor, and its pumps.
 pub(crate) struct RunQueue {
     jobs: Injector<Runnable>,
-    pumps: Box<[PumpSlot]>,
-    /// How many pumps are asleep (an upper bound while one is between
-    /// counting itself and being woken).
-    sleeping: AtomicUsize,
+    pumps: Sleepers,
     /// Pump tasks that exist: the driver tells them apart from the tasks
     /// that jobs spawned.
     live_pumps: AtomicUsize,
@@ -91,24 +82,12 @@ pub(crate) struct RunQueue {
     closed: AtomicBool,
 }
 
-/// What a sleeping pump leaves for whoever wakes it.
-struct PumpSlot {
-    waker: AtomicWaker,
-    asleep: AtomicBool,
-}
-
 impl RunQueue {
     /// A queue for `pumps` pumps: one per worker thread.
     pub(crate) fn new(pumps: usize) -> Arc<RunQueue> {
         Arc::new(RunQueue {
             jobs: Injector::new(),
-            pumps: (0..pumps)
-                .map(|_| PumpSlot {
-                    waker: AtomicWaker::new(),
-                    asleep: AtomicBool::new(false),
-                })
-                .collect(),
-            sleeping: AtomicUsize::new(0),
+            pumps: Sleepers::new(pumps),
             live_pumps: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         })
@@ -129,25 +108,11 @@ impl RunQueue {
     /// (resolving it as cancelled if it had not ended).
     pub(crate) fn push(&self, runnable: Runnable) {
         self.jobs.push(runnable);
-        // Pairs with the fence in `pump` (see the module docs): either that
-        // pump sees this job, or this sees the pump asleep.
-        fence(SeqCst);
-        if self.sleeping.load(Relaxed) > 0 {
-            self.wake_one();
-        }
+        // Either a pump going to sleep sees this job, or this wakes it.
+        self.pumps.notify();
         if self.closed.load(Acquire) {
             // Raced with `close`: nothing will pop it.
             self.drain();
-        }
-    }
-
-    fn wake_one(&self) {
-        for slot in &*self.pumps {
-            if slot.asleep.swap(false, AcqRel) {
-                self.sleeping.fetch_sub(1, AcqRel);
-                slot.waker.wake();
-                return;
-            }
         }
     }
 
@@ -195,7 +160,7 @@ impl RunQueue {
             let slice = Instant::now();
             loop {
                 let Some(runnable) = self.pop() else {
-                    self.sleep(index).await;
+                    self.pumps.sleep(index, || !self.jobs.is_empty()).await;
                     break;
                 };
                 let tasks = runtime.metrics().num_alive_tasks();
@@ -218,48 +183,6 @@ impl RunQueue {
                 }
             }
         }
-    }
-
-    /// Waits until a job may be queued for pump `index` (see the module
-    /// docs).
-    async fn sleep(&self, index: usize) {
-        let slot = &self.pumps[index];
-        let mut asleep = false;
-        std::future::poll_fn(|cx| {
-            if asleep {
-                // Woken exactly when a pusher turned `asleep` back to false;
-                // any other poll is spurious. Register before the second
-                // look, so that a wake-up in between uses this waker.
-                if !slot.asleep.load(Acquire) {
-                    return Poll::Ready(());
-                }
-                slot.waker.register(cx.waker());
-                return if slot.asleep.load(Acquire) {
-                    Poll::Pending
-                } else {
-                    Poll::Ready(())
-                };
-            }
-            asleep = true;
-            slot.waker.register(cx.waker());
-            // Counted before flagged, and (in `wake_one`) unflagged before
-            // uncounted: `sleeping` is never below the number of flags set,
-            // so a push that reads 0 has no sleeping pump to wake.
-            self.sleeping.fetch_add(1, AcqRel);
-            slot.asleep.store(true, Release);
-            // Pairs with the fence in `push`.
-            fence(SeqCst);
-            if self.jobs.is_empty() {
-                return Poll::Pending;
-            }
-            // A job arrived meanwhile: get up, unless a pusher already woke
-            // us (then it also took us off the count).
-            if slot.asleep.swap(false, AcqRel) {
-                self.sleeping.fetch_sub(1, AcqRel);
-            }
-            Poll::Ready(())
-        })
-        .await;
     }
 }
 

@@ -146,6 +146,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "test",
                 "--package",
                 "executor-api",
+                "--package",
+                "executor-tokio",
                 "--lib",
                 "--release",
                 "--locked",

@@ -1,0 +1,212 @@
+//! The pumps' sleep/wake handshake, apart from the queue it guards so that
+//! loom can check it (crossbeam's queue cannot run under loom; the models
+//! use a locked `VecDeque`).
+//!
+//! A pump that finds no work registers its waker, counts itself in
+//! `sleeping`, flags itself asleep and then looks for work again; a pusher
+//! publishes its work and then reads `sleeping`. Both sides separate their
+//! write from their read with a `SeqCst` fence, so at least one of them
+//! sees the other: either the pump finds the work, or the pusher finds the
+//! pump asleep and wakes it (a pusher that finds the count but no flag yet
+//! is racing a pump that has not reached its fence, and that pump will see
+//! the work). A pump is woken by whoever turns its flag from true to
+//! false, exactly once per sleep.
+//!
+//! Counted before flagged, and (in `wake_one`) unflagged before uncounted:
+//! `sleeping` is never below the number of flags set, so a push that reads
+//! 0 has no sleeping pump to wake.
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+use std::task::Poll;
+
+use crate::sync::{AtomicBool, AtomicUsize, AtomicWaker, fence, register};
+
+/// The sleep state of a set of pumps.
+pub(crate) struct Sleepers {
+    slots: Box<[Slot]>,
+    /// How many pumps are asleep (an upper bound while one is between
+    /// counting itself and being woken).
+    sleeping: AtomicUsize,
+}
+
+/// What a sleeping pump leaves for whoever wakes it.
+struct Slot {
+    waker: AtomicWaker,
+    asleep: AtomicBool,
+}
+
+impl Sleepers {
+    /// `pumps` pumps, all awake.
+    pub(crate) fn new(pumps: usize) -> Sleepers {
+        Sleepers {
+            slots: (0..pumps)
+                .map(|_| Slot {
+                    waker: AtomicWaker::new(),
+                    asleep: AtomicBool::new(false),
+                })
+                .collect(),
+            sleeping: AtomicUsize::new(0),
+        }
+    }
+
+    /// How many pumps there are.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Called after publishing work: wakes one sleeping pump, if any.
+    pub(crate) fn notify(&self) {
+        // Pairs with the fence in `sleep` (see the module docs).
+        fence(SeqCst);
+        if self.sleeping.load(Relaxed) > 0 {
+            self.wake_one();
+        }
+    }
+
+    fn wake_one(&self) {
+        for slot in &*self.slots {
+            // A compare-exchange, not a swap: the same on hardware, but
+            // loom 0.7 let a `swap` read a stale flag (a false deadlock).
+            if slot
+                .asleep
+                .compare_exchange(true, false, AcqRel, Acquire)
+                .is_ok()
+            {
+                self.sleeping.fetch_sub(1, AcqRel);
+                slot.waker.wake();
+                return;
+            }
+        }
+    }
+
+    /// Wakes every sleeping pump: for the models, whose pumps end.
+    #[cfg(all(test, executor_loom))]
+    pub(crate) fn wake_all(&self) {
+        for slot in &*self.slots {
+            if slot
+                .asleep
+                .compare_exchange(true, false, AcqRel, Acquire)
+                .is_ok()
+            {
+                self.sleeping.fetch_sub(1, AcqRel);
+                slot.waker.wake();
+            }
+        }
+    }
+
+    /// Pump `index` waits until there may be work: resolves at once if
+    /// `has_work` says so after the pump counted itself asleep, otherwise
+    /// when a pusher wakes it.
+    pub(crate) async fn sleep(&self, index: usize, has_work: impl Fn() -> bool) {
+        let slot = &self.slots[index];
+        let mut asleep = false;
+        std::future::poll_fn(|cx| {
+            if asleep {
+                // Woken exactly when a pusher turned `asleep` back to false;
+                // any other poll is spurious. Register before the second
+                // look, so that a wake-up in between uses this waker.
+                if !slot.asleep.load(Acquire) {
+                    return Poll::Ready(());
+                }
+                register(&slot.waker, cx.waker());
+                return if slot.asleep.load(Acquire) {
+                    Poll::Pending
+                } else {
+                    Poll::Ready(())
+                };
+            }
+            asleep = true;
+            register(&slot.waker, cx.waker());
+            self.sleeping.fetch_add(1, AcqRel);
+            slot.asleep.store(true, Release);
+            // Pairs with the fence in `notify`.
+            fence(SeqCst);
+            if !has_work() {
+                return Poll::Pending;
+            }
+            // Work arrived meanwhile: get up, unless a pusher already woke
+            // us (then it also took us off the count).
+            if slot
+                .asleep
+                .compare_exchange(true, false, AcqRel, Acquire)
+                .is_ok()
+            {
+                self.sleeping.fetch_sub(1, AcqRel);
+            }
+            Poll::Ready(())
+        })
+        .await;
+    }
+}
+
+#[cfg(all(test, executor_loom))]
+mod loom_models {
+    //! Every interleaving (up to the preemption bound) of pushers and pumps
+    //! going to sleep. A lost wake-up leaves a pump parked with work
+    //! queued and every other thread done: loom reports the deadlock.
+
+    use std::collections::VecDeque;
+
+    use loom::sync::{Arc, Mutex};
+
+    use super::Sleepers;
+
+    /// Runs `pumps` pumps, each taking work until `items` items are taken
+    /// in all, against one pusher thread per item.
+    fn pushers_racing_pumps(pumps: usize, items: usize) {
+        loom::model(move || {
+            let sleepers = Arc::new(Sleepers::new(pumps));
+            let queue = Arc::new(Mutex::new(VecDeque::new()));
+            let taken = Arc::new(Mutex::new(0usize));
+            let pushers: Vec<_> = (0..items)
+                .map(|item| {
+                    let (sleepers, queue) = (sleepers.clone(), queue.clone());
+                    loom::thread::spawn(move || {
+                        queue.lock().unwrap().push_back(item);
+                        sleepers.notify();
+                    })
+                })
+                .collect();
+            let pump = |index: usize| {
+                let (sleepers, queue, taken) = (sleepers.clone(), queue.clone(), taken.clone());
+                move || loop {
+                    if *taken.lock().unwrap() == items {
+                        return;
+                    }
+                    let popped = queue.lock().unwrap().pop_front();
+                    if popped.is_some() {
+                        let mut taken = taken.lock().unwrap();
+                        *taken += 1;
+                        if *taken == items {
+                            // The others may sleep: let them see the end.
+                            sleepers.wake_all();
+                        }
+                        continue;
+                    }
+                    loom::future::block_on(sleepers.sleep(index, || {
+                        !queue.lock().unwrap().is_empty() || *taken.lock().unwrap() == items
+                    }));
+                }
+            };
+            let others: Vec<_> = (1..pumps).map(|i| loom::thread::spawn(pump(i))).collect();
+            pump(0)();
+            for thread in pushers.into_iter().chain(others) {
+                thread.join().unwrap();
+            }
+        });
+    }
+
+    /// Two submissions racing one pump on its way to sleep: neither is
+    /// left queued with the pump asleep.
+    #[test]
+    fn two_pushes_racing_a_pump_going_to_sleep() {
+        pushers_racing_pumps(1, 2);
+    }
+
+    /// One submission racing two pumps on their way to sleep: one of them
+    /// takes it.
+    #[test]
+    fn a_push_racing_two_pumps_going_to_sleep() {
+        pushers_racing_pumps(2, 1);
+    }
+}
