@@ -35,7 +35,10 @@ impl Client {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         let inner = HyperClient::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Under the service's header read timeout (10 s by default),
+            // which also closes connections idle that long: a request on a
+            // pooled connection the server is closing would fail.
+            .pool_idle_timeout(Duration::from_secs(5))
             .build(connector);
         Client { addr, inner }
     }

@@ -43,7 +43,8 @@ pub struct ServiceConfig {
     /// How long a client may take to send a request's headers (each
     /// request's, on a kept-alive connection too) before the connection is
     /// closed: a client that never finishes them does not hold a
-    /// connection forever.
+    /// connection forever. A kept-alive connection idle this long is closed
+    /// too (the timer starts when the connection waits for a request).
     pub header_read_timeout: Duration,
     /// Connections open at once. At the bound the service stops accepting
     /// until one closes (new clients wait in the kernel's backlog), so

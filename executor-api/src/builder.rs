@@ -214,8 +214,9 @@ impl<E: Launch> Builder<E> {
     /// a request's fields appear on every event logged inside its CPU jobs.
     /// With no subscriber interested in either span, this costs a check
     /// per submission and nothing per poll; otherwise one allocation per
-    /// job and a span enter and exit per poll (the benchmark's
-    /// `_without_spans` subjects measure it).
+    /// job, and per poll a clone of the span entered and exited (the
+    /// benchmark's `_without_spans` subjects measure it). A subscriber that
+    /// panics costs the job its span, never a panic in the executor.
     ///
     /// # Examples
     ///

@@ -173,19 +173,27 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // and built alone (the workspace's own crates come from a temporary
     // local registry), so a missing file, a path-only dependency or bad
     // metadata fails here rather than at publication.
+    // Built without `--cfg tokio_unstable` (an empty RUSTFLAGS replaces
+    // the workspace's), as crates.io users build, so the code that only
+    // such builds compile is checked too; in a target dir of its own, so
+    // neither build invalidates the other.
     cmd::run(
-        "packaging (cargo package of the library crates)",
-        cargo().args([
-            "package",
-            "--locked",
-            "--allow-dirty",
-            "--package",
-            "executor-api",
-            "--package",
-            "executor-tokio",
-            "--package",
-            "executor-rayon",
-        ]),
+        "packaging (cargo package of the library crates, without tokio_unstable)",
+        cargo()
+            .args([
+                "package",
+                "--locked",
+                "--allow-dirty",
+                "--target-dir",
+                "target/package-check",
+                "--package",
+                "executor-api",
+                "--package",
+                "executor-tokio",
+                "--package",
+                "executor-rayon",
+            ])
+            .env("RUSTFLAGS", ""),
     )?;
     eprintln!("\nxtask test: all checks passed");
     Ok(())

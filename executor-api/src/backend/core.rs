@@ -195,6 +195,15 @@ impl ExecutorCore {
         body: B,
         name: Option<std::sync::Arc<str>>,
     ) -> (Option<Job<B>>, JobHandle<B::Output>) {
+        // The span is made before the job is counted: it runs the
+        // subscriber's code, and nothing may come between counting a job and
+        // handing it over (invariant 1). A subscriber that panics gets the
+        // job no span.
+        let trace = if self.shared.job_spans {
+            JobTrace::new(&self.shared.name, name.as_deref())
+        } else {
+            None
+        };
         let mut current = self.shared.jobs.load(Relaxed);
         loop {
             if current & CLOSED != 0 {
@@ -213,11 +222,6 @@ impl ExecutorCore {
             }
         }
         self.shared.counters.submitted();
-        let trace = if self.shared.job_spans {
-            JobTrace::new(&self.shared.name, name.as_deref())
-        } else {
-            None
-        };
         let (job, handle) = Job::new(self.shared.clone(), body, name, trace);
         (Some(job), handle)
     }

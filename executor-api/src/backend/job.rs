@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 
 use crate::backend::cell::{Delivery, JobCell};
 use crate::backend::core::Shared;
-use crate::backend::trace::JobTrace;
+use crate::backend::trace::{JobTrace, drop_trace};
 use crate::backend::worker::WatchedPoll;
 use crate::cancel::CancelToken;
 use crate::contain::{drop_contained, drop_payload};
@@ -148,10 +148,13 @@ pin_project! {
     }
 
     impl<B: JobBody> PinnedDrop for Job<B> {
-        fn drop(this: Pin<&mut Self>) {
+        fn drop(mut this: Pin<&mut Self>) {
             if !this.ended {
-                this.end(Err(JobError::Cancelled));
+                // Dropped unfinished: the ending still runs in its span.
+                let _entered = this.as_mut().project().trace.as_mut().map(|trace| trace.enter());
+                this.as_mut().end(Err(JobError::Cancelled));
             }
+            drop_trace(this.project().trace.take());
         }
     }
 }
@@ -250,18 +253,20 @@ impl<B: JobBody> Future for Job<B> {
         if self.ended {
             return Poll::Ready(());
         }
+        // Everything the poll does, a cancelled job's ending included, is
+        // inside the job's span. (The guard holds a clone of the span: it
+        // must not borrow the job, which `end` takes.)
+        let _entered = self
+            .as_mut()
+            .project()
+            .trace
+            .as_mut()
+            .map(|trace| trace.enter());
         if self.cancel_requested() {
             self.end(Err(JobError::Cancelled));
             return Poll::Ready(());
         }
         let this = self.as_mut().project();
-        // Everything the poll does, the ending included, is inside the
-        // job's span.
-        // (A clone: the guard must not borrow the job, which `end` takes.)
-        let _entered = this
-            .trace
-            .as_mut()
-            .map(|trace| trace.span_for_poll().clone().entered());
         if !*this.started {
             *this.started = true;
             this.core.job_started();
