@@ -20,6 +20,10 @@ const THOROUGH: Depth = Depth {
     proptest_cases: "10000",
 };
 
+/// The cargo-nextest a fresh machine gets: the one CI and development use,
+/// so that every machine runs the tests the same way.
+const NEXTEST_VERSION: &str = "0.9.143";
+
 /// What runs the tests.
 enum TestRunner {
     Nextest,
@@ -55,7 +59,13 @@ fn set_up() -> Result<TestRunner, String> {
     }
     let installed = cmd::run(
         "set-up: cargo-nextest is missing, installing it (once: a few minutes)",
-        cargo().args(["install", "cargo-nextest", "--locked"]),
+        cargo().args([
+            "install",
+            "cargo-nextest",
+            "--locked",
+            "--version",
+            NEXTEST_VERSION,
+        ]),
     );
     match installed {
         Ok(()) if cmd::has_cargo_tool("nextest") => Ok(TestRunner::Nextest),
