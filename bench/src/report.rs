@@ -135,11 +135,16 @@ fn spread_json(spread: Spread) -> Value {
 }
 
 fn spread_text(spread: Spread) -> String {
+    with_spread(spread.median, (spread.min, spread.max))
+}
+
+/// `median (smallest–largest)`.
+fn with_spread(median: f64, (min, max): (f64, f64)) -> String {
     format!(
         "{} ({}–{})",
-        format_value(spread.median),
-        format_value(spread.min),
-        format_value(spread.max)
+        format_value(median),
+        format_value(min),
+        format_value(max)
     )
 }
 
@@ -516,13 +521,9 @@ impl Results {
         for (name, o) in &self.overhead {
             let _ = writeln!(
                 md,
-                "| {name} | {} ({}–{}) | {} ({}–{}) |",
-                format_value(o.sequential_ns),
-                format_value(o.sequential_spread.0),
-                format_value(o.sequential_spread.1),
-                format_value(o.batch_ns),
-                format_value(o.batch_spread.0),
-                format_value(o.batch_spread.1),
+                "| {name} | {} | {} |",
+                with_spread(o.sequential_ns, o.sequential_spread),
+                with_spread(o.batch_ns, o.batch_spread),
             );
         }
         if !self.overhead_without_tokio_unstable.is_empty() {
@@ -533,13 +534,9 @@ impl Results {
             for (name, o) in &self.overhead_without_tokio_unstable {
                 let _ = writeln!(
                     md,
-                    "| {name} | {} ({}–{}) | {} ({}–{}) |",
-                    format_value(o.sequential_ns),
-                    format_value(o.sequential_spread.0),
-                    format_value(o.sequential_spread.1),
-                    format_value(o.batch_ns),
-                    format_value(o.batch_spread.0),
-                    format_value(o.batch_spread.1),
+                    "| {name} | {} | {} |",
+                    with_spread(o.sequential_ns, o.sequential_spread),
+                    with_spread(o.batch_ns, o.batch_spread),
                 );
             }
         }
@@ -551,10 +548,8 @@ impl Results {
             for (name, o) in &self.overhead_with_subscriber {
                 let _ = writeln!(
                     md,
-                    "| {name} | {} ({}–{}) |",
-                    format_value(o.batch_ns),
-                    format_value(o.batch_spread.0),
-                    format_value(o.batch_spread.1),
+                    "| {name} | {} |",
+                    with_spread(o.batch_ns, o.batch_spread),
                 );
             }
         }

@@ -64,34 +64,30 @@ impl Sleepers {
     }
 
     fn wake_one(&self) {
-        for slot in &*self.slots {
-            // A compare-exchange, not a swap: the same on hardware, but
-            // loom 0.7 let a `swap` read a stale flag (a false deadlock).
-            if slot
-                .asleep
-                .compare_exchange(true, false, AcqRel, Acquire)
-                .is_ok()
-            {
-                self.sleeping.fetch_sub(1, AcqRel);
-                slot.waker.wake();
-                return;
-            }
-        }
+        let _ = self.slots.iter().any(|slot| self.wake(slot));
     }
 
     /// Wakes every sleeping pump: for the models, whose pumps end.
     #[cfg(all(test, executor_loom))]
     pub(crate) fn wake_all(&self) {
         for slot in &*self.slots {
-            if slot
-                .asleep
-                .compare_exchange(true, false, AcqRel, Acquire)
-                .is_ok()
-            {
-                self.sleeping.fetch_sub(1, AcqRel);
-                slot.waker.wake();
-            }
+            self.wake(slot);
         }
+    }
+
+    /// Wakes the pump of `slot` if it sleeps; returns whether it did.
+    fn wake(&self, slot: &Slot) -> bool {
+        // A compare-exchange, not a swap: the same on hardware, but loom
+        // 0.7 let a `swap` read a stale flag (a false deadlock).
+        let asleep = slot
+            .asleep
+            .compare_exchange(true, false, AcqRel, Acquire)
+            .is_ok();
+        if asleep {
+            self.sleeping.fetch_sub(1, AcqRel);
+            slot.waker.wake();
+        }
+        asleep
     }
 
     /// Pump `index` waits until there may be work: resolves at once if

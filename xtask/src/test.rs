@@ -112,37 +112,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "warnings",
         ]),
     )?;
-    match runner {
+    let (step, runner_args): (&str, &[&str]) = match runner {
         // One process per test: a test sees only its own executor's threads
         // and is killed alone if it hangs.
-        TestRunner::Nextest => cmd::run(
-            "tests (cargo-nextest)",
-            cargo()
-                .args([
-                    "nextest",
-                    "run",
-                    "--workspace",
-                    "--all-targets",
-                    "--locked",
-                    "--no-fail-fast",
-                ])
-                .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
-        )?,
+        TestRunner::Nextest => ("tests (cargo-nextest)", &["nextest", "run"]),
         // Every test names its executor's threads uniquely, so tests that
         // share a process do not see each other's threads.
-        TestRunner::CargoTest => cmd::run(
+        TestRunner::CargoTest => (
             "tests (cargo test: cargo-nextest is not available)",
-            cargo()
-                .args([
-                    "test",
-                    "--workspace",
-                    "--all-targets",
-                    "--locked",
-                    "--no-fail-fast",
-                ])
-                .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
-        )?,
-    }
+            &["test"],
+        ),
+    };
+    cmd::run(
+        step,
+        cargo()
+            .args(runner_args)
+            .args(["--workspace", "--all-targets", "--locked", "--no-fail-fast"])
+            .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
+    )?;
     // The lifecycle code rebuilt against loom. RUSTFLAGS replaces the
     // `build.rustflags` of .cargo/config.toml, so it carries every cfg the
     // build needs; a separate target dir keeps the main build cached.
