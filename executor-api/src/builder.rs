@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 use crate::backend::{Launch, PoolConfig, Priority};
+use crate::class::WorkloadClass;
 use crate::error::BuildError;
 
 /// Configures and builds an executor of backend `E`: the same settings,
@@ -231,6 +232,60 @@ impl<E: Launch> Builder<E> {
     /// ```
     pub fn without_job_spans(mut self) -> Self {
         self.config.job_spans = false;
+        self
+    }
+
+    /// Adds a workload class: jobs submitted to it with
+    /// [`JobBuilder::class`](crate::JobBuilder::class) share the worker time
+    /// with the other classes by weight, within its cap and admission
+    /// bounds (see [`WorkloadClass`]). Jobs submitted without a class go to
+    /// [`DEFAULT_CLASS`](crate::DEFAULT_CLASS), which a class of that name
+    /// configures.
+    ///
+    /// # Default
+    ///
+    /// Only the default class: weight 1, no cap, no bound, and the executor
+    /// is one FIFO.
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidClass`] for a bad
+    /// setting or two classes of one name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::{Executor, WorkloadClass};
+    /// use executor_tokio::DedicatedExecutor;
+    ///
+    /// let executor = DedicatedExecutor::builder()
+    ///     .class(WorkloadClass::new("query").weight(8))
+    ///     .class(WorkloadClass::new("compaction").weight(1).cap(0.5))
+    ///     .build()?;
+    /// let names: Vec<_> = executor.class_metrics().into_iter().map(|class| class.name).collect();
+    /// assert_eq!(names, ["default", "query", "compaction"]);
+    /// # executor.shutdown();
+    /// # Ok::<(), executor_api::BuildError>(())
+    /// ```
+    pub fn class(mut self, class: WorkloadClass) -> Self {
+        self.config.classes.push(class);
+        self
+    }
+
+    /// Sets how long a job's poll may run before
+    /// [`yield_if_needed`](crate::yield_if_needed) yields to let the
+    /// executor choose the next job by the classes' weights.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_TIME_SLICE`](crate::backend::DEFAULT_TIME_SLICE) (1 ms).
+    ///
+    /// # Errors
+    ///
+    /// [`build`](Self::build) returns [`BuildError::InvalidTimeSlice`] for
+    /// zero.
+    pub fn time_slice(mut self, slice: Duration) -> Self {
+        self.config.time_slice = slice;
         self
     }
 

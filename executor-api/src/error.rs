@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::fmt;
+use std::time::Duration;
 
 /// Why a job did not produce its value.
 ///
@@ -35,6 +36,40 @@ pub enum JobError {
         /// The panic message: the payload when it was a `&str` or a
         /// `String`, otherwise [`NON_STRING_PANIC`].
         message: String,
+    },
+    /// The job's [class](crate::WorkloadClass) could not take it: its queue
+    /// was full when it was submitted, or it waited longer than the class
+    /// allows. Either way it never ran.
+    Overloaded {
+        /// The class's name.
+        class: String,
+        /// Which of the class's limits refused the job.
+        reason: Overload,
+    },
+    /// The job was submitted to a class that the executor was not built
+    /// with; it never ran.
+    UnknownClass {
+        /// The name it was submitted to.
+        class: String,
+    },
+}
+
+/// Which limit of a [`WorkloadClass`](crate::WorkloadClass) refused a job
+/// ([`JobError::Overloaded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Overload {
+    /// The class already had this many jobs waiting for their first poll
+    /// ([`WorkloadClass::max_queued`](crate::WorkloadClass::max_queued)).
+    QueueFull {
+        /// The class's bound.
+        max_queued: usize,
+    },
+    /// The job waited for its first poll longer than the class allows
+    /// ([`WorkloadClass::max_queue_wait`](crate::WorkloadClass::max_queue_wait)).
+    WaitedTooLong {
+        /// The class's limit.
+        max_queue_wait: Duration,
     },
 }
 
@@ -76,6 +111,12 @@ impl JobError {
     pub fn is_shut_down(&self) -> bool {
         matches!(self, JobError::ShutDown)
     }
+
+    /// Whether the job's class refused it ([`JobError::Overloaded`]): shed
+    /// load, or retry later.
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self, JobError::Overloaded { .. })
+    }
 }
 
 impl fmt::Display for JobError {
@@ -94,6 +135,28 @@ impl fmt::Display for JobError {
                 f,
                 "job panicked: {message}; the executor is still running, fix the job or catch \
                  the failure where it is awaited"
+            ),
+            JobError::Overloaded {
+                class,
+                reason: Overload::QueueFull { max_queued },
+            } => write!(
+                f,
+                "job refused: class {class:?} already has {max_queued} jobs waiting (its \
+                 max_queued); shed load or retry later, or raise the bound or the class's weight"
+            ),
+            JobError::Overloaded {
+                class,
+                reason: Overload::WaitedTooLong { max_queue_wait },
+            } => write!(
+                f,
+                "job dropped unrun: it waited longer than class {class:?} allows \
+                 ({max_queue_wait:?}, its max_queue_wait); shed load or retry later, or raise the \
+                 limit or the class's weight"
+            ),
+            JobError::UnknownClass { class } => write!(
+                f,
+                "job refused: the executor has no class {class:?}; add it with \
+                 Builder::class, or submit without a class"
             ),
         }
     }
@@ -131,6 +194,16 @@ pub enum BuildError {
     },
     /// The watchdog threshold was zero: every poll would be reported.
     InvalidWatchdog,
+    /// The time slice was zero (see
+    /// [`Builder::time_slice`](crate::Builder::time_slice)).
+    InvalidTimeSlice,
+    /// A [`WorkloadClass`](crate::WorkloadClass) setting was rejected.
+    InvalidClass {
+        /// The class's name.
+        class: String,
+        /// What is wrong with it, and what to do.
+        reason: String,
+    },
     /// The operating system refused to start a thread or build the runtime.
     Io(std::io::Error),
 }
@@ -154,6 +227,13 @@ impl fmt::Display for BuildError {
                  threshold above the longest poll you expect (the default is 100 ms), or turn \
                  the watchdog off",
             ),
+            BuildError::InvalidTimeSlice => f.write_str(
+                "invalid time slice 0: yield_if_needed would yield at every call; pass a slice \
+                 of about a millisecond (the default)",
+            ),
+            BuildError::InvalidClass { class, reason } => {
+                write!(f, "invalid workload class {class:?}: {reason}")
+            }
             BuildError::Io(err) => write!(
                 f,
                 "the operating system refused to start the executor's threads: {err}; check \

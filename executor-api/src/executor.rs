@@ -12,7 +12,7 @@ use crate::backend::{BoxedJob, ExecutorBackend, ExecutorCore, Join, RunnableJob}
 use crate::cancel::CancelToken;
 use crate::handle::JobHandle;
 use crate::job_builder::JobBuilder;
-use crate::metrics::Metrics;
+use crate::metrics::{ClassMetrics, Metrics};
 use crate::stream::JobStream;
 
 /// A dedicated executor for CPU-bound async work.
@@ -185,7 +185,7 @@ pub trait Executor: ExecutorBackend {
     }
 
     /// A builder for a job with options: a name, shown by the watchdog and
-    /// by tokio-console.
+    /// by tokio-console, and a [workload class](crate::WorkloadClass).
     ///
     /// # Examples
     ///
@@ -248,9 +248,16 @@ pub trait Executor: ExecutorBackend {
         self.core().join()
     }
 
-    /// A snapshot of the job counters.
+    /// A snapshot of the job counters, over every class.
     fn metrics(&self) -> Metrics {
         self.core().metrics()
+    }
+
+    /// A snapshot of each [workload class](crate::WorkloadClass)'s figures
+    /// (jobs by outcome, worker time, queue waits and poll times), the
+    /// default class first, then the others in the builder's order.
+    fn class_metrics(&self) -> Vec<ClassMetrics> {
+        self.core().class_metrics()
     }
 
     /// The executor's name (its threads are named after it).

@@ -52,8 +52,8 @@ pub struct JobHandle<T> {
 enum State<T> {
     /// A job that was admitted.
     Live(Arc<JobCell<T>>),
-    /// A submission that was rejected; resolves to `ShutDown` once.
-    Rejected,
+    /// A submission that was refused; resolves to its error once.
+    Refused(Box<JobError>),
     /// The outcome was returned, or the handle was detached.
     Done,
 }
@@ -65,9 +65,10 @@ impl<T> JobHandle<T> {
         }
     }
 
-    pub(crate) fn rejected() -> Self {
+    /// A handle for a submission that was refused, resolving to `error`.
+    pub(crate) fn refused(error: JobError) -> Self {
         JobHandle {
-            state: State::Rejected,
+            state: State::Refused(Box::new(error)),
         }
     }
 
@@ -95,11 +96,11 @@ impl<T> JobHandle<T> {
     }
 
     /// Whether the job has ended, so that awaiting the handle would not
-    /// wait. A rejected submission counts as ended.
+    /// wait. A refused submission counts as ended.
     pub fn is_finished(&self) -> bool {
         match &self.state {
             State::Live(cell) => cell.is_finished(),
-            State::Rejected | State::Done => true,
+            State::Refused(_) | State::Done => true,
         }
     }
 }
@@ -108,15 +109,17 @@ impl<T> Future for JobHandle<T> {
     type Output = Result<T, JobError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let outcome = match &self.state {
+        let outcome = match mem::replace(&mut self.state, State::Done) {
             State::Live(cell) => match cell.poll_outcome(cx) {
                 Poll::Ready(outcome) => outcome,
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.state = State::Live(cell);
+                    return Poll::Pending;
+                }
             },
-            State::Rejected => Err(JobError::ShutDown),
+            State::Refused(error) => Err(*error),
             State::Done => panic!("`JobHandle` polled after it returned `Poll::Ready`"),
         };
-        self.state = State::Done;
         Poll::Ready(outcome)
     }
 }

@@ -5,15 +5,17 @@ use std::sync::Arc;
 
 use futures_core::Stream;
 
-use crate::backend::{ClosureBody, FutureBody, JobBody};
+use crate::backend::{ClassIndex, ClosureBody, FutureBody, JobBody};
 use crate::cancel::CancelToken;
+use crate::error::JobError;
 use crate::executor::Executor;
 use crate::handle::JobHandle;
 use crate::stream::{JobStream, channel, pump};
 
-/// Submits a job with options, made by [`Executor::job`].
+/// Submits a job with options, made by [`Executor::job`]: a name, and a
+/// [workload class](crate::WorkloadClass).
 ///
-/// Today the option is a name. The executor's watchdog reports a stalled
+/// The executor's watchdog reports a stalled
 /// job by its name, and both backends, built with `--cfg tokio_unstable`,
 /// show the job in tokio-console under it. The console also shows where
 /// the job was submitted: the spawn methods are `#[track_caller]`, so the
@@ -33,6 +35,8 @@ use crate::stream::{JobStream, channel, pump};
 pub struct JobBuilder<'a, E: ?Sized> {
     executor: &'a E,
     name: Option<Arc<str>>,
+    /// The class, or the name of a class the executor does not have.
+    class: Result<ClassIndex, String>,
 }
 
 impl<'a, E: Executor> JobBuilder<'a, E> {
@@ -40,7 +44,53 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
         JobBuilder {
             executor,
             name: None,
+            class: Ok(ClassIndex::DEFAULT),
         }
+    }
+
+    /// Submits the job to the [workload class](crate::WorkloadClass) named
+    /// `class`, which shares the workers with the other classes by weight,
+    /// within its cap and admission bounds.
+    ///
+    /// # Default
+    ///
+    /// [`DEFAULT_CLASS`](crate::DEFAULT_CLASS).
+    ///
+    /// # Errors
+    ///
+    /// The job never runs and its handle resolves at once to:
+    ///
+    /// - [`JobError::UnknownClass`] if the executor has no such class;
+    /// - [`JobError::Overloaded`] if the class's queue is full
+    ///   ([`WorkloadClass::max_queued`](crate::WorkloadClass::max_queued));
+    ///   later, if the job waits longer than the class allows
+    ///   ([`WorkloadClass::max_queue_wait`](crate::WorkloadClass::max_queue_wait)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::{Executor, JobError, WorkloadClass};
+    /// # let executor = executor_tokio::DedicatedExecutor::builder()
+    /// #     .class(WorkloadClass::new("compaction").weight(1))
+    /// #     .build()
+    /// #     .unwrap();
+    /// let merged = executor.job().name("merge").class("compaction").spawn_cpu(|_| 7);
+    /// assert_eq!(futures::executor::block_on(merged), Ok(7));
+    ///
+    /// let typo = executor.job().class("compactoin").spawn_cpu(|_| 7);
+    /// assert_eq!(
+    ///     futures::executor::block_on(typo),
+    ///     Err(JobError::UnknownClass { class: "compactoin".into() }),
+    /// );
+    /// # executor.shutdown();
+    /// ```
+    pub fn class(mut self, class: &str) -> Self {
+        self.class = self
+            .executor
+            .core()
+            .class_named(class)
+            .ok_or_else(|| class.to_owned());
+        self
     }
 
     /// Names the job, for example `"cpu:sort"`.
@@ -51,7 +101,14 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
 
     #[track_caller]
     fn submit<B: JobBody>(self, body: B) -> JobHandle<B::Output> {
-        let (job, handle) = self.executor.core().admit_named(body, self.name);
+        let class = match self.class {
+            Ok(class) => class,
+            Err(class) => {
+                crate::contain::drop_contained(body);
+                return JobHandle::refused(JobError::UnknownClass { class });
+            }
+        };
+        let (job, handle) = self.executor.core().admit_to(body, self.name, class);
         if let Some(job) = job {
             self.executor.schedule(job);
         }

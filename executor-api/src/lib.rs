@@ -56,7 +56,11 @@
 //!   named jobs.
 //! - [`Builder`], [`Priority`]: configuring one, the same for every
 //!   backend.
-//! - [`JobHandle`], [`CancelToken`], [`JobError`], [`Metrics`]: a job's life.
+//! - [`WorkloadClass`]: kinds of work that share the CPU by weight, with
+//!   caps and bounded admission; [`yield_if_needed`] for long jobs to take
+//!   part.
+//! - [`JobHandle`], [`CancelToken`], [`JobError`], [`Metrics`],
+//!   [`ClassMetrics`]: a job's life and the executor's figures.
 //! - [`JobStream`]: a stream produced by a job, consumed anywhere
 //!   ([`Executor::spawn_stream`]).
 //! - [`io`]: I/O from inside jobs, on the executor's registered I/O runtime.
@@ -73,24 +77,32 @@
 pub mod backend;
 mod builder;
 mod cancel;
+mod class;
 mod contain;
 mod error;
 mod executor;
 mod handle;
+mod histogram;
 pub mod io;
 mod job_builder;
 mod metrics;
+mod slice;
 mod stream;
 mod sync;
 
 pub use crate::backend::{Join, Priority};
 pub use crate::builder::Builder;
 pub use crate::cancel::CancelToken;
-pub use crate::error::{BuildError, JobError, NON_STRING_PANIC, validate_name, validate_nice};
+pub use crate::class::{DEFAULT_CAP_WINDOW, DEFAULT_CLASS, WorkloadClass};
+pub use crate::error::{
+    BuildError, JobError, NON_STRING_PANIC, Overload, validate_name, validate_nice,
+};
 pub use crate::executor::{AnyExecutor, Executor};
 pub use crate::handle::JobHandle;
+pub use crate::histogram::DurationHistogram;
 pub use crate::job_builder::JobBuilder;
-pub use crate::metrics::Metrics;
+pub use crate::metrics::{ClassMetrics, Metrics};
+pub use crate::slice::{should_yield, yield_if_needed};
 pub use crate::stream::JobStream;
 
 /// The README's example, compiled and run as a doc test so that it stays

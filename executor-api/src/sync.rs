@@ -44,3 +44,48 @@ impl<T> std::ops::Deref for CachePadded<T> {
         &self.0
     }
 }
+
+/// A multi-producer, multi-consumer FIFO: crossbeam's lock-free
+/// [`Injector`](crossbeam_deque::Injector), or under loom a locked
+/// `VecDeque` standing in for it (crossbeam's cannot run under loom).
+pub(crate) struct Queue<T> {
+    #[cfg(not(executor_loom))]
+    inner: crossbeam_deque::Injector<T>,
+    #[cfg(executor_loom)]
+    inner: Mutex<std::collections::VecDeque<T>>,
+}
+
+impl<T> Queue<T> {
+    pub(crate) fn new() -> Self {
+        Queue {
+            inner: Default::default(),
+        }
+    }
+
+    pub(crate) fn push(&self, item: T) {
+        #[cfg(not(executor_loom))]
+        self.inner.push(item);
+        #[cfg(executor_loom)]
+        lock(&self.inner).push_back(item);
+    }
+
+    pub(crate) fn pop(&self) -> Option<T> {
+        #[cfg(not(executor_loom))]
+        loop {
+            match self.inner.steal() {
+                crossbeam_deque::Steal::Success(item) => return Some(item),
+                crossbeam_deque::Steal::Empty => return None,
+                crossbeam_deque::Steal::Retry => {}
+            }
+        }
+        #[cfg(executor_loom)]
+        lock(&self.inner).pop_front()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        #[cfg(not(executor_loom))]
+        return self.inner.is_empty();
+        #[cfg(executor_loom)]
+        lock(&self.inner).is_empty()
+    }
+}

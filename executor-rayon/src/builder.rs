@@ -27,7 +27,7 @@ impl Launch for RayonExecutor {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
         let reactor = Reactor::start(config.helper_name("reactor"))?;
         let current = CurrentSlot::default();
-        let queue = RunQueue::new(reactor.handle().clone());
+        let queue = RunQueue::new(&core, reactor.handle().clone());
         let threads = PoolThreads::default();
         let pool = match build_pool(&config, &reactor, &current, &queue, &threads, context) {
             Ok(pool) => Arc::new(pool),
@@ -37,7 +37,7 @@ impl Launch for RayonExecutor {
             }
         };
         queue.calibrate(&pool);
-        let executor = RayonExecutor::new(core, queue);
+        let executor = RayonExecutor::new(core, queue.clone());
         current.set(&executor);
         // The driver holds the only strong reference to the pool: dropping
         // it is what lets the pool threads exit.
@@ -46,6 +46,7 @@ impl Launch for RayonExecutor {
                 pool,
                 threads,
                 reactor,
+                queue,
             })
         })?;
         Ok(executor)

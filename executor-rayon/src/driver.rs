@@ -7,6 +7,7 @@ use std::thread::JoinHandle;
 use executor_api::backend::BackendThreads;
 use rayon::ThreadPool;
 
+use crate::queue::RunQueue;
 use crate::reactor::Reactor;
 
 /// The pool threads' join handles, filled by the pool's spawn handler.
@@ -18,9 +19,16 @@ pub(crate) struct RayonThreads {
     pub(crate) pool: Arc<ThreadPool>,
     pub(crate) threads: PoolThreads,
     pub(crate) reactor: Reactor,
+    pub(crate) queue: Arc<RunQueue>,
 }
 
 impl BackendThreads for RayonThreads {
+    /// Wakes every pool thread to look for jobs: the caps are lifted, so
+    /// jobs that waited for their class's budget start, and end cancelled.
+    fn abort(&self) {
+        self.queue.wake_all();
+    }
+
     /// Drops the pool, whose threads exit once the Rayon work still queued
     /// (work that jobs handed to `rayon::spawn`) has run; waits for them;
     /// then stops the reactor, which that work may still have used for

@@ -148,6 +148,7 @@ impl ExecutorBackend for RayonExecutor {
         // through the run queue so that all jobs share one FIFO order (see
         // `queue`). A wake-up reschedules the task the same way.
         let queue = self.inner.queue.clone();
+        let class = job.class();
         // tokio-console shows the job under its name and where it was
         // submitted.
         #[cfg(tokio_unstable)]
@@ -156,7 +157,7 @@ impl ExecutorBackend for RayonExecutor {
             tracing::Instrument::instrument(job, span)
         };
         let (runnable, task) =
-            async_task::spawn(job, move |runnable: Runnable| queue.push(runnable));
+            async_task::spawn(job, move |runnable: Runnable| queue.push(class, runnable));
         // The job reports to its `JobHandle`; the task handle is not needed.
         task.detach();
         runnable.schedule();

@@ -57,7 +57,7 @@ use std::sync::{Arc, Barrier, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use async_task::Runnable;
-use crossbeam_channel::{Receiver, Sender};
+use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
 use rayon::{BroadcastContext, ThreadPool};
 use tokio::runtime::Handle;
 
@@ -71,10 +71,9 @@ const RESCUE_PERIOD: Duration = Duration::from_millis(1);
 /// of the outer work, Rayon's join or scope and its wait loop.
 const DEPTH_SLACK: usize = 64;
 
-/// The FIFO of runnable jobs of one executor.
+/// The runnable jobs of one executor: a FIFO per workload class.
 pub(crate) struct RunQueue {
-    tx: Sender<Runnable>,
-    rx: Receiver<Runnable>,
+    jobs: ClassQueues<Runnable>,
     /// Weak: only the driver keeps the pool alive.
     pool: OnceLock<Weak<ThreadPool>>,
     /// Runnables whose ticket ran nested (see the module docs).
@@ -107,11 +106,9 @@ thread_local! {
 }
 
 impl RunQueue {
-    pub(crate) fn new(reactor: Handle) -> Arc<RunQueue> {
-        let (tx, rx) = crossbeam_channel::unbounded();
+    pub(crate) fn new(core: &ExecutorCore, reactor: Handle) -> Arc<RunQueue> {
         Arc::new(RunQueue {
-            tx,
-            rx,
+            jobs: ClassQueues::new(core),
             pool: OnceLock::new(),
             orphans: AtomicUsize::new(0),
             calibration: Mutex::new(None),
@@ -156,27 +153,50 @@ impl RunQueue {
     /// Queues `runnable` and hands the pool a ticket for it. If the pool is
     /// gone, the runnable is dropped, which drops its job (resolving it as
     /// cancelled if it had not ended).
-    pub(crate) fn push(&self, runnable: Runnable) {
+    pub(crate) fn push(&self, class: ClassIndex, runnable: Runnable) {
         let Some(pool) = self.pool.get().and_then(Weak::upgrade) else {
             drop(runnable);
             return;
         };
-        // Never fails: this queue owns a receiver.
-        let _ = self.tx.send(runnable);
+        self.jobs.push(class, runnable);
         pool.spawn(run_ticket);
     }
 
-    /// Runs the oldest runnable, if any.
-    fn run_one(&self) {
-        if let Ok(runnable) = self.rx.try_recv() {
-            runnable.run();
+    /// Runs the runnable whose turn it is, if one may start now.
+    fn run_one(&self) -> Ran {
+        match self.jobs.pop() {
+            Pop::Job(runnable) => {
+                runnable.run();
+                Ran::Job
+            }
+            Pop::Empty => Ran::Nothing,
+            Pop::Throttled(_) => Ran::Throttled,
         }
     }
 
-    /// Runs runnables while orphans are left, claiming each first.
-    fn run_orphans(&self) {
+    /// Runs runnables while orphans are left, claiming each first. A claim
+    /// that finds only jobs of capped classes over their budget is given
+    /// back, for the rescue to try again.
+    fn run_orphans(self: &Arc<Self>) {
         while self.claim_orphan() {
-            self.run_one();
+            match self.run_one() {
+                Ran::Job => {}
+                Ran::Nothing => return,
+                Ran::Throttled => {
+                    self.orphans.fetch_add(1, AcqRel);
+                    self.start_rescue();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Wakes every pool thread to look for orphans: an immediate shutdown
+    /// lifted the caps, so jobs that waited for their class's budget may
+    /// start (and end cancelled).
+    pub(crate) fn wake_all(&self) {
+        if let Some(pool) = self.pool.get().and_then(Weak::upgrade) {
+            pool.spawn_broadcast(wake);
         }
     }
 
@@ -191,9 +211,18 @@ impl RunQueue {
     /// wake every thread to look, and start the rescue.
     fn orphan(self: &Arc<Self>) {
         self.orphans.fetch_add(1, AcqRel);
-        if let Some(pool) = self.pool.get().and_then(Weak::upgrade) {
-            pool.spawn_broadcast(wake);
-        }
+        self.wake_all();
+        self.start_rescue();
+    }
+
+    /// A ticket found only jobs of capped classes over their budget: leave
+    /// its runnable for the rescue, which looks again once a millisecond.
+    fn defer(self: &Arc<Self>) {
+        self.orphans.fetch_add(1, AcqRel);
+        self.start_rescue();
+    }
+
+    fn start_rescue(self: &Arc<Self>) {
         if !self.rescuing.swap(true, AcqRel) {
             let queue = self.clone();
             self.reactor.spawn(async move { queue.rescue().await });
@@ -219,6 +248,15 @@ impl RunQueue {
             }
         }
     }
+}
+
+/// What [`RunQueue::run_one`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ran {
+    Job,
+    Nothing,
+    /// Jobs are queued, but only in capped classes over their budget.
+    Throttled,
 }
 
 /// An orphan wake-up: runs orphans if the thread is at the top of its
@@ -267,7 +305,9 @@ fn enter_queue(queue: &Arc<RunQueue>, entry: Entry, depth: usize) {
     let at_top = depth + DEPTH_SLACK >= measured;
     match (entry, at_top) {
         (Entry::Ticket, true) => {
-            queue.run_one();
+            if queue.run_one() == Ran::Throttled {
+                queue.defer();
+            }
             queue.run_orphans();
         }
         (Entry::Ticket, false) => queue.orphan(),

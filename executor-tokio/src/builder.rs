@@ -24,7 +24,7 @@ impl Launch for DedicatedExecutor {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let runtime_builder = runtime_builder(&config, context);
-        let queue = RunQueue::new(config.workers());
+        let queue = RunQueue::new(&core, config.workers());
         let pumps = queue.clone();
         driver.spawn(config.helper_name("driver"), move || {
             // The runtime is built, and later dropped, on this thread:

@@ -29,6 +29,12 @@ impl BackendThreads for TokioThreads {
         self.runtime.metrics().num_alive_tasks() > self.queue.live_pumps()
     }
 
+    /// Pumps sleeping while only capped classes had jobs wake up: the
+    /// caps are lifted, and those jobs end cancelled.
+    fn abort(&self) {
+        self.queue.wake_all();
+    }
+
     /// Dropping the runtime drops every task that is left (sub-tasks, after
     /// an immediate shutdown) once its worker finishes the current poll,
     /// and waits for the worker threads to exit. Then nothing pumps the run

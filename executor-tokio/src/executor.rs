@@ -109,6 +109,7 @@ impl ExecutorBackend for DedicatedExecutor {
         // on the workers (see `queue`); a wake-up reschedules it the same
         // way, from whichever thread wakes it.
         let queue = self.inner.queue.clone();
+        let class = job.class();
         // tokio-console shows the job under its name and where it was
         // submitted.
         #[cfg(tokio_unstable)]
@@ -117,7 +118,7 @@ impl ExecutorBackend for DedicatedExecutor {
             tracing::Instrument::instrument(job, span)
         };
         let (runnable, task) =
-            async_task::spawn(job, move |runnable: Runnable| queue.push(runnable));
+            async_task::spawn(job, move |runnable: Runnable| queue.push(class, runnable));
         // The job reports to its `JobHandle`; the task handle is not needed.
         task.detach();
         runnable.schedule();

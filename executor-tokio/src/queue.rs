@@ -64,16 +64,17 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
-use crossbeam_deque::{Injector, Steal};
+use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
 
 use crate::sleepers::Sleepers;
 
 /// How long a pump polls jobs before it hands its worker back to Tokio.
 pub(crate) const SLICE: Duration = Duration::from_millis(1);
 
-/// The FIFO of runnable jobs of one executor, and its pumps.
+/// The runnable jobs of one executor, a FIFO per workload class, and its
+/// pumps.
 pub(crate) struct RunQueue {
-    jobs: Injector<Runnable>,
+    jobs: ClassQueues<Runnable>,
     pumps: Sleepers,
     /// Pump tasks that exist: the driver tells them apart from the tasks
     /// that jobs spawned.
@@ -83,10 +84,11 @@ pub(crate) struct RunQueue {
 }
 
 impl RunQueue {
-    /// A queue for `pumps` pumps: one per worker thread.
-    pub(crate) fn new(pumps: usize) -> Arc<RunQueue> {
+    /// A queue for the classes of `core`'s executor and `pumps` pumps: one
+    /// per worker thread.
+    pub(crate) fn new(core: &ExecutorCore, pumps: usize) -> Arc<RunQueue> {
         Arc::new(RunQueue {
-            jobs: Injector::new(),
+            jobs: ClassQueues::new(core),
             pumps: Sleepers::new(pumps),
             live_pumps: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
@@ -106,8 +108,8 @@ impl RunQueue {
     /// Queues `runnable` for a pump, waking one if any sleeps. If the
     /// runtime is gone, the runnable is dropped, which drops its job
     /// (resolving it as cancelled if it had not ended).
-    pub(crate) fn push(&self, runnable: Runnable) {
-        self.jobs.push(runnable);
+    pub(crate) fn push(&self, class: ClassIndex, runnable: Runnable) {
+        self.jobs.push(class, runnable);
         // Either a pump going to sleep sees this job, or this wakes it.
         self.pumps.notify();
         if self.closed.load(Acquire) {
@@ -116,14 +118,11 @@ impl RunQueue {
         }
     }
 
-    fn pop(&self) -> Option<Runnable> {
-        loop {
-            match self.jobs.steal() {
-                Steal::Success(runnable) => return Some(runnable),
-                Steal::Empty => return None,
-                Steal::Retry => {}
-            }
-        }
+    /// Wakes every sleeping pump: the shutdown turned immediate, and jobs
+    /// of capped classes that were waiting for their budget may now start
+    /// (and end cancelled).
+    pub(crate) fn wake_all(&self) {
+        self.pumps.wake_all();
     }
 
     /// The runtime is gone: drops every queued job (each resolves as
@@ -137,9 +136,7 @@ impl RunQueue {
     }
 
     fn drain(&self) {
-        while let Some(runnable) = self.pop() {
-            drop(runnable);
-        }
+        self.jobs.drain().for_each(drop);
     }
 
     /// Pump number `index`: polls jobs on the worker thread that polls it,
@@ -159,9 +156,20 @@ impl RunQueue {
         loop {
             let slice = Instant::now();
             loop {
-                let Some(runnable) = self.pop() else {
-                    self.pumps.sleep(index, || !self.jobs.is_empty()).await;
-                    break;
+                let runnable = match self.jobs.pop() {
+                    Pop::Job(runnable) => runnable,
+                    Pop::Empty => {
+                        self.pumps.sleep(index, || self.jobs.has_runnable()).await;
+                        break;
+                    }
+                    Pop::Throttled(until) => {
+                        // Only capped classes have jobs, over their budget:
+                        // sleep until the first may start, or a push.
+                        let woken = self.pumps.sleep(index, || self.jobs.has_runnable());
+                        let budget = tokio::time::sleep_until(until.into());
+                        first_of(woken, budget).await;
+                        break;
+                    }
                 };
                 let tasks = runtime.metrics().num_alive_tasks();
                 // A job catches its body's panics and contains the user code
@@ -184,6 +192,19 @@ impl RunQueue {
             }
         }
     }
+}
+
+/// Resolves when either future does; the other is dropped.
+async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    std::future::poll_fn(|cx| {
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
 }
 
 /// Reschedules the calling task at the back of its worker's run queue,

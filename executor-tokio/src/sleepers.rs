@@ -67,8 +67,9 @@ impl Sleepers {
         let _ = self.slots.iter().any(|slot| self.wake(slot));
     }
 
-    /// Wakes every sleeping pump: for the models, whose pumps end.
-    #[cfg(all(test, executor_loom))]
+    /// Wakes every sleeping pump: for an immediate shutdown (jobs that
+    /// waited for their class's budget may start), and for the models,
+    /// whose pumps end.
     pub(crate) fn wake_all(&self) {
         for slot in &*self.slots {
             self.wake(slot);
@@ -93,25 +94,36 @@ impl Sleepers {
     /// Pump `index` waits until there may be work: resolves at once if
     /// `has_work` says so after the pump counted itself asleep, otherwise
     /// when a pusher wakes it.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropped before it resolves (a pump that also waits for a timer), the
+    /// pump takes itself off the count, unless a pusher already did.
     pub(crate) async fn sleep(&self, index: usize, has_work: impl Fn() -> bool) {
-        let slot = &self.slots[index];
-        let mut asleep = false;
+        let mut asleep = Asleep {
+            sleepers: self,
+            slot: &self.slots[index],
+            counted: false,
+        };
         std::future::poll_fn(|cx| {
-            if asleep {
+            let slot = asleep.slot;
+            if asleep.counted {
                 // Woken exactly when a pusher turned `asleep` back to false;
                 // any other poll is spurious. Register before the second
                 // look, so that a wake-up in between uses this waker.
                 if !slot.asleep.load(Acquire) {
+                    asleep.counted = false;
                     return Poll::Ready(());
                 }
                 register(&slot.waker, cx.waker());
                 return if slot.asleep.load(Acquire) {
                     Poll::Pending
                 } else {
+                    asleep.counted = false;
                     Poll::Ready(())
                 };
             }
-            asleep = true;
+            asleep.counted = true;
             register(&slot.waker, cx.waker());
             self.sleeping.fetch_add(1, AcqRel);
             slot.asleep.store(true, Release);
@@ -120,18 +132,43 @@ impl Sleepers {
             if !has_work() {
                 return Poll::Pending;
             }
-            // Work arrived meanwhile: get up, unless a pusher already woke
-            // us (then it also took us off the count).
-            if slot
-                .asleep
-                .compare_exchange(true, false, AcqRel, Acquire)
-                .is_ok()
-            {
-                self.sleeping.fetch_sub(1, AcqRel);
-            }
+            // Work arrived meanwhile: get up.
+            asleep.get_up();
             Poll::Ready(())
         })
         .await;
+    }
+}
+
+/// A pump between counting itself asleep and being woken.
+struct Asleep<'a> {
+    sleepers: &'a Sleepers,
+    slot: &'a Slot,
+    /// The pump counted itself and nobody has been seen to wake it.
+    counted: bool,
+}
+
+impl Asleep<'_> {
+    /// Takes the pump off the count, unless a pusher already woke it (then
+    /// it also took it off the count).
+    fn get_up(&mut self) {
+        self.counted = false;
+        if self
+            .slot
+            .asleep
+            .compare_exchange(true, false, AcqRel, Acquire)
+            .is_ok()
+        {
+            self.sleepers.sleeping.fetch_sub(1, AcqRel);
+        }
+    }
+}
+
+impl Drop for Asleep<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.get_up();
+        }
     }
 }
 

@@ -7,10 +7,19 @@ use std::time::Duration;
 use tokio::runtime::Handle;
 
 use crate::backend::Priority;
+use crate::class::{DEFAULT_CLASS, WorkloadClass};
 use crate::error::{BuildError, validate_name};
 
 /// The niceness of worker threads unless a builder says otherwise.
 pub const DEFAULT_NICE: i32 = 10;
+
+/// How long a job's poll may run before
+/// [`yield_if_needed`](crate::yield_if_needed) yields, unless a builder
+/// says otherwise.
+pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(1);
+
+/// The largest weight a class may have.
+const MAX_WEIGHT: u32 = 10_000;
 
 /// The settings of a [`Builder`](crate::Builder), unvalidated.
 #[derive(Debug, Clone)]
@@ -22,6 +31,9 @@ pub(crate) struct PoolConfig {
     pub(crate) io_runtime: Option<Handle>,
     pub(crate) watchdog: Option<Duration>,
     pub(crate) job_spans: bool,
+    /// In the order the builder was given them.
+    pub(crate) classes: Vec<WorkloadClass>,
+    pub(crate) time_slice: Duration,
 }
 
 /// The settings of a [`Builder`](crate::Builder) after validation: what a
@@ -34,6 +46,9 @@ pub struct ValidPoolConfig {
     io_runtime: Option<Handle>,
     watchdog: Option<Duration>,
     job_spans: bool,
+    /// The default class first, then the others in the builder's order.
+    classes: Vec<WorkloadClass>,
+    time_slice: Duration,
 }
 
 impl PoolConfig {
@@ -45,6 +60,8 @@ impl PoolConfig {
             io_runtime: None,
             watchdog: Some(crate::backend::DEFAULT_WATCHDOG_THRESHOLD),
             job_spans: true,
+            classes: Vec::new(),
+            time_slice: DEFAULT_TIME_SLICE,
         }
     }
 
@@ -62,6 +79,10 @@ impl PoolConfig {
             Some(count) => count,
             None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
         };
+        if self.time_slice.is_zero() {
+            return Err(BuildError::InvalidTimeSlice);
+        }
+        let classes = validate_classes(self.classes, workers)?;
         Ok(ValidPoolConfig {
             name: self.name,
             workers,
@@ -69,8 +90,96 @@ impl PoolConfig {
             io_runtime,
             watchdog: self.watchdog,
             job_spans: self.job_spans,
+            classes,
+            time_slice: self.time_slice,
         })
     }
+}
+
+/// Checks every class, and puts the default class first (configured, or
+/// with the defaults).
+fn validate_classes(
+    classes: Vec<WorkloadClass>,
+    workers: usize,
+) -> Result<Vec<WorkloadClass>, BuildError> {
+    let invalid = |class: &WorkloadClass, reason: String| BuildError::InvalidClass {
+        class: class.name.to_string(),
+        reason,
+    };
+    for (index, class) in classes.iter().enumerate() {
+        if let Err(BuildError::InvalidName { reason, .. }) = validate_name(&class.name) {
+            return Err(invalid(
+                class,
+                format!("{reason}; name it with printable text"),
+            ));
+        }
+        if classes[..index]
+            .iter()
+            .any(|other| other.name == class.name)
+        {
+            return Err(invalid(
+                class,
+                "two classes have this name; give each class one name and one set of settings"
+                    .to_owned(),
+            ));
+        }
+        if !(1..=MAX_WEIGHT).contains(&class.weight) {
+            return Err(invalid(
+                class,
+                format!(
+                    "weight {} is outside 1..={MAX_WEIGHT}; a weight of 0 would never run, use a \
+                     small weight (1) for background work",
+                    class.weight
+                ),
+            ));
+        }
+        if let Some(cores) = class.cap
+            && !(cores > 0.0 && cores <= workers as f64)
+        {
+            return Err(invalid(
+                class,
+                format!(
+                    "cap of {cores} cores is not above 0 and at most the {workers} worker threads; \
+                     pass a fraction such as 0.5, or leave the class uncapped"
+                ),
+            ));
+        }
+        if class.cap_window.is_zero() {
+            return Err(invalid(
+                class,
+                "cap window 0: pass the span the cap is averaged over, such as 100 ms".to_owned(),
+            ));
+        }
+        if class.max_queued == Some(0) {
+            return Err(invalid(
+                class,
+                "max_queued 0 would refuse every job; pass 1 or more, or leave it unbounded"
+                    .to_owned(),
+            ));
+        }
+        if class.max_queue_wait.is_some_and(|wait| wait.is_zero()) {
+            return Err(invalid(
+                class,
+                "max_queue_wait 0 would expire every job; pass the longest wait a job may \
+                 still be useful after"
+                    .to_owned(),
+            ));
+        }
+    }
+    let mut ordered = Vec::with_capacity(classes.len() + 1);
+    let mut others = Vec::with_capacity(classes.len());
+    for class in classes {
+        if &*class.name == DEFAULT_CLASS {
+            ordered.push(class);
+        } else {
+            others.push(class);
+        }
+    }
+    if ordered.is_empty() {
+        ordered.push(WorkloadClass::new(DEFAULT_CLASS));
+    }
+    ordered.extend(others);
+    Ok(ordered)
 }
 
 impl ValidPoolConfig {
@@ -103,6 +212,17 @@ impl ValidPoolConfig {
     /// [`Builder::without_job_spans`](crate::Builder::without_job_spans)).
     pub fn job_spans(&self) -> bool {
         self.job_spans
+    }
+
+    /// The workload classes, the default class first.
+    pub fn classes(&self) -> &[WorkloadClass] {
+        &self.classes
+    }
+
+    /// How long a poll runs before [`yield_if_needed`](crate::yield_if_needed)
+    /// yields.
+    pub fn time_slice(&self) -> Duration {
+        self.time_slice
     }
 
     /// Applies the configured priority to the calling worker thread. A

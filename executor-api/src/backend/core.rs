@@ -37,12 +37,15 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use crate::backend::classes::{ClassIndex, ClassTable};
+use crate::backend::config::ValidPoolConfig;
 use crate::backend::job::{Job, JobBody};
 use crate::backend::trace::JobTrace;
 use crate::contain::{drop_contained, wake_all_contained};
+use crate::error::JobError;
 use crate::handle::JobHandle;
-use crate::metrics::{Counters, Ending, Metrics};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Condvar, Mutex, lock};
+use crate::metrics::{ClassMetrics, Ending, Metrics};
+use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, lock};
 
 use slab::Slab;
 
@@ -86,7 +89,14 @@ pub(crate) struct Shared {
     /// their next poll, closures see it through their `CancelToken`. Read by
     /// every poll: kept off the line that `jobs` bounces.
     aborted: CachePadded<AtomicBool>,
-    counters: Counters,
+    /// The workload classes: admission, accounting and the job counters.
+    classes: ClassTable,
+    /// How long a poll runs before `yield_if_needed` yields.
+    time_slice: Duration,
+    /// Submissions rejected by a shutdown.
+    rejected: AtomicU64,
+    /// Polls the watchdog reported.
+    stalled_polls: AtomicU64,
     state: Mutex<State>,
     /// Jobs waiting for a wake-up (invariant 5), woken by an abort.
     parked: Mutex<Slab<Waker>>,
@@ -132,22 +142,29 @@ impl fmt::Debug for ExecutorCore {
 }
 
 impl ExecutorCore {
-    /// A new core in the running phase, whose jobs run inside spans.
+    /// A new core in the running phase, with the default settings: one
+    /// class, job spans on.
     #[cfg(test)]
-    pub(crate) fn new(name: impl Into<String>) -> Self {
-        ExecutorCore::with_job_spans(name, true)
+    pub(crate) fn new(name: &str) -> Self {
+        let config = crate::backend::config::PoolConfig::new(name)
+            .validate()
+            .expect("the default settings are valid");
+        ExecutorCore::from_config(&config)
     }
 
-    /// A new core in the running phase; `job_spans`: whether its jobs run
-    /// inside spans (see `backend::trace`).
-    pub(crate) fn with_job_spans(name: impl Into<String>, job_spans: bool) -> Self {
+    /// A new core in the running phase, for `config`'s name, classes, time
+    /// slice and job spans.
+    pub(crate) fn from_config(config: &ValidPoolConfig) -> Self {
         ExecutorCore {
             shared: Arc::new(Shared {
-                job_spans,
-                name: name.into(),
+                job_spans: config.job_spans(),
+                name: config.name().to_owned(),
                 jobs: CachePadded(AtomicUsize::new(0)),
                 aborted: CachePadded(AtomicBool::new(false)),
-                counters: Counters::default(),
+                classes: ClassTable::new(config.classes()),
+                time_slice: config.time_slice(),
+                rejected: AtomicU64::new(0),
+                stalled_polls: AtomicU64::new(0),
                 state: Mutex::new(State {
                     phase: Phase::Running,
                     deadline: None,
@@ -166,9 +183,26 @@ impl ExecutorCore {
         &self.shared.name
     }
 
-    /// A snapshot of the job counters.
+    /// A snapshot of the job counters, over every class.
     pub fn metrics(&self) -> Metrics {
-        self.shared.counters.snapshot()
+        self.shared.classes.totals().into_metrics(
+            self.shared.rejected.load(Relaxed),
+            self.shared.stalled_polls.load(Relaxed),
+        )
+    }
+
+    /// A snapshot of each class's figures, the default class first.
+    pub fn class_metrics(&self) -> Vec<ClassMetrics> {
+        self.shared.classes.metrics()
+    }
+
+    /// The class named `name`.
+    pub(crate) fn class_named(&self, name: &str) -> Option<ClassIndex> {
+        self.shared.classes.lookup(name)
+    }
+
+    pub(crate) fn classes(&self) -> &ClassTable {
+        &self.shared.classes
     }
 
     /// Whether a shutdown (of any kind) has been requested.
@@ -181,20 +215,37 @@ impl ExecutorCore {
         self.shared.aborted.load(Acquire)
     }
 
-    /// Admits a job: counts it and returns it for the backend to run, or, if
-    /// the executor is shutting down, counts a rejection and returns `None`
-    /// with a handle that resolves to [`JobError::ShutDown`](crate::JobError::ShutDown).
+    /// Admits a job to the default class: counts it and returns it for the
+    /// backend to run, or, if the executor is shutting down, counts a
+    /// rejection and returns `None` with a handle that resolves to
+    /// [`JobError::ShutDown`](crate::JobError::ShutDown).
     #[cfg(test)]
     pub(crate) fn admit<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
-        self.admit_named(body, None)
+        self.admit_to(body, None, ClassIndex::DEFAULT)
     }
 
-    /// [`admit`](Self::admit), naming the job.
-    pub(crate) fn admit_named<B: JobBody>(
+    /// [`admit`](Self::admit), naming the job and choosing its class. A
+    /// class whose queue is full refuses it with
+    /// [`JobError::Overloaded`](crate::JobError::Overloaded) (a shutdown
+    /// takes precedence).
+    pub(crate) fn admit_to<B: JobBody>(
         &self,
         body: B,
         name: Option<std::sync::Arc<str>>,
+        class_index: ClassIndex,
     ) -> (Option<Job<B>>, JobHandle<B::Output>) {
+        let class = self.shared.classes.class(class_index);
+        if self.is_shutdown() {
+            return self.reject(body);
+        }
+        if let Err(reason) = class.reserve() {
+            let error = JobError::Overloaded {
+                class: class.name().to_string(),
+                reason,
+            };
+            drop_contained(body);
+            return (None, JobHandle::refused(error));
+        }
         // The span is made before the job is counted: it runs the
         // subscriber's code, and nothing may come between counting a job and
         // handing it over (invariant 1). A subscriber that panics gets the
@@ -207,8 +258,9 @@ impl ExecutorCore {
         let mut current = self.shared.jobs.load(Relaxed);
         loop {
             if current & CLOSED != 0 {
-                self.shared.counters.rejected();
-                return (None, JobHandle::rejected());
+                class.release();
+                crate::backend::trace::drop_trace(trace);
+                return self.reject(body);
             }
             // Acquire/Release: orders the admission with the close (invariant 2).
             match self.shared.jobs.compare_exchange_weak(
@@ -221,9 +273,25 @@ impl ExecutorCore {
                 Err(actual) => current = actual,
             }
         }
-        self.shared.counters.submitted();
-        let (job, handle) = Job::new(self.shared.clone(), body, name, trace);
+        class.submitted();
+        let submitted = self.shared.classes.nanos(Instant::now());
+        let (job, handle) = Job::new(
+            self.shared.clone(),
+            body,
+            name,
+            trace,
+            class_index,
+            submitted,
+        );
         (Some(job), handle)
+    }
+
+    /// Rejects a submission made after a shutdown began.
+    fn reject<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
+        self.shared.rejected.fetch_add(1, Relaxed);
+        // The body is user code: its destructor may panic.
+        drop_contained(body);
+        (None, JobHandle::refused(JobError::ShutDown))
     }
 
     /// Graceful shutdown: reject new jobs, let every admitted job finish.
@@ -401,7 +469,7 @@ impl ExecutorCore {
 
     /// Counts a poll that ran past the watchdog's threshold.
     pub(crate) fn count_stalled_poll(&self) {
-        self.shared.counters.stalled_poll();
+        self.shared.stalled_polls.fetch_add(1, Relaxed);
     }
 
     /// Jobs that have waited for a wake-up at least once and not ended: the
@@ -452,14 +520,18 @@ impl Shared {
         drop_contained(waker);
     }
 
-    pub(crate) fn job_started(&self) {
-        self.counters.started();
+    pub(crate) fn classes(&self) -> &ClassTable {
+        &self.classes
+    }
+
+    pub(crate) fn time_slice(&self) -> Duration {
+        self.time_slice
     }
 
     /// Counts how a job ended. Called before its outcome is delivered, so
     /// that the metrics already show the ending when the handle resolves.
-    pub(crate) fn count_ending(&self, started: bool, ending: Ending) {
-        self.counters.ended(started, ending);
+    pub(crate) fn count_ending(&self, class: ClassIndex, started: bool, ending: Ending) {
+        self.classes.class(class).ended(started, ending);
     }
 
     /// A job ended (invariant 1): release its count and wake the drain if it

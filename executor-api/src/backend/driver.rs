@@ -57,6 +57,17 @@ pub trait BackendThreads: Send + 'static {
         false
     }
 
+    /// The shutdown turned immediate (or its deadline passed): every job
+    /// is being cancelled, and queued jobs may now start whatever their
+    /// class's cap (they end cancelled at once). A backend whose workers
+    /// sleep while only capped classes have jobs wakes them here. Called
+    /// once, on the driver's thread, before it waits for the jobs.
+    ///
+    /// # Default
+    ///
+    /// Nothing.
+    fn abort(&self) {}
+
     /// Stops every thread the backend started and waits for each to exit.
     /// Called once, on the driver's thread, after every job has ended.
     ///
@@ -115,7 +126,7 @@ impl ShutdownDriver {
     pub fn new(
         config: &ValidPoolConfig,
     ) -> Result<(ExecutorCore, ShutdownDriver, WorkerContext), BuildError> {
-        let core = ExecutorCore::with_job_spans(config.name(), config.job_spans());
+        let core = ExecutorCore::from_config(config);
         let watchdog = match config.watchdog() {
             Some(threshold) => Some(Watchdog::start(
                 &core,
@@ -185,6 +196,9 @@ impl ShutdownDriver {
             if core.pause(UNFINISHED_WORK_POLL) {
                 drain = Drain::Aborted;
             }
+        }
+        if drain == Drain::Aborted {
+            threads.abort();
         }
         core.wait_for_jobs();
         threads.stop();

@@ -5,10 +5,12 @@ use std::num::NonZeroUsize;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
 use crate::backend::cell::{Delivery, JobCell};
+use crate::backend::classes::ClassIndex;
 use crate::backend::core::Shared;
 use crate::backend::trace::{JobTrace, drop_trace};
 use crate::backend::worker::WatchedPoll;
@@ -17,6 +19,7 @@ use crate::contain::{drop_contained, drop_payload};
 use crate::error::JobError;
 use crate::handle::JobHandle;
 use crate::metrics::Ending;
+use crate::slice::Slice;
 use crate::sync::Arc;
 
 mod sealed {
@@ -143,6 +146,11 @@ pin_project! {
         parked: Option<NonZeroUsize>,
         started: bool,
         ended: bool,
+        // Its workload class.
+        class: ClassIndex,
+        // When it was admitted, in nanoseconds since its class table's
+        // epoch.
+        submitted: u64,
         // The spans its polls enter (see `backend::trace`), if any.
         trace: Option<Box<JobTrace>>,
     }
@@ -169,6 +177,8 @@ impl<B: JobBody> Job<B> {
         body: B,
         name: Option<std::sync::Arc<str>>,
         trace: Option<Box<JobTrace>>,
+        class: ClassIndex,
+        submitted: u64,
     ) -> (Self, JobHandle<B::Output>) {
         let cell = Arc::new(JobCell::new(name));
         let handle = JobHandle::new(cell.clone());
@@ -179,6 +189,8 @@ impl<B: JobBody> Job<B> {
             parked: None,
             started: false,
             ended: false,
+            class,
+            submitted,
             trace,
         };
         (job, handle)
@@ -186,6 +198,19 @@ impl<B: JobBody> Job<B> {
 
     fn cancel_requested(&self) -> bool {
         self.cell.is_cancelled() || self.core.is_aborted()
+    }
+
+    /// The error a job that reaches a worker at `now` (nanoseconds since
+    /// its class table's epoch) ends with unrun, if it waited longer than
+    /// its class allows.
+    fn expired(&self, now: u64) -> Option<JobError> {
+        let class = self.core.classes().class(self.class);
+        class
+            .expired(self.submitted, now)
+            .map(|reason| JobError::Overloaded {
+                class: class.name().to_string(),
+                reason,
+            })
     }
 
     /// Drops the body, delivers the outcome, and releases the job's count.
@@ -219,9 +244,10 @@ impl<B: JobBody> Job<B> {
         let ending = match &outcome {
             Ok(_) => Ending::Completed,
             Err(JobError::Panicked { .. }) => Ending::Panicked,
+            Err(JobError::Overloaded { .. }) => Ending::Expired,
             Err(_) => Ending::Cancelled,
         };
-        this.core.count_ending(*this.started, ending);
+        this.core.count_ending(*this.class, *this.started, ending);
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
             // Nobody will read it: drop it here, still counted as live so
             // that the drain waits for the destructor.
@@ -266,10 +292,21 @@ impl<B: JobBody> Future for Job<B> {
             self.end(Err(JobError::Cancelled));
             return Poll::Ready(());
         }
+        let start = Instant::now();
+        let start_ns = self.core.classes().nanos(start);
+        if !self.started
+            && let Some(expired) = self.expired(start_ns)
+        {
+            self.end(Err(expired));
+            return Poll::Ready(());
+        }
         let this = self.as_mut().project();
+        let classes = this.core.classes();
         if !*this.started {
             *this.started = true;
-            this.core.job_started();
+            classes
+                .class(*this.class)
+                .started(start_ns.saturating_sub(*this.submitted));
         }
         let cancel = CancelToken::new(this.cell.cancel_flag(), this.core.aborted_flag());
         let body = this
@@ -277,8 +314,11 @@ impl<B: JobBody> Future for Job<B> {
             .as_pin_mut()
             .expect("the body is present until the job ends");
         let watched = WatchedPoll::begin(this.cell.name());
+        let slice = Slice::begin(start + this.core.time_slice());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
+        drop(slice);
         drop(watched);
+        classes.charge(*this.class, start_ns, classes.nanos(Instant::now()));
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 let cancelled = this.cell.register_task_waker(cx.waker());
@@ -318,14 +358,17 @@ impl<B: JobBody> Future for Job<B> {
 pub struct BoxedJob {
     job: Pin<Box<dyn Future<Output = ()> + Send>>,
     name: Option<std::sync::Arc<str>>,
+    class: ClassIndex,
 }
 
 impl BoxedJob {
     pub(crate) fn new<J: RunnableJob>(job: J) -> Self {
         let name = job.name().map(std::sync::Arc::from);
+        let class = job.class();
         BoxedJob {
             job: Box::pin(job),
             name,
+            class,
         }
     }
 }
@@ -352,6 +395,10 @@ pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {
     /// The job's name, if it was given one: a backend names its task after
     /// it.
     fn name(&self) -> Option<&str>;
+
+    /// The job's workload class: which of the backend's
+    /// [`ClassQueues`](crate::backend::ClassQueues) it goes to.
+    fn class(&self) -> ClassIndex;
 }
 
 impl<B: JobBody> sealed::Sealed for Job<B> {}
@@ -359,10 +406,18 @@ impl<B: JobBody> RunnableJob for Job<B> {
     fn name(&self) -> Option<&str> {
         self.cell.name().map(|name| &**name)
     }
+
+    fn class(&self) -> ClassIndex {
+        self.class
+    }
 }
 impl sealed::Sealed for BoxedJob {}
 impl RunnableJob for BoxedJob {
     fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    fn class(&self) -> ClassIndex {
+        self.class
     }
 }

@@ -29,6 +29,7 @@
 //! 3. hands the threads to [`ShutdownDriver::spawn`], which runs the
 //!    shutdown sequence on a thread of its own (see [`ShutdownDriver`]).
 
+mod classes;
 mod config;
 mod core;
 mod driver;
@@ -38,8 +39,9 @@ mod trace;
 mod watchdog;
 pub(crate) mod worker;
 
+pub use self::classes::{ClassIndex, ClassQueues, Pop};
 pub(crate) use self::config::PoolConfig;
-pub use self::config::{DEFAULT_NICE, ValidPoolConfig};
+pub use self::config::{DEFAULT_NICE, DEFAULT_TIME_SLICE, ValidPoolConfig};
 pub use self::core::{ExecutorCore, Join};
 pub use self::driver::{BackendThreads, ShutdownDriver};
 pub use self::job::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};

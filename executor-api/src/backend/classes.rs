@@ -1,0 +1,519 @@
+//! Workload classes at run time: admission, accounting, and the choice of
+//! the next job ([`ClassQueues`], which every backend's run queue uses).
+//!
+//! # Sharing by weight
+//!
+//! Each class has a *virtual time*: the worker time its jobs' polls took,
+//! divided by its weight. A worker that looks for a job takes the oldest
+//! job of the runnable class whose virtual time is smallest, so a class of
+//! weight 4 runs four times as long as one of weight 1 before it falls
+//! behind it: start-time fair queueing, charged in measured time after each
+//! poll.
+//!
+//! A class that was idle must not come back with a virtual time far behind
+//! the others (it would then have the pool to itself until it caught up).
+//! The table keeps a *floor*, the virtual time of the last class chosen,
+//! which only grows, and a class never counts as further behind than the
+//! floor. Only workers write the virtual times and the floor, and no
+//! decision depends on them being exact: workers racing to choose may both
+//! take the same class, and the charge after their polls evens it out.
+//!
+//! # Caps
+//!
+//! A capped class has a *theoretical arrival time* (`tat`, the generic cell
+//! rate algorithm): each poll pushes it forward by its length divided by
+//! the cap in cores, starting from no earlier than `now - window`. The
+//! class may start a job while `tat <= now`, so it uses at most
+//! `cores × window` in a burst and `cores` on average, and a job that
+//! arrives while it is over its budget waits until `tat`. An immediate
+//! shutdown lifts the caps, so that queued jobs reach a worker and end
+//! cancelled at once.
+//!
+//! # Admission
+//!
+//! A bounded class counts its *waiting* jobs (admitted, not yet started or
+//! ended) and admits a job only while the count is below the bound.
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::time::{Duration, Instant};
+
+use crate::backend::core::ExecutorCore;
+use crate::class::WorkloadClass;
+use crate::error::Overload;
+use crate::histogram::AtomicHistogram;
+use crate::metrics::{ClassMetrics, CounterSnapshot, Counters, Ending};
+use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Queue};
+
+/// Virtual time is worker nanoseconds × this / weight: room for weights up
+/// to 10 000 without rounding short polls to nothing.
+const VIRTUAL_SCALE: u64 = 1 << 10;
+
+/// A class of an executor, as a backend sees it: which of its queues a job
+/// goes to ([`RunnableJob::class`](crate::backend::RunnableJob::class)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ClassIndex(pub(crate) u32);
+
+impl ClassIndex {
+    /// The default class (index 0).
+    pub(crate) const DEFAULT: ClassIndex = ClassIndex(0);
+
+    /// The position of the class, from 0, in the order the builder was
+    /// given the classes (the default class first).
+    pub fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A cap, in the units the scheduler uses.
+#[derive(Debug)]
+struct Cap {
+    cores: f64,
+    window_ns: u64,
+}
+
+/// One class's settings and live state.
+#[derive(Debug)]
+pub(crate) struct ClassState {
+    name: std::sync::Arc<str>,
+    weight: u32,
+    cap: Option<Cap>,
+    max_queued: Option<usize>,
+    max_queue_wait: Option<Duration>,
+    /// Written by workers after every poll.
+    virtual_time: CachePadded<AtomicU64>,
+    /// The cap's theoretical arrival time, in nanoseconds since the epoch.
+    tat: AtomicU64,
+    /// Admitted jobs not yet started or ended, for `max_queued`.
+    waiting: CachePadded<AtomicUsize>,
+    counters: Counters,
+    worker_ns: AtomicU64,
+    queue_wait: AtomicHistogram,
+    poll_time: AtomicHistogram,
+}
+
+/// The classes of one executor.
+#[derive(Debug)]
+pub(crate) struct ClassTable {
+    classes: Box<[ClassState]>,
+    /// Timestamps are nanoseconds since this instant.
+    epoch: Instant,
+    /// See the module docs.
+    floor: CachePadded<AtomicU64>,
+    capped: bool,
+}
+
+/// What the scheduler chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pick {
+    Class(usize),
+    /// No class has a runnable job.
+    Empty,
+    /// Only capped classes have jobs, and none may start one before this
+    /// time (nanoseconds since the epoch).
+    Throttled(u64),
+}
+
+impl ClassTable {
+    /// The table for validated classes, the default class first.
+    pub(crate) fn new(classes: &[WorkloadClass]) -> Self {
+        let classes: Box<[ClassState]> = classes
+            .iter()
+            .map(|class| ClassState {
+                name: class.name.clone(),
+                weight: class.weight,
+                cap: class.cap.map(|cores| Cap {
+                    cores,
+                    window_ns: u64::try_from(class.cap_window.as_nanos()).unwrap_or(u64::MAX),
+                }),
+                max_queued: class.max_queued,
+                max_queue_wait: class.max_queue_wait,
+                virtual_time: CachePadded(AtomicU64::new(0)),
+                tat: AtomicU64::new(0),
+                waiting: CachePadded(AtomicUsize::new(0)),
+                counters: Counters::default(),
+                worker_ns: AtomicU64::new(0),
+                queue_wait: AtomicHistogram::default(),
+                poll_time: AtomicHistogram::default(),
+            })
+            .collect();
+        let capped = classes.iter().any(|class| class.cap.is_some());
+        ClassTable {
+            classes,
+            epoch: Instant::now(),
+            floor: CachePadded(AtomicU64::new(0)),
+            capped,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// The class named `name`.
+    pub(crate) fn lookup(&self, name: &str) -> Option<ClassIndex> {
+        self.classes
+            .iter()
+            .position(|class| &*class.name == name)
+            .map(|index| ClassIndex(index as u32))
+    }
+
+    pub(crate) fn class(&self, index: ClassIndex) -> &ClassState {
+        &self.classes[index.get()]
+    }
+
+    /// Nanoseconds from the epoch to `instant`.
+    pub(crate) fn nanos(&self, instant: Instant) -> u64 {
+        u64::try_from(instant.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The executor-wide counters: every class's, summed.
+    pub(crate) fn totals(&self) -> CounterSnapshot {
+        let mut totals = CounterSnapshot::default();
+        for class in &*self.classes {
+            totals += class.counters.snapshot();
+        }
+        totals
+    }
+
+    pub(crate) fn metrics(&self) -> Vec<ClassMetrics> {
+        self.classes
+            .iter()
+            .map(|class| {
+                let counts = class.counters.snapshot();
+                ClassMetrics {
+                    name: class.name.to_string(),
+                    weight: class.weight,
+                    cap: class.cap.as_ref().map(|cap| cap.cores),
+                    submitted: counts.submitted,
+                    queued: counts.queued,
+                    running: counts.running,
+                    completed: counts.completed,
+                    cancelled: counts.cancelled,
+                    panicked: counts.panicked,
+                    expired: counts.expired,
+                    overloaded: counts.overloaded,
+                    worker_time: Duration::from_nanos(class.worker_ns.load(Relaxed)),
+                    queue_wait: class.queue_wait.snapshot(),
+                    poll_time: class.poll_time.snapshot(),
+                }
+            })
+            .collect()
+    }
+
+    /// Chooses the class whose oldest job runs next (see the module docs):
+    /// `has_jobs(index)` tells whether class `index` has a job queued.
+    fn pick(&self, has_jobs: impl Fn(usize) -> bool, caps_lifted: bool) -> Pick {
+        let now = if self.capped && !caps_lifted {
+            self.nanos(Instant::now())
+        } else {
+            0
+        };
+        let floor = self.floor.load(Relaxed);
+        let mut best: Option<(usize, u64)> = None;
+        let mut throttled_until: Option<u64> = None;
+        for (index, class) in self.classes.iter().enumerate() {
+            if !has_jobs(index) {
+                continue;
+            }
+            if class.cap.is_some() && !caps_lifted {
+                let tat = class.tat.load(Acquire);
+                if tat > now {
+                    throttled_until = Some(throttled_until.map_or(tat, |until| until.min(tat)));
+                    continue;
+                }
+            }
+            let virtual_time = class.virtual_time.load(Relaxed).max(floor);
+            if best.is_none_or(|(_, least)| virtual_time < least) {
+                best = Some((index, virtual_time));
+            }
+        }
+        match (best, throttled_until) {
+            (Some((index, virtual_time)), _) => {
+                self.floor.fetch_max(virtual_time, Relaxed);
+                Pick::Class(index)
+            }
+            (None, Some(until)) => Pick::Throttled(until),
+            (None, None) => Pick::Empty,
+        }
+    }
+
+    /// Charges class `index` for a poll from `start` to `end` (nanoseconds
+    /// since the epoch): its worker time, its poll-time histogram, its
+    /// virtual time and its cap.
+    pub(crate) fn charge(&self, index: ClassIndex, start: u64, end: u64) {
+        let class = self.class(index);
+        let ns = end.saturating_sub(start);
+        class.worker_ns.fetch_add(ns, Relaxed);
+        class.poll_time.record(ns);
+        if self.classes.len() > 1 {
+            let floor = self.floor.load(Relaxed);
+            let advance = ns.saturating_mul(VIRTUAL_SCALE) / u64::from(class.weight);
+            let _ = class
+                .virtual_time
+                .fetch_update(Relaxed, Relaxed, |virtual_time| {
+                    Some(virtual_time.max(floor).saturating_add(advance))
+                });
+        }
+        if let Some(cap) = &class.cap {
+            let cost = (ns as f64 / cap.cores) as u64;
+            let _ = class.tat.fetch_update(AcqRel, Acquire, |tat| {
+                Some(
+                    tat.max(end.saturating_sub(cap.window_ns))
+                        .saturating_add(cost),
+                )
+            });
+        }
+    }
+}
+
+impl ClassState {
+    pub(crate) fn name(&self) -> &std::sync::Arc<str> {
+        &self.name
+    }
+
+    /// Reserves a waiting slot for a new job, if the class is bounded.
+    ///
+    /// # Errors
+    ///
+    /// The class's bound, when it is full (counted as overloaded).
+    pub(crate) fn reserve(&self) -> Result<(), Overload> {
+        let Some(max_queued) = self.max_queued else {
+            return Ok(());
+        };
+        match self.waiting.fetch_update(AcqRel, Acquire, |waiting| {
+            (waiting < max_queued).then_some(waiting + 1)
+        }) {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                self.counters.overloaded();
+                Err(Overload::QueueFull { max_queued })
+            }
+        }
+    }
+
+    /// Gives back a slot taken by [`reserve`](Self::reserve): the job
+    /// started, ended unstarted, or was never admitted.
+    pub(crate) fn release(&self) {
+        if self.max_queued.is_some() {
+            self.waiting.fetch_sub(1, AcqRel);
+        }
+    }
+
+    /// The class's limit, if a job submitted at `submitted` and reaching a
+    /// worker at `now` (nanoseconds since the epoch) waited too long.
+    pub(crate) fn expired(&self, submitted: u64, now: u64) -> Option<Overload> {
+        let max_queue_wait = self.max_queue_wait?;
+        (Duration::from_nanos(now.saturating_sub(submitted)) > max_queue_wait)
+            .then_some(Overload::WaitedTooLong { max_queue_wait })
+    }
+
+    pub(crate) fn submitted(&self) {
+        self.counters.submitted();
+    }
+
+    /// A job of this class starts, after waiting `waited_ns`.
+    pub(crate) fn started(&self, waited_ns: u64) {
+        self.release();
+        self.counters.started();
+        self.queue_wait.record(waited_ns);
+    }
+
+    pub(crate) fn ended(&self, started: bool, ending: Ending) {
+        if !started {
+            self.release();
+        }
+        self.counters.ended(started, ending);
+    }
+}
+
+/// What [`ClassQueues::pop`] found.
+#[derive(Debug)]
+pub enum Pop<T> {
+    /// The job to run next.
+    Job(T),
+    /// No job is queued.
+    Empty,
+    /// Jobs are queued, but only in capped classes that are over their
+    /// budget: none may start before this instant. Look again then, or when
+    /// a job is pushed.
+    Throttled(Instant),
+}
+
+/// The run queues of an executor's classes: one FIFO per class, and the
+/// choice of the next job by weight, cap and age (see the
+/// [module docs](self)). A backend pushes each runnable job to its class
+/// ([`RunnableJob::class`](crate::backend::RunnableJob::class)) and pops
+/// from its workers.
+///
+/// Pushing never takes a lock (a submitter on the I/O runtime never waits
+/// for a low-priority worker); popping reads each class's state without
+/// one.
+pub struct ClassQueues<T> {
+    core: ExecutorCore,
+    queues: Box<[Queue<T>]>,
+}
+
+impl<T> std::fmt::Debug for ClassQueues<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassQueues")
+            .field("classes", &self.queues.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> ClassQueues<T> {
+    /// Empty queues for the classes of `core`'s executor.
+    pub fn new(core: &ExecutorCore) -> Self {
+        let queues = (0..core.classes().len()).map(|_| Queue::new()).collect();
+        ClassQueues {
+            core: core.clone(),
+            queues,
+        }
+    }
+
+    /// Queues `job` at the back of its class.
+    pub fn push(&self, class: ClassIndex, job: T) {
+        self.queues[class.get()].push(job);
+    }
+
+    /// Takes the job to run next, if one may start now.
+    pub fn pop(&self) -> Pop<T> {
+        if let [only] = &*self.queues
+            && !self.core.classes().capped
+        {
+            return only.pop().map_or(Pop::Empty, Pop::Job);
+        }
+        let table = self.core.classes();
+        loop {
+            let caps_lifted = self.core.is_aborted();
+            match table.pick(|index| !self.queues[index].is_empty(), caps_lifted) {
+                Pick::Class(index) => {
+                    if let Some(job) = self.queues[index].pop() {
+                        return Pop::Job(job);
+                    }
+                    // Another worker took it: choose again.
+                }
+                Pick::Empty => return Pop::Empty,
+                Pick::Throttled(until) => {
+                    return Pop::Throttled(table.epoch + Duration::from_nanos(until));
+                }
+            }
+        }
+    }
+
+    /// Whether [`pop`](Self::pop) would find a job that may start now.
+    pub fn has_runnable(&self) -> bool {
+        let table = self.core.classes();
+        if !table.capped || self.core.is_aborted() {
+            return !self.is_empty();
+        }
+        let now = table.nanos(Instant::now());
+        self.queues
+            .iter()
+            .zip(&*table.classes)
+            .any(|(queue, class)| {
+                !queue.is_empty() && (class.cap.is_none() || class.tat.load(Acquire) <= now)
+            })
+    }
+
+    /// Whether no job is queued in any class.
+    pub fn is_empty(&self) -> bool {
+        self.queues.iter().all(Queue::is_empty)
+    }
+
+    /// Takes every queued job, whatever its class and cap, oldest first per
+    /// class: for a backend whose threads are gone, to drop them.
+    pub fn drain(&self) -> impl Iterator<Item = T> + '_ {
+        self.queues
+            .iter()
+            .flat_map(|queue| std::iter::from_fn(|| queue.pop()))
+    }
+}
+
+#[cfg(all(test, not(executor_loom)))]
+mod tests {
+    use super::*;
+
+    fn table(classes: &[WorkloadClass]) -> ClassTable {
+        ClassTable::new(classes)
+    }
+
+    /// With two classes always runnable, charging what each choice ran
+    /// for gives each class time in proportion to its weight, in time,
+    /// not in job counts.
+    #[test]
+    fn busy_classes_share_time_by_weight() {
+        let table = table(&[
+            WorkloadClass::new("default").weight(4),
+            WorkloadClass::new("background").weight(1),
+        ]);
+        // The background class's jobs are ten times longer.
+        let lengths = [100_u64, 1_000];
+        let mut used = [0_u64; 2];
+        let mut clock = 0;
+        for _ in 0..10_000 {
+            let Pick::Class(index) = table.pick(|_| true, false) else {
+                panic!("both classes are runnable");
+            };
+            table.charge(ClassIndex(index as u32), clock, clock + lengths[index]);
+            clock += lengths[index];
+            used[index] += lengths[index];
+        }
+        let share = used[0] as f64 / (used[0] + used[1]) as f64;
+        assert!((share - 0.8).abs() < 0.01, "share {share}");
+    }
+
+    /// A class that was idle does not come back with credit for the time it
+    /// did not use: it shares from then on.
+    #[test]
+    fn an_idle_class_banks_no_time() {
+        let table = table(&[WorkloadClass::new("a"), WorkloadClass::new("b")]);
+        let mut clock = 0;
+        for _ in 0..1_000 {
+            assert_eq!(table.pick(|index| index == 0, false), Pick::Class(0));
+            table.charge(ClassIndex(0), clock, clock + 1_000);
+            clock += 1_000;
+        }
+        let mut picks = [0; 2];
+        for _ in 0..100 {
+            let Pick::Class(index) = table.pick(|_| true, false) else {
+                panic!("both classes are runnable");
+            };
+            picks[index] += 1;
+            table.charge(ClassIndex(index as u32), clock, clock + 1_000);
+            clock += 1_000;
+        }
+        assert!(picks[0] >= 49 && picks[1] >= 49, "{picks:?}");
+    }
+
+    /// A capped class alone is throttled after its burst, until its budget
+    /// allows the next poll; an immediate shutdown lifts the cap.
+    #[test]
+    fn a_capped_class_waits_for_its_budget() {
+        let table = table(&[WorkloadClass::new("capped")
+            .cap(0.5)
+            .cap_window(Duration::from_millis(1))]);
+        let now = table.nanos(Instant::now());
+        // A burst of 0.5 × 1 ms, then 2 ms of poll: 4 ms of debt at half a
+        // core.
+        table.charge(ClassIndex(0), now, now + 2_000_000);
+        match table.pick(|_| true, false) {
+            Pick::Throttled(until) => assert!(until > now + 3_000_000, "{until} vs {now}"),
+            other => panic!("not throttled: {other:?}"),
+        }
+        assert_eq!(table.pick(|_| true, true), Pick::Class(0));
+        assert_eq!(table.pick(|_| false, false), Pick::Empty);
+    }
+
+    #[test]
+    fn a_bounded_class_admits_up_to_its_bound() {
+        let table = table(&[WorkloadClass::new("bounded").max_queued(2)]);
+        let class = table.class(ClassIndex(0));
+        assert_eq!(class.reserve(), Ok(()));
+        assert_eq!(class.reserve(), Ok(()));
+        assert_eq!(class.reserve(), Err(Overload::QueueFull { max_queued: 2 }));
+        class.started(10);
+        assert_eq!(class.reserve(), Ok(()));
+        assert_eq!(table.metrics()[0].overloaded, 1);
+    }
+}
