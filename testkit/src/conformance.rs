@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use executor_api::backend::Launch;
 use executor_api::{
     AnyExecutor, BuildError, Builder, CancelToken, Executor, JobError, JobHandle, Join, Metrics,
-    NON_STRING_PANIC, Priority,
+    NON_STRING_PANIC, Priority, WorkloadClass,
 };
 use futures::future::poll_immediate;
 use workload::{GroupBy, Table};
@@ -47,6 +47,10 @@ pub struct Config {
     pub watchdog: Option<Duration>,
     /// Whether jobs run inside spans (the builder's default: yes).
     pub job_spans: bool,
+    /// Workload classes, in the builder's order.
+    pub classes: Vec<WorkloadClass>,
+    /// The time slice; `None` leaves the builder's default.
+    pub time_slice: Option<Duration>,
 }
 
 impl Config {
@@ -60,6 +64,8 @@ impl Config {
             io_runtime: None,
             watchdog: Some(executor_api::backend::DEFAULT_WATCHDOG_THRESHOLD),
             job_spans: true,
+            classes: Vec::new(),
+            time_slice: None,
         }
     }
 
@@ -74,6 +80,12 @@ impl Config {
         }
         if !self.job_spans {
             builder = builder.without_job_spans();
+        }
+        for class in self.classes {
+            builder = builder.class(class);
+        }
+        if let Some(slice) = self.time_slice {
+            builder = builder.time_slice(slice);
         }
         match self.watchdog {
             Some(threshold) => builder.watchdog(threshold),
@@ -112,12 +124,12 @@ pub trait Backend: 'static {
     fn spawn_native_work(work: Box<dyn FnOnce() + Send>);
 }
 
-fn build<B: Backend>(name: &str, workers: usize) -> B::Executor {
+pub(crate) fn build<B: Backend>(name: &str, workers: usize) -> B::Executor {
     B::build(Config::new(name, workers)).expect("build the executor under test")
 }
 
 /// Polls `handle` once without waiting.
-fn poll_now<T>(handle: &mut JobHandle<T>) -> Option<Result<T, JobError>> {
+pub(crate) fn poll_now<T>(handle: &mut JobHandle<T>) -> Option<Result<T, JobError>> {
     futures::executor::block_on(poll_immediate(handle))
 }
 
@@ -140,7 +152,10 @@ fn spin_until_cancelled(cancel: &CancelToken<'_>) {
 /// Starts a closure job that blocks until the returned gate opens, then
 /// returns `value`, and waits until it is running: with as many of these
 /// as workers, every worker is busy and later jobs queue.
-fn start_blocked<E: Executor, T: Send + 'static>(executor: &E, value: T) -> (JobHandle<T>, Gate) {
+pub(crate) fn start_blocked<E: Executor, T: Send + 'static>(
+    executor: &E,
+    value: T,
+) -> (JobHandle<T>, Gate) {
     let gate = Gate::new();
     let (started_tx, started_rx) = crossbeam_channel::bounded(1);
     let job_gate = gate.clone();
@@ -1054,6 +1069,19 @@ macro_rules! conformance_tests {
             public_types_are_send_and_sync,
             bad_configuration_is_a_typed_error,
             any_executor_keeps_the_contract,
+        );
+        $crate::conformance_tests!(@each $backend; classes;
+            a_class_that_does_not_exist_is_a_typed_error,
+            bad_class_configuration_is_a_typed_error,
+            a_full_class_refuses_at_once_and_counts_it,
+            a_job_that_waited_too_long_expires_unrun,
+            a_class_alone_uses_the_whole_pool,
+            a_heavier_class_runs_more_while_both_wait,
+            a_capped_class_waits_and_others_go_first,
+            graceful_shutdown_drains_a_throttled_class,
+            immediate_shutdown_cancels_a_throttled_class,
+            yield_if_needed_lets_other_jobs_in,
+            class_metrics_count_every_job_by_class,
         );
         $crate::conformance_tests!(@each $backend; cross_runtime;
             io_runs_on_the_registered_runtime,

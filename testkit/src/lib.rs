@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+pub mod classes;
 pub mod conformance;
 pub mod cross_runtime;
 pub mod hostile;
