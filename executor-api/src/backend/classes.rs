@@ -311,6 +311,12 @@ impl ClassState {
         self.counters.submitted();
     }
 
+    /// Jobs holding a slot of the bound (0 for an unbounded class).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> usize {
+        self.waiting.load(Acquire)
+    }
+
     /// A job of this class starts, after waiting `waited_ns`.
     pub(crate) fn started(&self, waited_ns: u64) {
         self.release();

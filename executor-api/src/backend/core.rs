@@ -144,7 +144,7 @@ impl fmt::Debug for ExecutorCore {
 impl ExecutorCore {
     /// A new core in the running phase, with the default settings: one
     /// class, job spans on.
-    #[cfg(test)]
+    #[cfg(all(test, not(executor_loom)))]
     pub(crate) fn new(name: &str) -> Self {
         let config = crate::backend::config::PoolConfig::new(name)
             .validate()

@@ -384,3 +384,139 @@ fn admission_racing_an_immediate_shutdown() {
         driving.join().unwrap();
     });
 }
+
+/// A core whose executor has one more class, `class`, after the default.
+fn core_with_class(class: crate::WorkloadClass) -> (ExecutorCore, ShutdownDriver) {
+    let mut config = PoolConfig::new("loom");
+    config.watchdog = None;
+    config.workers = Some(1);
+    config.classes = vec![class];
+    let config = config.validate().expect("a valid model config");
+    let (core, driver, _context) = ShutdownDriver::new(&config).expect("no threads to start");
+    (core, driver)
+}
+
+/// Race: a submission to a full class against the start of the job that
+/// fills it, and against a shutdown.
+///
+/// What would go wrong: the class admitting past its bound, a slot never
+/// given back (the class refusing forever after), or a submission lost
+/// between the bound and the shutdown. Each submission must end exactly
+/// one way: run, refused as overloaded, or rejected by the shutdown.
+#[test]
+fn bounded_admission_racing_a_start_and_a_shutdown() {
+    loom::model(|| {
+        let (core, driver) = core_with_class(crate::WorkloadClass::new("bounded").max_queued(1));
+        let class = core.class_named("bounded").expect("the class exists");
+        let (first, first_handle) = core.admit_to(FutureBody::new(async { 1 }), None, class);
+        let first = first.expect("the class is empty");
+        let worker = thread::spawn(move || block_on(first));
+        let submitter = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let (job, handle) = core.admit_to(FutureBody::new(async { 2 }), None, class);
+                if let Some(job) = job {
+                    block_on(job);
+                }
+                block_on(handle)
+            })
+        };
+        let closer = {
+            let core = core.clone();
+            thread::spawn(move || core.shutdown())
+        };
+        drive(driver);
+        block_on(core.join());
+        worker.join().unwrap();
+        closer.join().unwrap();
+        assert_eq!(block_on(first_handle), Ok(1));
+        let outcome = submitter.join().unwrap();
+        assert!(
+            matches!(
+                outcome,
+                Ok(2) | Err(JobError::ShutDown | JobError::Overloaded { .. })
+            ),
+            "{outcome:?}"
+        );
+        let metrics = core.metrics();
+        assert_eq!(metrics.submitted + metrics.overloaded + metrics.rejected, 2);
+        assert_eq!(metrics.completed, metrics.submitted);
+        assert_eq!(
+            core.classes().class(class).waiting(),
+            0,
+            "a slot of the bounded class was never given back"
+        );
+    });
+}
+
+/// Race: an immediate shutdown against a worker that found only a
+/// throttled class's job and goes to sleep until the backend wakes it
+/// (what `BackendThreads::abort` is for).
+///
+/// What would go wrong: the worker woken before the abort is visible to
+/// it, so that it finds the class still throttled and sleeps again with
+/// nobody left to wake it: the drain and `join` hang (loom reports the
+/// deadlock).
+#[test]
+fn immediate_shutdown_racing_a_worker_asleep_on_a_throttled_class() {
+    use crate::backend::{ClassQueues, Pop};
+    use loom::sync::Condvar;
+
+    /// The worker's bed: woken by the driver's `abort`.
+    #[derive(Clone, Default)]
+    struct Bed(Arc<(Mutex<bool>, Condvar)>);
+
+    struct Threads(Bed);
+    impl BackendThreads for Threads {
+        fn abort(&self) {
+            let (woken, bell) = &*self.0.0;
+            *woken.lock().unwrap() = true;
+            bell.notify_all();
+        }
+        fn stop(self) {}
+    }
+
+    loom::model(|| {
+        let (core, driver) = core_with_class(
+            crate::WorkloadClass::new("capped")
+                .cap(0.000_001)
+                .cap_window(std::time::Duration::from_nanos(1)),
+        );
+        let class = core.class_named("capped").expect("the class exists");
+        // A poll of a millisecond at a millionth of a core: the class is
+        // over its budget for far longer than the model runs.
+        let now = core.classes().nanos(std::time::Instant::now());
+        core.classes().charge(class, now, now + 1_000_000);
+        let queues = Arc::new(ClassQueues::new(&core));
+        let (job, handle) = core.admit_to(FutureBody::new(async { 1 }), None, class);
+        queues.push(class, job.expect("admitted"));
+        let bed = Bed::default();
+        let worker = {
+            let (queues, bed) = (queues.clone(), bed.clone());
+            thread::spawn(move || {
+                loop {
+                    match queues.pop() {
+                        Pop::Job(job) => block_on(job),
+                        Pop::Empty => return,
+                        Pop::Throttled(_) => {
+                            let (woken, bell) = &*bed.0;
+                            let mut woken = woken.lock().unwrap();
+                            while !*woken {
+                                woken = bell.wait(woken).unwrap();
+                            }
+                        }
+                    }
+                }
+            })
+        };
+        let stopper = {
+            let core = core.clone();
+            thread::spawn(move || core.shutdown_now())
+        };
+        driver.run(Threads(bed));
+        block_on(core.join());
+        worker.join().unwrap();
+        stopper.join().unwrap();
+        assert_eq!(block_on(handle), Err(JobError::Cancelled));
+    });
+}
