@@ -1,5 +1,6 @@
 //! A proptest state machine over the whole lifecycle: random sequences of
-//! spawns, releases, handle drops, detaches, cancels, clones, shutdowns of
+//! spawns (to the default class, a bounded class and a capped one),
+//! releases, handle drops, detaches, cancels, clones, shutdowns of
 //! every kind, joins and executor drops, run on a backend and on a
 //! reference model ([`Model`]).
 //!
@@ -130,6 +131,32 @@ impl JobKind {
     }
 }
 
+/// The workload class a job is submitted to: the state machine's executor
+/// has a bounded class and a capped one beside the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmClass {
+    /// No bound, no cap.
+    Default,
+    /// At most [`BOUND`] jobs waiting: later submissions may be refused.
+    Bounded,
+    /// Capped at a tenth of a core: its jobs may wait for their budget,
+    /// through a graceful drain too.
+    Capped,
+}
+
+/// How many jobs the bounded class lets wait.
+pub const BOUND: usize = 2;
+
+impl SmClass {
+    fn name(self) -> &'static str {
+        match self {
+            SmClass::Default => executor_api::DEFAULT_CLASS,
+            SmClass::Bounded => "bounded",
+            SmClass::Capped => "capped",
+        }
+    }
+}
+
 /// How an admitted job ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Ending {
@@ -169,7 +196,11 @@ pub enum HandleState {
 #[derive(Clone, Debug)]
 pub struct ModelJob {
     kind: JobKind,
+    class: SmClass,
     rejected: bool,
+    /// Its class may have been full: it may have been refused as
+    /// overloaded.
+    maybe_overloaded: bool,
     /// Submitted while another thread requested a shutdown: it may have
     /// been rejected or admitted.
     maybe_rejected: bool,
@@ -240,8 +271,8 @@ impl Model {
 /// One step of a sequence.
 #[derive(Clone, Debug)]
 pub enum Op {
-    /// Submit a job of this kind.
-    Spawn(JobKind),
+    /// Submit a job of this kind to this class.
+    Spawn(JobKind, SmClass),
     /// Open job `n`'s gate.
     Release(usize),
     /// Drop job `n`'s handle.
@@ -309,7 +340,17 @@ impl ReferenceStateMachine for Reference {
                 Just(JobKind::PanickingOutput),
                 Just(JobKind::NativeWork),
             ];
-            options.push((8, kind.prop_map(Op::Spawn).boxed()));
+            let class = prop_oneof![
+                2 => Just(SmClass::Default),
+                1 => Just(SmClass::Bounded),
+                1 => Just(SmClass::Capped),
+            ];
+            options.push((
+                8,
+                (kind, class)
+                    .prop_map(|(kind, class)| Op::Spawn(kind, class))
+                    .boxed(),
+            ));
             options.push((1, Just(Op::CloneExecutor).boxed()));
             options.push((1, Just(Op::Shutdown).boxed()));
             options.push((1, Just(Op::ShutdownNow).boxed()));
@@ -351,7 +392,7 @@ impl ReferenceStateMachine for Reference {
 
     fn preconditions(state: &Model, op: &Op) -> bool {
         match op {
-            Op::Spawn(_)
+            Op::Spawn(..)
             | Op::CloneExecutor
             | Op::Shutdown
             | Op::ShutdownNow
@@ -372,11 +413,21 @@ impl ReferenceStateMachine for Reference {
     fn apply(mut state: Model, op: &Op) -> Model {
         let joined = state.joined;
         match *op {
-            Op::Spawn(kind) => {
+            Op::Spawn(kind, class) => {
                 let rejected = state.shutdown.is_some();
+                // The bound counts jobs not yet started: once two are
+                // admitted to the class, any later one may find it full.
+                let earlier = state
+                    .jobs
+                    .iter()
+                    .filter(|job| job.class == SmClass::Bounded && !job.rejected)
+                    .count();
+                let maybe_overloaded = class == SmClass::Bounded && !rejected && earlier >= BOUND;
                 state.jobs.push(ModelJob {
                     kind,
+                    class,
                     rejected,
+                    maybe_overloaded,
                     maybe_rejected: false,
                     released: false,
                     handle: HandleState::Held,
@@ -437,7 +488,9 @@ impl ReferenceStateMachine for Reference {
                 for _ in 0..RACING_SPAWNS {
                     state.jobs.push(ModelJob {
                         kind: JobKind::Quick,
+                        class: SmClass::Default,
                         rejected,
+                        maybe_overloaded: false,
                         maybe_rejected: !rejected,
                         released: false,
                         handle: HandleState::Held,
@@ -491,6 +544,7 @@ const EXPECTED_PANIC: &str = "state machine: expected panic";
 fn spawn_job<B: Backend>(
     executor: &B::Executor,
     kind: JobKind,
+    class: SmClass,
     index: u64,
     job: &SystemJob,
     drops: &DropCounter,
@@ -499,30 +553,30 @@ fn spawn_job<B: Backend>(
     let probe = drops.probe();
     let gate = job.gate.clone();
     match kind {
-        JobKind::Quick => executor.spawn_cpu(move |_| {
+        JobKind::Quick => executor.job().class(class.name()).spawn_cpu(move |_| {
             let _probe = probe;
             Output::plain(index)
         }),
-        JobKind::Cooperative => executor.spawn_cpu(move |cancel| {
+        JobKind::Cooperative => executor.job().class(class.name()).spawn_cpu(move |cancel| {
             let _probe = probe;
             while !cancel.is_cancelled() && !gate.wait_for(Duration::from_millis(1)) {}
             Output::plain(index)
         }),
-        JobKind::NonYielding => executor.spawn_cpu(move |_| {
+        JobKind::NonYielding => executor.job().class(class.name()).spawn_cpu(move |_| {
             let _probe = probe;
             gate.wait();
             Output::plain(index)
         }),
-        JobKind::Pending => executor.spawn(async move {
+        JobKind::Pending => executor.job().class(class.name()).spawn(async move {
             let _probe = probe;
             gate.opened().await;
             Output::plain(index)
         }),
-        JobKind::Panicking => executor.spawn_cpu(move |_| {
+        JobKind::Panicking => executor.job().class(class.name()).spawn_cpu(move |_| {
             let _probe = probe;
             std::panic::panic_any(EXPECTED_PANIC)
         }),
-        JobKind::SubTasks => executor.spawn(async move {
+        JobKind::SubTasks => executor.job().class(class.name()).spawn(async move {
             let _probe = probe;
             for _ in 0..2 {
                 let (tx, rx) = futures::channel::oneshot::channel::<()>();
@@ -534,7 +588,7 @@ fn spawn_job<B: Backend>(
             }
             Output::plain(index)
         }),
-        JobKind::ParIter => executor.spawn_cpu(move |_| {
+        JobKind::ParIter => executor.job().class(class.name()).spawn_cpu(move |_| {
             let _probe = probe;
             let sum: u64 = (0..1_000u64).into_par_iter().sum();
             assert_eq!(sum, 499_500);
@@ -542,7 +596,7 @@ fn spawn_job<B: Backend>(
         }),
         JobKind::LockedParIter => {
             let lock = lock.clone();
-            executor.spawn_cpu(move |_| {
+            executor.job().class(class.name()).spawn_cpu(move |_| {
                 let _probe = probe;
                 let _held = lock
                     .lock()
@@ -552,16 +606,16 @@ fn spawn_job<B: Backend>(
                 Output::plain(index)
             })
         }
-        JobKind::PanickingPayload => executor.spawn_cpu(move |_| {
+        JobKind::PanickingPayload => executor.job().class(class.name()).spawn_cpu(move |_| {
             let _probe = probe;
             std::panic::panic_any(PanickingDrop)
         }),
-        JobKind::PanickingDrop => executor.spawn(async move {
+        JobKind::PanickingDrop => executor.job().class(class.name()).spawn(async move {
             let _bomb = (PanickingDrop, probe);
             gate.opened().await;
             Output::plain(index)
         }),
-        JobKind::PanickingOutput => executor.spawn_cpu(move |_| {
+        JobKind::PanickingOutput => executor.job().class(class.name()).spawn_cpu(move |_| {
             let _probe = probe;
             Output {
                 index,
@@ -570,14 +624,14 @@ fn spawn_job<B: Backend>(
         }),
         JobKind::NativeWork => {
             let work_probe = drops.probe();
-            executor.spawn_cpu(move |_| {
+            executor.job().class(class.name()).spawn_cpu(move |_| {
                 let _probe = probe;
                 B::spawn_native_work(Box::new(move || drop(work_probe)));
                 Output::plain(index)
             })
         }
         JobKind::PanickingWaker => {
-            let mut handle = executor.spawn(async move {
+            let mut handle = executor.job().class(class.name()).spawn(async move {
                 let _probe = probe;
                 gate.opened().await;
                 Output::plain(index)
@@ -623,7 +677,18 @@ impl<B: Backend> StateMachineTest for Harness<B> {
     fn init_test(_model: &Model) -> System<B> {
         static CASE: AtomicUsize = AtomicUsize::new(0);
         let prefix = format!("sm{}", CASE.fetch_add(1, Ordering::Relaxed));
-        let executor = B::build(Config::new(&prefix, 2)).expect("build the executor under test");
+        let executor = B::build(Config {
+            classes: vec![
+                executor_api::WorkloadClass::new(SmClass::Bounded.name())
+                    .weight(4)
+                    .max_queued(BOUND),
+                executor_api::WorkloadClass::new(SmClass::Capped.name())
+                    .cap(0.1)
+                    .cap_window(Duration::from_millis(1)),
+            ],
+            ..Config::new(&prefix, 2)
+        })
+        .expect("build the executor under test");
         System {
             core: executor.core().clone(),
             clones: vec![executor],
@@ -636,7 +701,7 @@ impl<B: Backend> StateMachineTest for Harness<B> {
 
     fn apply(mut system: System<B>, _model: &Model, op: Op) -> System<B> {
         match op {
-            Op::Spawn(kind) => {
+            Op::Spawn(kind, class) => {
                 let job = SystemJob {
                     handle: None,
                     gate: Gate::new(),
@@ -645,6 +710,7 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                 let handle = spawn_job::<B>(
                     &system.clones[0],
                     kind,
+                    class,
                     index,
                     &job,
                     &system.drops,
@@ -750,6 +816,14 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                     );
                     Ending::Completed
                 }
+                Err(JobError::Overloaded { class, .. }) => {
+                    assert!(
+                        expected.maybe_overloaded,
+                        "job {index} ({expected:?}) was refused by class {class}"
+                    );
+                    assert_eq!(class, SmClass::Bounded.name());
+                    continue;
+                }
                 Err(JobError::Cancelled) => Ending::Cancelled,
                 Err(JobError::Panicked { message }) => {
                     let expected = if expected.kind == JobKind::PanickingPayload {
@@ -794,6 +868,8 @@ fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
     let rejected = model.jobs.len() - admitted.len();
     // Jobs submitted while another thread shut down: admitted or not.
     let maybe = admitted.iter().filter(|job| job.maybe_rejected).count() as u64;
+    // Jobs submitted to a class that may have been full.
+    let maybe_overloaded = admitted.iter().filter(|job| job.maybe_overloaded).count() as u64;
     // Sub-tasks that are jobs on this backend add to the counts.
     let slack = if subtasks_are_jobs {
         2 * admitted
@@ -813,9 +889,10 @@ fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
     within(
         "submitted",
         metrics.submitted,
-        admitted.len() as u64 - maybe,
+        admitted.len() as u64 - maybe - maybe_overloaded,
         admitted.len() as u64,
     );
+    within("overloaded", metrics.overloaded, 0, maybe_overloaded);
     within(
         "rejected",
         metrics.rejected,
@@ -829,7 +906,11 @@ fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
     ] {
         let certain = admitted
             .iter()
-            .filter(|job| !job.maybe_rejected && job.endings == BTreeSet::from([ending]))
+            .filter(|job| {
+                !job.maybe_rejected
+                    && !job.maybe_overloaded
+                    && job.endings == BTreeSet::from([ending])
+            })
             .count();
         let possible = admitted
             .iter()
@@ -837,6 +918,13 @@ fn check_metrics(metrics: &Metrics, model: &Model, subtasks_are_jobs: bool) {
             .count();
         within(what, value, certain as u64, possible as u64);
     }
+    // Every submission was admitted, refused or rejected, once.
+    within(
+        "submitted + overloaded + rejected",
+        metrics.submitted + metrics.overloaded + metrics.rejected,
+        model.jobs.len() as u64,
+        model.jobs.len() as u64,
+    );
     assert_eq!(
         metrics.completed + metrics.cancelled + metrics.panicked,
         metrics.submitted,
