@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -58,7 +58,8 @@ pub struct ServiceMetrics {
 }
 
 impl ServiceMetrics {
-    /// Registers every metric; `cpu` and `admission` are read at each scrape.
+    /// Registers every metric; the executor behind `cpu` and `admission`
+    /// are read at each scrape.
     pub fn new(cpu: Cpu, admission: Arc<Semaphore>, capacity: usize) -> Self {
         let mut registry = Registry::default();
         let queries = Family::<Labels, Counter>::default();
@@ -81,8 +82,14 @@ impl ServiceMetrics {
             "Time a successful query's job ran, first chunk to last",
             ran.clone(),
         );
+        if let Cpu::Dedicated(executor) = &cpu {
+            // The executor's own figures, per class: counters by outcome,
+            // worker time, queue-wait and poll-time histograms.
+            registry.register_collector(Box::new(
+                executor_api::prometheus::ExecutorCollector::new().with(executor),
+            ));
+        }
         registry.register_collector(Box::new(Snapshot {
-            cpu,
             admission,
             capacity,
         }));
@@ -118,10 +125,9 @@ impl ServiceMetrics {
     }
 }
 
-/// Read at scrape time: the executor's counters and the admission gauge.
+/// Read at scrape time: the admission gauge.
 #[derive(Debug)]
 struct Snapshot {
-    cpu: Cpu,
     admission: Arc<Semaphore>,
     capacity: usize,
 }
@@ -138,66 +144,6 @@ impl Collector for Snapshot {
             None,
             gauge.metric_type(),
         )?)?;
-        let Some(metrics) = self.cpu.metrics() else {
-            return Ok(());
-        };
-        let counters = [
-            (
-                "executor_jobs_submitted",
-                "Jobs accepted by the executor",
-                metrics.submitted,
-            ),
-            (
-                "executor_jobs_completed",
-                "Jobs that produced a value",
-                metrics.completed,
-            ),
-            (
-                "executor_jobs_cancelled",
-                "Jobs cancelled (client gone, or shutdown)",
-                metrics.cancelled,
-            ),
-            (
-                "executor_jobs_panicked",
-                "Jobs that panicked",
-                metrics.panicked,
-            ),
-            (
-                "executor_jobs_rejected",
-                "Jobs rejected during shutdown",
-                metrics.rejected,
-            ),
-            (
-                "executor_stalled_polls",
-                "Polls that ran past the watchdog threshold",
-                metrics.stalled_polls,
-            ),
-        ];
-        for (name, help, value) in counters {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
-        }
-        let gauges = [
-            (
-                "executor_jobs_queued",
-                "Jobs waiting for a worker",
-                metrics.queued,
-            ),
-            (
-                "executor_jobs_running",
-                "Jobs started and not ended",
-                metrics.running,
-            ),
-        ];
-        for (name, help, value) in gauges {
-            let gauge = ConstGauge::new(value as i64);
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
-        }
         Ok(())
     }
 }

@@ -63,6 +63,8 @@
 //!   [`ClassMetrics`]: a job's life and the executor's figures.
 //! - [`JobStream`]: a stream produced by a job, consumed anywhere
 //!   ([`Executor::spawn_stream`]).
+//! - `prometheus` (with the `prometheus` feature): the figures in the
+//!   Prometheus text format, for your own `/metrics`.
 //! - [`io`]: I/O from inside jobs, on the executor's registered I/O runtime.
 //! - [`backend`]: for backend authors: what a backend implements, the
 //!   lifecycle engine and shutdown driver every backend shares, and the
@@ -86,6 +88,8 @@ mod histogram;
 pub mod io;
 mod job_builder;
 mod metrics;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
 mod slice;
 mod stream;
 mod sync;
