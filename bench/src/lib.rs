@@ -1,6 +1,7 @@
 //! Benchmarks of the dedicated executors against the baselines users would
 //! otherwise use, side by side in one run: overhead per job, scaling,
-//! tail latency of an I/O probe under CPU load, shutdown and memory.
+//! tail latency of an I/O probe under CPU load, shutdown, memory, and
+//! workload classes against the designs built by hand.
 //!
 //! `cargo xtask bench [--quick]` runs the fixed set of scenarios and writes
 //! `target/bench/report.json`, `report.md` and SVG plots; `cargo bench -p
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 
 pub mod backend;
+pub mod classes;
 pub mod latency;
 pub mod memory;
 pub mod overhead;

@@ -10,7 +10,7 @@ use bench::backend::{Backend, Priority};
 use bench::latency::{self, Chunks};
 use bench::overhead::{self, Sizes};
 use bench::report::{self, Results};
-use bench::{memory, scaling, shutdown};
+use bench::{classes, memory, scaling, shutdown};
 use clap::Parser;
 use serde_json::json;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
     /// Run only these sections (comma-separated): overhead, memory,
-    /// scaling, latency, shutdown. Default: all.
+    /// scaling, latency, shutdown, classes. Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Section>,
     /// The report.json of a memory and overhead run of this benchmark
@@ -61,6 +61,7 @@ enum Section {
     Scaling,
     Latency,
     Shutdown,
+    Classes,
 }
 
 /// How big each section is.
@@ -221,6 +222,16 @@ fn main() -> ExitCode {
         Vec::new()
     };
 
+    let classes = if wants(Section::Classes) {
+        let duration = args
+            .latency_secs
+            .map_or(plan.latency, Duration::from_secs_f64);
+        let rounds = args.latency_rounds.unwrap_or(plan.latency_rounds).max(1);
+        Some(classes::measure_all(cores, duration, rounds, &mut progress))
+    } else {
+        None
+    };
+
     let results = Results {
         quick: args.quick,
         machine: machine(cores),
@@ -230,6 +241,7 @@ fn main() -> ExitCode {
         scaling,
         latency,
         shutdown,
+        classes,
         memory,
         memory_without_tokio_unstable: stable.memory,
         overhead_without_tokio_unstable: stable.overhead,

@@ -33,6 +33,8 @@ pub struct Results {
     pub latency: Option<(Chunks, Vec<(Load, Summary)>)>,
     /// Shutdown per backend.
     pub shutdown: Vec<(&'static str, Shutdown)>,
+    /// The workload-classes scenario, if it ran.
+    pub classes: Option<crate::classes::Classes>,
     /// Bytes per queued job per subject.
     pub memory: Vec<(&'static str, f64)>,
     /// Bytes per queued job per subject, from a run built without
@@ -295,6 +297,7 @@ impl Results {
             "memory_bytes_per_job_without_tokio_unstable": memory_stable,
             "overhead_ns_without_tokio_unstable": overhead_stable,
             "overhead_ns_with_subscriber": traced,
+            "classes": self.classes.as_ref().map(crate::classes::Classes::to_json),
             "tokio_unstable": self.tokio_unstable,
             "workload_chunk_ms": chunk_ms,
             "machine": self.machine,
@@ -475,6 +478,9 @@ impl Results {
                     }
                 }
             }
+        }
+        if let Some(classes) = &self.classes {
+            targets.extend(classes.targets());
         }
         targets
     }
@@ -664,6 +670,11 @@ impl Results {
             }
         }
         let _ = writeln!(md, "\n![memory](memory.svg)\n");
+
+        if let Some(classes) = &self.classes {
+            md.push_str(&classes.to_markdown());
+            md.push('\n');
+        }
 
         let _ = writeln!(
             md,

@@ -518,6 +518,7 @@ mod tests {
         assert_eq!(class.reserve(), Ok(()));
         assert_eq!(class.reserve(), Ok(()));
         assert_eq!(class.reserve(), Err(Overload::QueueFull { max_queued: 2 }));
+        assert_eq!(class.waiting(), 2);
         class.started(10);
         assert_eq!(class.reserve(), Ok(()));
         assert_eq!(table.metrics()[0].overloaded, 1);
