@@ -9,7 +9,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use executor_api::backend::Launch;
-use executor_api::{AnyExecutor, BuildError, Builder, Executor, JobError, Metrics, Priority};
+use executor_api::{
+    AnyExecutor, BuildError, Builder, DEFAULT_CLASS, Executor, JobError, Metrics, Priority,
+    WorkloadClass,
+};
 use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
 use tokio::sync::watch;
@@ -47,6 +50,72 @@ impl fmt::Display for CpuBackend {
     }
 }
 
+/// How the service shares its CPU between queries and background
+/// compaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Schedule {
+    /// One executor with two workload classes: `query` (weight 8) and
+    /// `background` (weight 1). Queries get most of the CPU when both are
+    /// busy; compaction gets all of it when no query runs.
+    #[default]
+    Classes,
+    /// One executor, one FIFO: compaction jobs queue with queries.
+    Fifo,
+    /// The 2022 recipe: a second executor, at niceness 19, for compaction.
+    TwoExecutors,
+}
+
+impl Schedule {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Classes => "classes",
+            Schedule::Fifo => "fifo",
+            Schedule::TwoExecutors => "two-executors",
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The class queries go to under [`Schedule::Classes`].
+pub const QUERY_CLASS: &str = "query";
+/// The class compaction goes to under [`Schedule::Classes`].
+pub const BACKGROUND_CLASS: &str = "background";
+
+/// The rows one compaction job merges.
+pub const COMPACTION_ROWS: usize = 400_000;
+
+/// A dedicated executor for queries, and where compaction runs beside
+/// them.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// Runs the queries.
+    pub queries: AnyExecutor,
+    /// Runs compaction: the same executor, unless the schedule is
+    /// [`Schedule::TwoExecutors`].
+    pub background: AnyExecutor,
+    /// The queries' class and compaction's.
+    classes: (&'static str, &'static str),
+    /// Whether `background` is an executor of its own.
+    separate: bool,
+}
+
+impl Pools {
+    /// Every distinct executor.
+    pub fn executors(&self) -> Vec<&AnyExecutor> {
+        if self.separate {
+            vec![&self.queries, &self.background]
+        } else {
+            vec![&self.queries]
+        }
+    }
+}
+
 /// One query's result.
 #[derive(Debug, Clone, Copy)]
 pub struct Run {
@@ -61,8 +130,8 @@ pub struct Run {
 /// Runs queries: on a dedicated executor, or on the I/O runtime itself.
 #[derive(Debug, Clone)]
 pub enum Cpu {
-    /// A dedicated executor.
-    Dedicated(AnyExecutor),
+    /// Dedicated executors.
+    Dedicated(Pools),
     /// Tasks on the I/O runtime that serves the requests.
     Shared {
         /// The I/O runtime.
@@ -74,7 +143,8 @@ pub enum Cpu {
 
 impl Cpu {
     /// Builds the CPU side for `backend`, from inside the I/O runtime
-    /// (which becomes the executor's I/O runtime).
+    /// (which becomes the executor's I/O runtime), sharing it between
+    /// queries and compaction as `schedule` says.
     ///
     /// # Errors
     ///
@@ -83,25 +153,69 @@ impl Cpu {
         backend: CpuBackend,
         workers: usize,
         priority: Priority,
+        schedule: Schedule,
     ) -> Result<Cpu, BuildError> {
         fn dedicated<E: Launch>(
-            builder: Builder<E>,
+            builder: impl Fn() -> Builder<E>,
             backend: CpuBackend,
             workers: usize,
             priority: Priority,
+            schedule: Schedule,
         ) -> Result<Cpu, BuildError> {
-            let executor = builder
-                .name(format!("cpu-{}", backend.name()))
-                .worker_threads(workers)
-                .priority(priority)
-                .build()?;
-            Ok(Cpu::Dedicated(AnyExecutor::new(executor)))
+            let name = format!("cpu-{}", backend.name());
+            let builder = || builder().worker_threads(workers);
+            let pools = match schedule {
+                Schedule::Classes => {
+                    let executor = AnyExecutor::new(
+                        builder()
+                            .name(name)
+                            .priority(priority)
+                            .class(WorkloadClass::new(QUERY_CLASS).weight(8))
+                            .class(WorkloadClass::new(BACKGROUND_CLASS).weight(1))
+                            .build()?,
+                    );
+                    Pools {
+                        queries: executor.clone(),
+                        background: executor,
+                        classes: (QUERY_CLASS, BACKGROUND_CLASS),
+                        separate: false,
+                    }
+                }
+                Schedule::Fifo => {
+                    let executor =
+                        AnyExecutor::new(builder().name(name).priority(priority).build()?);
+                    Pools {
+                        queries: executor.clone(),
+                        background: executor,
+                        classes: (DEFAULT_CLASS, DEFAULT_CLASS),
+                        separate: false,
+                    }
+                }
+                Schedule::TwoExecutors => Pools {
+                    queries: AnyExecutor::new(builder().name(&name).priority(priority).build()?),
+                    background: AnyExecutor::new(
+                        builder()
+                            .name(format!("{name}-bg"))
+                            .priority(Priority::Nice(19))
+                            .build()?,
+                    ),
+                    classes: (DEFAULT_CLASS, DEFAULT_CLASS),
+                    separate: true,
+                },
+            };
+            Ok(Cpu::Dedicated(pools))
         }
         Ok(match backend {
-            CpuBackend::Tokio => {
-                dedicated(DedicatedExecutor::builder(), backend, workers, priority)?
+            CpuBackend::Tokio => dedicated(
+                DedicatedExecutor::builder,
+                backend,
+                workers,
+                priority,
+                schedule,
+            )?,
+            CpuBackend::Rayon => {
+                dedicated(RayonExecutor::builder, backend, workers, priority, schedule)?
             }
-            CpuBackend::Rayon => dedicated(RayonExecutor::builder(), backend, workers, priority)?,
             CpuBackend::Shared => Cpu::Shared {
                 handle: tokio::runtime::Handle::current(),
                 cancel: Arc::new(watch::channel(false).0),
@@ -109,11 +223,53 @@ impl Cpu {
         })
     }
 
-    /// The executor's counters (`None` on the shared runtime).
+    /// The executors' counters, summed (`None` on the shared runtime).
     pub fn metrics(&self) -> Option<Metrics> {
         match self {
-            Cpu::Dedicated(executor) => Some(executor.metrics()),
+            Cpu::Dedicated(pools) => Some(pools.executors().iter().fold(
+                Metrics::default(),
+                |mut sum, executor| {
+                    let metrics = executor.metrics();
+                    sum.submitted += metrics.submitted;
+                    sum.completed += metrics.completed;
+                    sum.cancelled += metrics.cancelled;
+                    sum.panicked += metrics.panicked;
+                    sum.rejected += metrics.rejected;
+                    sum
+                },
+            )),
             Cpu::Shared { .. } => None,
+        }
+    }
+
+    /// One compaction: merges (sorts) a table of [`COMPACTION_ROWS`] rows,
+    /// yielding between chunks, as background work (its class, or its
+    /// executor). Dropping the future cancels it.
+    ///
+    /// # Errors
+    ///
+    /// The job's [`JobError`].
+    pub async fn compact(&self, round: u64) -> Result<(), JobError> {
+        let kernel = Kernel::Sort;
+        let table = Table::new(round, COMPACTION_ROWS, kernel.default_chunk_rows());
+        let job = async move {
+            let _ = kernel.run_yielding(table, 0..table.chunks()).await;
+        };
+        match self {
+            Cpu::Dedicated(pools) => {
+                pools
+                    .background
+                    .job()
+                    .name("compaction")
+                    .class(pools.classes.1)
+                    .spawn(job)
+                    .await
+            }
+            Cpu::Shared { handle, .. } => {
+                let task =
+                    spawn_named(handle, "compaction", job).map_err(|_| JobError::ShutDown)?;
+                AbortOnDrop(task).await
+            }
         }
     }
 
@@ -134,7 +290,15 @@ impl Cpu {
         };
         let name = format!("cpu:{kernel}");
         let (checksum, started, finished) = match self {
-            Cpu::Dedicated(executor) => executor.job().name(name).spawn(job).await?,
+            Cpu::Dedicated(pools) => {
+                pools
+                    .queries
+                    .job()
+                    .name(name)
+                    .class(pools.classes.0)
+                    .spawn(job)
+                    .await?
+            }
             Cpu::Shared { handle, cancel } => {
                 let mut cancelled = cancel.subscribe();
                 let job = async move {
@@ -166,9 +330,13 @@ impl Cpu {
     /// Graceful shutdown for at most `deadline`, then immediate; waits for
     /// the executor's threads. Nothing to do on the shared runtime.
     pub async fn shut_down(&self, deadline: Duration) {
-        if let Cpu::Dedicated(executor) = self {
-            executor.shutdown_timeout(deadline);
-            executor.join().await;
+        if let Cpu::Dedicated(pools) = self {
+            for executor in pools.executors() {
+                executor.shutdown_timeout(deadline);
+            }
+            for executor in pools.executors() {
+                executor.join().await;
+            }
         }
     }
 }

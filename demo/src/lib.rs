@@ -3,9 +3,12 @@
 //! CPU-heavy queries (`/query?kernel=group_by&rows=1000000`) run on the
 //! backend chosen with [`CpuBackend`]: a dedicated Tokio runtime, a
 //! dedicated Rayon pool, or, to show the problem, the I/O runtime itself
-//! (`shared`). `/health` answers from the I/O runtime; `/metrics` exports
-//! the executor's counters and the query latency histograms in Prometheus
-//! text format. Admission is bounded (503 with `Retry-After` when full),
+//! (`shared`). Background compaction ([`ServiceConfig::compaction`]) shares
+//! the CPU with the queries as the [`Schedule`] says: by workload class on
+//! one executor (the default), in one FIFO, or on a second executor at low
+//! priority. `/health` answers from the I/O runtime; `/metrics` exports
+//! the executor's figures per class and the query latency histograms in
+//! Prometheus text format. Admission is bounded (503 with `Retry-After` when full),
 //! bad input gets a 400 or 413 with a message, and a shutdown drains
 //! in-flight queries within a deadline.
 //!
@@ -47,7 +50,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 pub use crate::client::{Answer, Client};
-pub use crate::cpu::{Cpu, CpuBackend, Run, TABLE_SEED, spawn_named};
+pub use crate::cpu::{
+    BACKGROUND_CLASS, COMPACTION_ROWS, Cpu, CpuBackend, Pools, QUERY_CLASS, Run, Schedule,
+    TABLE_SEED, spawn_named,
+};
 pub use crate::metrics::{Outcome, ServiceMetrics};
 pub use crate::service::{QueryAnswer, RETRY_AFTER_SECS, Service, ServiceConfig, ShutdownReport};
 pub use executor_api::Priority;

@@ -16,7 +16,7 @@ use workload::Kernel;
 
 use crate::DemoError;
 use crate::client::Client;
-use crate::cpu::CpuBackend;
+use crate::cpu::{CpuBackend, Schedule};
 use crate::service::{Service, ServiceConfig};
 use executor_api::Priority;
 
@@ -67,22 +67,30 @@ pub struct Scenario {
     /// Whether query clients saturate the CPU. An unloaded scenario probes
     /// `/health` alone: the ideal the loaded rows are read against.
     pub loaded: bool,
+    /// With background compaction beside the queries: how they share the
+    /// CPU. `None`: no compaction.
+    pub compaction: Option<Schedule>,
 }
 
 /// The scenarios of the comparison: the service unloaded (the reference),
 /// the shared runtime, then each dedicated backend at its default priority
-/// (nice 10), at normal priority, at niceness 19, and under `SCHED_IDLE`.
+/// (nice 10), at normal priority, at niceness 19, and under `SCHED_IDLE`;
+/// then each dedicated backend with background compaction beside the
+/// queries (one loop per worker), in one FIFO, by workload class, and on
+/// two executors.
 pub fn scenarios() -> Vec<Scenario> {
     let mut all = vec![
         Scenario {
             backend: CpuBackend::Tokio,
             priority: Priority::DEFAULT,
             loaded: false,
+            compaction: None,
         },
         Scenario {
             backend: CpuBackend::Shared,
             priority: Priority::Normal,
             loaded: true,
+            compaction: None,
         },
     ];
     for backend in [CpuBackend::Tokio, CpuBackend::Rayon] {
@@ -96,6 +104,17 @@ pub fn scenarios() -> Vec<Scenario> {
                 backend,
                 priority,
                 loaded: true,
+                compaction: None,
+            });
+        }
+    }
+    for backend in [CpuBackend::Tokio, CpuBackend::Rayon] {
+        for schedule in [Schedule::Fifo, Schedule::Classes, Schedule::TwoExecutors] {
+            all.push(Scenario {
+                backend,
+                priority: Priority::DEFAULT,
+                loaded: true,
+                compaction: Some(schedule),
             });
         }
     }
@@ -115,6 +134,8 @@ pub struct ScenarioResult {
     pub queries: u64,
     /// Queries answered 503 (admission full).
     pub busy: u64,
+    /// Background compactions completed during the measured time.
+    pub compactions: u64,
     /// The measured time.
     pub measured: Duration,
 }
@@ -123,6 +144,11 @@ impl ScenarioResult {
     /// Queries answered per second.
     pub fn queries_per_sec(&self) -> f64 {
         self.queries as f64 / self.measured.as_secs_f64()
+    }
+
+    /// Compactions completed per second.
+    pub fn compactions_per_sec(&self) -> f64 {
+        self.compactions as f64 / self.measured.as_secs_f64()
     }
 }
 
@@ -142,7 +168,9 @@ pub fn run(config: &LoadConfig, scenarios: &[Scenario]) -> Result<Vec<ScenarioRe
     );
     let mut results = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
-        bar.set_message(if scenario.loaded {
+        bar.set_message(if let Some(schedule) = scenario.compaction {
+            format!("{} with compaction ({schedule})", scenario.backend)
+        } else if scenario.loaded {
             format!("{} ({})", scenario.backend, scenario.priority)
         } else {
             "unloaded".to_owned()
@@ -174,6 +202,12 @@ fn run_scenario(
         workers: config.workers,
         priority: scenario.priority,
         max_in_flight: 2 * config.clients,
+        schedule: scenario.compaction.unwrap_or_default(),
+        compaction: if scenario.compaction.is_some() {
+            config.workers
+        } else {
+            0
+        },
         ..ServiceConfig::default()
     };
     let service = io.block_on(Service::start(
@@ -228,11 +262,13 @@ fn run_scenario(
 
     let started = Instant::now();
     let mut measure_start = None;
+    let mut compactions_before = 0;
     loop {
         let elapsed = started.elapsed();
         progress(elapsed);
         if measure_start.is_none() && elapsed >= warm_up {
             measuring.store(true, Ordering::Relaxed);
+            compactions_before = service.compactions();
             measure_start = Some(Instant::now());
         }
         if elapsed >= warm_up + config.duration {
@@ -241,6 +277,7 @@ fn run_scenario(
         thread::sleep(Duration::from_millis(50));
     }
     measuring.store(false, Ordering::Relaxed);
+    let compactions = service.compactions().saturating_sub(compactions_before);
     let measured = measure_start.map_or(config.duration, |start| start.elapsed());
     stop.store(true, Ordering::Relaxed);
     let (health, failed_probes) = prober
@@ -255,6 +292,7 @@ fn run_scenario(
         failed_probes,
         queries: queries.load(Ordering::Relaxed),
         busy: busy.load(Ordering::Relaxed),
+        compactions,
         measured,
     })
 }
@@ -300,9 +338,10 @@ pub fn render(results: &[ScenarioResult]) -> String {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "{:<8} {:<9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10} {:>6}",
+        "{:<8} {:<9} {:<13} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10} {:>6} {:>10}",
         "backend",
         "priority",
+        "compaction",
         "p50 ms",
         "p99 ms",
         "p999 ms",
@@ -310,7 +349,8 @@ pub fn render(results: &[ScenarioResult]) -> String {
         "probes",
         "failed",
         "queries/s",
-        "503s"
+        "503s",
+        "compact/s"
     );
     let ms = |micros: u64| micros as f64 / 1e3;
     for result in results {
@@ -325,11 +365,16 @@ pub fn render(results: &[ScenarioResult]) -> String {
             } => (backend.name(), priority.to_string()),
         };
         let health = &result.health;
+        let compaction = result
+            .scenario
+            .compaction
+            .map_or_else(|| "-".to_owned(), |schedule| schedule.to_string());
         let _ = writeln!(
             table,
-            "{:<8} {:<9} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>10.1} {:>6}",
+            "{:<8} {:<9} {:<13} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>10.1} {:>6} {:>10.1}",
             backend,
             priority,
+            compaction,
             ms(health.value_at_quantile(0.5)),
             ms(health.value_at_quantile(0.99)),
             ms(health.value_at_quantile(0.999)),
@@ -338,6 +383,7 @@ pub fn render(results: &[ScenarioResult]) -> String {
             result.failed_probes,
             result.queries_per_sec(),
             result.busy,
+            result.compactions_per_sec(),
         );
     }
     table
@@ -362,6 +408,7 @@ mod tests {
             failed_probes: 0,
             queries: 0,
             busy: 0,
+            compactions: 0,
             measured: Duration::from_secs(1),
         };
         let table = render(&[result(all[0]), result(all[1]), result(all[2])]);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use demo::load::{self, LoadConfig};
-use demo::{CpuBackend, DemoError, Priority, Service, ServiceConfig, telemetry};
+use demo::{CpuBackend, DemoError, Priority, Schedule, Service, ServiceConfig, telemetry};
 use workload::Kernel;
 
 /// An analytics service whose /health stays responsive while its CPU is
@@ -51,6 +51,13 @@ struct Args {
     /// kernel's backlog until one closes.
     #[arg(long, default_value = "1024")]
     max_connections: NonZeroUsize,
+    /// How queries and background compaction share the CPU: workload
+    /// classes on one executor, one FIFO, or a second executor at nice 19.
+    #[arg(long, value_enum, default_value_t = Schedule::Classes)]
+    schedule: Schedule,
+    /// Background compaction loops running beside the queries (0: none).
+    #[arg(long, default_value_t = 0)]
+    compaction: usize,
     /// Serve tokio-console's protocol (also on with DEMO_CONSOLE=1).
     #[arg(long)]
     console: bool,
@@ -122,6 +129,8 @@ fn serve(args: &Args, console: bool) -> Result<(), DemoError> {
         drain_timeout: Duration::from_millis(args.drain_timeout_ms),
         header_read_timeout: Duration::from_millis(args.header_read_timeout_ms.get()),
         max_connections: args.max_connections.get(),
+        schedule: args.schedule,
+        compaction: args.compaction,
     };
     runtime.block_on(async {
         let service = Service::start(args.addr, config).await?;

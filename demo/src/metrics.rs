@@ -52,6 +52,7 @@ type Labels = Vec<(&'static str, &'static str)>;
 pub struct ServiceMetrics {
     registry: Registry,
     queries: Family<Labels, Counter>,
+    compactions: Counter,
     total: Histogram,
     queued: Histogram,
     ran: Histogram,
@@ -64,6 +65,12 @@ impl ServiceMetrics {
         let mut registry = Registry::default();
         let queries = Family::<Labels, Counter>::default();
         registry.register("demo_queries", "Queries by outcome", queries.clone());
+        let compactions = Counter::default();
+        registry.register(
+            "demo_compactions",
+            "Background compactions completed",
+            compactions.clone(),
+        );
         // 100 µs to ~3 min, doubling.
         let histogram = || Histogram::new(exponential_buckets(0.000_1, 2.0, 21));
         let (total, queued, ran) = (histogram(), histogram(), histogram());
@@ -82,12 +89,14 @@ impl ServiceMetrics {
             "Time a successful query's job ran, first chunk to last",
             ran.clone(),
         );
-        if let Cpu::Dedicated(executor) = &cpu {
-            // The executor's own figures, per class: counters by outcome,
+        if let Cpu::Dedicated(pools) = &cpu {
+            // The executors' own figures, per class: counters by outcome,
             // worker time, queue-wait and poll-time histograms.
-            registry.register_collector(Box::new(
-                executor_api::prometheus::ExecutorCollector::new().with(executor),
-            ));
+            let collector = pools.executors().into_iter().fold(
+                executor_api::prometheus::ExecutorCollector::new(),
+                |collector, executor| collector.with(executor),
+            );
+            registry.register_collector(Box::new(collector));
         }
         registry.register_collector(Box::new(Snapshot {
             admission,
@@ -96,6 +105,7 @@ impl ServiceMetrics {
         ServiceMetrics {
             registry,
             queries,
+            compactions,
             total,
             queued,
             ran,
@@ -107,6 +117,11 @@ impl ServiceMetrics {
         self.queries
             .get_or_create(&vec![("outcome", outcome.label())])
             .inc();
+    }
+
+    /// Counts a completed compaction.
+    pub fn count_compaction(&self) {
+        self.compactions.inc();
     }
 
     /// Records the timings of a successful query.

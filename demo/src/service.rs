@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -17,10 +18,10 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot, watch};
 use workload::Kernel;
 
-use crate::cpu::{Cpu, CpuBackend, spawn_named};
+use crate::cpu::{Cpu, CpuBackend, Schedule, spawn_named};
 use crate::metrics::{Outcome, ServiceMetrics};
 use executor_api::Priority;
 
@@ -50,6 +51,11 @@ pub struct ServiceConfig {
     /// until one closes (new clients wait in the kernel's backlog), so
     /// slow or idle clients cannot exhaust its memory or file descriptors.
     pub max_connections: usize,
+    /// How queries and compaction share the CPU.
+    pub schedule: Schedule,
+    /// Background compaction loops, each running one compaction after
+    /// another until the service shuts down (0: none).
+    pub compaction: usize,
 }
 
 impl Default for ServiceConfig {
@@ -63,6 +69,8 @@ impl Default for ServiceConfig {
             drain_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1_024,
+            schedule: Schedule::Classes,
+            compaction: 0,
         }
     }
 }
@@ -282,6 +290,7 @@ pub struct Service {
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     done: tokio::task::JoinHandle<ShutdownReport>,
+    compactions: Arc<AtomicU64>,
 }
 
 impl Service {
@@ -329,7 +338,12 @@ impl Service {
         let addr = listener
             .local_addr()
             .map_err(|err| crate::DemoError::Bind(addr, err))?;
-        let cpu = Cpu::build(config.backend, config.workers, config.priority)?;
+        let cpu = Cpu::build(
+            config.backend,
+            config.workers,
+            config.priority,
+            config.schedule,
+        )?;
         let admission = Arc::new(Semaphore::new(config.max_in_flight));
         let state = Arc::new(AppState {
             backend: config.backend,
@@ -342,21 +356,65 @@ impl Service {
             .route("/health", get(health))
             .route("/query", get(query))
             .route("/metrics", get(metrics))
-            .with_state(state);
+            .with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = ConnectionLimits {
             header_read_timeout: config.header_read_timeout,
             max_connections: config.max_connections,
         };
-        let serve = serve(listener, app, cpu, stopped, config.drain_timeout, limits);
+        let compactions = Arc::new(AtomicU64::new(0));
+        let (stop_compaction, compaction_stopped) = watch::channel(false);
+        for loop_index in 0..config.compaction as u64 {
+            let (cpu, state, compactions, mut stopped) = (
+                cpu.clone(),
+                state.clone(),
+                compactions.clone(),
+                compaction_stopped.clone(),
+            );
+            let compaction = async move {
+                for round in (loop_index << 32).. {
+                    tokio::select! {
+                        biased;
+                        _ = stopped.wait_for(|stopped| *stopped) => return,
+                        done = cpu.compact(round) => {
+                            if done.is_err() {
+                                return;
+                            }
+                            compactions.fetch_add(1, Ordering::Relaxed);
+                            state.metrics.count_compaction();
+                        }
+                    }
+                }
+            };
+            spawn_named(&tokio::runtime::Handle::current(), "compaction", compaction)
+                .map_err(crate::DemoError::Runtime)?;
+        }
+        let serve = serve(
+            listener,
+            app,
+            cpu,
+            (stopped, stop_compaction),
+            config.drain_timeout,
+            limits,
+        );
         let done = spawn_named(&tokio::runtime::Handle::current(), "http:serve", serve)
             .map_err(crate::DemoError::Runtime)?;
-        Ok(Service { addr, stop, done })
+        Ok(Service {
+            addr,
+            stop,
+            done,
+            compactions,
+        })
     }
 
     /// The address it listens on.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Compactions completed so far (see [`ServiceConfig::compaction`]).
+    pub fn compactions(&self) -> u64 {
+        self.compactions.load(Ordering::Relaxed)
     }
 
     /// Graceful shutdown: stop accepting, let in-flight queries finish
@@ -392,7 +450,7 @@ async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     cpu: Cpu,
-    mut stop: oneshot::Receiver<()>,
+    (mut stop, stop_compaction): (oneshot::Receiver<()>, watch::Sender<bool>),
     drain_timeout: Duration,
     limits: ConnectionLimits,
 ) -> ShutdownReport {
@@ -432,7 +490,10 @@ async fn serve(
         });
     }
     // Stop accepting; open connections finish their requests and close.
+    // Background compaction stops (its job in flight is cancelled: it is
+    // redone after a restart).
     drop(listener);
+    stop_compaction.send_replace(true);
     let mut server = Box::pin(graceful.shutdown());
     tracing::info!(?drain_timeout, "shutting down: draining in-flight queries");
     // The executor drains for the same deadline, then cancels what is left:

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use demo::{
-    Answer, Client, CpuBackend, QueryAnswer, RETRY_AFTER_SECS, Service, ServiceConfig, TABLE_SEED,
+    Answer, Client, CpuBackend, QueryAnswer, RETRY_AFTER_SECS, Schedule, Service, ServiceConfig,
+    TABLE_SEED,
 };
 use testkit::support::timeout;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -428,4 +429,47 @@ async fn connections_beyond_the_bound_wait_for_one_to_close() {
         ),
     }
     service.shutdown().await;
+}
+
+/// Background compaction runs beside the queries under every schedule: by
+/// class on one executor (the `/metrics` figures name both classes), in
+/// one FIFO, or on a second executor; queries are still answered, and a
+/// shutdown stops the compaction and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_runs_beside_queries_under_every_schedule() {
+    for schedule in [Schedule::Classes, Schedule::Fifo, Schedule::TwoExecutors] {
+        let (service, client) = start(ServiceConfig {
+            schedule,
+            compaction: 2,
+            ..config(CpuBackend::Tokio)
+        })
+        .await;
+        within("a compaction to complete", async {
+            loop {
+                let text = client.get("/metrics").await.expect("scrape /metrics").body;
+                if metric(&text, "demo_compactions_total") >= Some(1) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        let answer = get(&client, "/query?kernel=checksum&rows=100000").await;
+        assert_eq!(answer.status, 200, "{schedule}: {}", answer.body);
+        assert!(service.compactions() >= 1);
+        let text = get(&client, "/metrics").await.body;
+        let submitted = |label: &str| labelled(&text, "executor_jobs_submitted_total", label);
+        match schedule {
+            Schedule::Classes => {
+                assert!(submitted(r#"class="query""#) >= Some(1), "{text}");
+                assert!(submitted(r#"class="background""#) >= Some(1), "{text}");
+            }
+            Schedule::Fifo => assert!(submitted(r#"class="default""#) >= Some(2), "{text}"),
+            Schedule::TwoExecutors => {
+                assert!(submitted(r#"executor="cpu-tokio""#) >= Some(1), "{text}");
+                assert!(submitted(r#"executor="cpu-tokio-bg""#) >= Some(1), "{text}");
+            }
+        }
+        within("a shutdown with compaction running", service.shutdown()).await;
+    }
 }
