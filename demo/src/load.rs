@@ -132,6 +132,8 @@ pub struct ScenarioResult {
     pub failed_probes: u64,
     /// Queries answered 200 during the measured time.
     pub queries: u64,
+    /// Their latency (sent to answered) in microseconds.
+    pub query_latency: Histogram<u64>,
     /// Queries answered 503 (admission full).
     pub busy: u64,
     /// Background compactions completed during the measured time.
@@ -220,6 +222,7 @@ fn run_scenario(
     let measuring = Arc::new(AtomicBool::new(false));
     let queries = Arc::new(AtomicU64::new(0));
     let busy = Arc::new(AtomicU64::new(0));
+    let query_latency = Arc::new(std::sync::Mutex::new(latency_histogram()?));
     let load = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("load")
@@ -229,22 +232,29 @@ fn run_scenario(
     let path = format!("/query?kernel={}&rows={}", config.kernel, config.rows);
     let clients = if scenario.loaded { config.clients } else { 0 };
     for _ in 0..clients {
-        let (stop, measuring, queries, busy, path) = (
+        let (stop, measuring, queries, busy, path, query_latency) = (
             stop.clone(),
             measuring.clone(),
             queries.clone(),
             busy.clone(),
             path.clone(),
+            query_latency.clone(),
         );
         load.spawn(async move {
             let client = Client::new(addr);
             while !stop.load(Ordering::Relaxed) {
+                let sent = Instant::now();
                 let answer = client.get(&path).await;
                 if !measuring.load(Ordering::Relaxed) {
                     continue;
                 }
                 match answer.map(|answer| answer.status) {
-                    Ok(200) => queries.fetch_add(1, Ordering::Relaxed),
+                    Ok(200) => {
+                        if let Ok(mut latency) = query_latency.lock() {
+                            latency.saturating_record(sent.elapsed().as_micros() as u64);
+                        }
+                        queries.fetch_add(1, Ordering::Relaxed)
+                    }
                     Ok(503) => busy.fetch_add(1, Ordering::Relaxed),
                     _ => 0,
                 };
@@ -291,6 +301,10 @@ fn run_scenario(
         health,
         failed_probes,
         queries: queries.load(Ordering::Relaxed),
+        query_latency: query_latency.lock().map_or_else(
+            |poisoned| poisoned.into_inner().clone(),
+            |latency| latency.clone(),
+        ),
         busy: busy.load(Ordering::Relaxed),
         compactions,
         measured,
@@ -309,9 +323,7 @@ fn probe(
         .enable_all()
         .build()
         .map_err(DemoError::Runtime)?;
-    // 1 µs to 1 h, 3 significant digits: valid bounds, so this cannot fail.
-    let mut latencies = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-        .map_err(|err| DemoError::Runtime(std::io::Error::other(err.to_string())))?;
+    let mut latencies = latency_histogram()?;
     let mut failed = 0;
     runtime.block_on(async {
         let client = Client::new(addr);
@@ -333,12 +345,19 @@ fn probe(
     Ok((latencies, failed))
 }
 
+/// A histogram of latencies in microseconds, from 1 µs to an hour.
+fn latency_histogram() -> Result<Histogram<u64>, DemoError> {
+    // Valid bounds and precision: this cannot fail.
+    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+        .map_err(|err| DemoError::Runtime(std::io::Error::other(err.to_string())))
+}
+
 /// The comparison table.
 pub fn render(results: &[ScenarioResult]) -> String {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "{:<8} {:<9} {:<13} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10} {:>6} {:>10}",
+        "{:<8} {:<9} {:<13} {:>9} {:>9} {:>9} {:>9} {:>7} {:>6} {:>10} {:>9} {:>9} {:>6} {:>10}",
         "backend",
         "priority",
         "compaction",
@@ -349,6 +368,8 @@ pub fn render(results: &[ScenarioResult]) -> String {
         "probes",
         "failed",
         "queries/s",
+        "q p50 ms",
+        "q p99 ms",
         "503s",
         "compact/s"
     );
@@ -371,7 +392,7 @@ pub fn render(results: &[ScenarioResult]) -> String {
             .map_or_else(|| "-".to_owned(), |schedule| schedule.to_string());
         let _ = writeln!(
             table,
-            "{:<8} {:<9} {:<13} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>10.1} {:>6} {:>10.1}",
+            "{:<8} {:<9} {:<13} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>10.1} {:>9.1} {:>9.1} {:>6} {:>10.1}",
             backend,
             priority,
             compaction,
@@ -382,6 +403,8 @@ pub fn render(results: &[ScenarioResult]) -> String {
             health.len(),
             result.failed_probes,
             result.queries_per_sec(),
+            ms(result.query_latency.value_at_quantile(0.5)),
+            ms(result.query_latency.value_at_quantile(0.99)),
             result.busy,
             result.compactions_per_sec(),
         );
@@ -407,6 +430,7 @@ mod tests {
             health: Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap(),
             failed_probes: 0,
             queries: 0,
+            query_latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap(),
             busy: 0,
             compactions: 0,
             measured: Duration::from_secs(1),
@@ -416,5 +440,18 @@ mod tests {
         assert!(rows[0].starts_with("unloaded"), "{table}");
         assert!(rows[1].starts_with("shared"), "{table}");
         assert!(rows[2].starts_with("tokio    nice 10"), "{table}");
+        // Then the rows with compaction, one per schedule and backend.
+        let with_compaction: Vec<_> = all.iter().filter_map(|s| s.compaction).collect();
+        assert_eq!(
+            with_compaction,
+            [
+                Schedule::Fifo,
+                Schedule::Classes,
+                Schedule::TwoExecutors,
+                Schedule::Fifo,
+                Schedule::Classes,
+                Schedule::TwoExecutors
+            ]
+        );
     }
 }
