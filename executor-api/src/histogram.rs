@@ -43,15 +43,22 @@ impl AtomicHistogram {
         self.sum_ns.fetch_add(ns, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> DurationHistogram {
-        DurationHistogram {
-            counts: self
-                .counts
-                .iter()
-                .map(|count| count.load(Relaxed))
-                .collect(),
-            sum: Duration::from_nanos(self.sum_ns.load(Relaxed)),
+    /// Adds what this histogram recorded to `total`.
+    pub(crate) fn add_to(&self, total: &mut DurationHistogram) {
+        if total.counts.is_empty() {
+            total.counts = vec![0; BUCKETS];
         }
+        for (sum, count) in total.counts.iter_mut().zip(&self.counts) {
+            *sum += count.load(Relaxed);
+        }
+        total.sum += Duration::from_nanos(self.sum_ns.load(Relaxed));
+    }
+
+    #[cfg(test)]
+    pub(crate) fn snapshot(&self) -> DurationHistogram {
+        let mut snapshot = DurationHistogram::default();
+        self.add_to(&mut snapshot);
+        snapshot
     }
 }
 

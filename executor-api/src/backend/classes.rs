@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use crate::backend::core::ExecutorCore;
 use crate::class::WorkloadClass;
 use crate::error::Overload;
-use crate::histogram::AtomicHistogram;
+use crate::histogram::{AtomicHistogram, DurationHistogram};
 use crate::metrics::{ClassMetrics, CounterSnapshot, Counters, Ending};
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded, Queue};
 
@@ -86,9 +86,48 @@ pub(crate) struct ClassState {
     /// Admitted jobs not yet started or ended, for `max_queued`.
     waiting: CachePadded<AtomicUsize>,
     counters: Counters,
-    worker_ns: AtomicU64,
+    /// Written by every poll: striped, each worker thread writing a stripe
+    /// of its own (see [`stripe`]), so that workers do not bounce one
+    /// cache line between cores.
+    stats: Box<[CachePadded<PollStats>]>,
+}
+
+/// What each poll of a class's jobs records. The worker time is the
+/// poll-time histogram's sum.
+#[derive(Debug, Default)]
+struct PollStats {
     queue_wait: AtomicHistogram,
     poll_time: AtomicHistogram,
+}
+
+/// How many stripes a class's poll statistics have.
+const STRIPES: usize = 16;
+
+/// The stripe of the calling thread: threads take stripes in turn, once.
+fn stripe() -> usize {
+    #[cfg(executor_loom)]
+    {
+        // Loom's threads share the OS thread's thread-locals; one stripe
+        // is as correct as any.
+        0
+    }
+    #[cfg(not(executor_loom))]
+    {
+        use std::cell::Cell;
+        use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+        static NEXT: StdAtomicUsize = StdAtomicUsize::new(0);
+        thread_local! {
+            static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+        }
+        STRIPE
+            .try_with(|stripe| {
+                if stripe.get() == usize::MAX {
+                    stripe.set(NEXT.fetch_add(1, Relaxed) % STRIPES);
+                }
+                stripe.get()
+            })
+            .unwrap_or(0)
+    }
 }
 
 /// The classes of one executor.
@@ -131,9 +170,9 @@ impl ClassTable {
                 tat: AtomicU64::new(0),
                 waiting: CachePadded(AtomicUsize::new(0)),
                 counters: Counters::default(),
-                worker_ns: AtomicU64::new(0),
-                queue_wait: AtomicHistogram::default(),
-                poll_time: AtomicHistogram::default(),
+                stats: (0..STRIPES)
+                    .map(|_| CachePadded(PollStats::default()))
+                    .collect(),
             })
             .collect();
         let capped = classes.iter().any(|class| class.cap.is_some());
@@ -180,6 +219,12 @@ impl ClassTable {
             .iter()
             .map(|class| {
                 let counts = class.counters.snapshot();
+                let mut queue_wait = DurationHistogram::default();
+                let mut poll_time = DurationHistogram::default();
+                for stats in &*class.stats {
+                    stats.queue_wait.add_to(&mut queue_wait);
+                    stats.poll_time.add_to(&mut poll_time);
+                }
                 ClassMetrics {
                     name: class.name.to_string(),
                     weight: class.weight,
@@ -192,9 +237,9 @@ impl ClassTable {
                     panicked: counts.panicked,
                     expired: counts.expired,
                     overloaded: counts.overloaded,
-                    worker_time: Duration::from_nanos(class.worker_ns.load(Relaxed)),
-                    queue_wait: class.queue_wait.snapshot(),
-                    poll_time: class.poll_time.snapshot(),
+                    worker_time: poll_time.sum(),
+                    queue_wait,
+                    poll_time,
                 }
             })
             .collect()
@@ -243,8 +288,7 @@ impl ClassTable {
     pub(crate) fn charge(&self, index: ClassIndex, start: u64, end: u64) {
         let class = self.class(index);
         let ns = end.saturating_sub(start);
-        class.worker_ns.fetch_add(ns, Relaxed);
-        class.poll_time.record(ns);
+        class.stats[stripe()].poll_time.record(ns);
         if self.classes.len() > 1 {
             let floor = self.floor.load(Relaxed);
             let advance = ns.saturating_mul(VIRTUAL_SCALE) / u64::from(class.weight);
@@ -321,7 +365,7 @@ impl ClassState {
     pub(crate) fn started(&self, waited_ns: u64) {
         self.release();
         self.counters.started();
-        self.queue_wait.record(waited_ns);
+        self.stats[stripe()].queue_wait.record(waited_ns);
     }
 
     pub(crate) fn ended(&self, started: bool, ending: Ending) {

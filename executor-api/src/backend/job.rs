@@ -313,7 +313,7 @@ impl<B: JobBody> Future for Job<B> {
             .body
             .as_pin_mut()
             .expect("the body is present until the job ends");
-        let watched = WatchedPoll::begin(this.cell.name());
+        let watched = WatchedPoll::begin(this.cell.name(), start);
         let slice = Slice::begin(start + this.core.time_slice());
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
         drop(slice);

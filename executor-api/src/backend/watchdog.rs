@@ -42,12 +42,13 @@ pub(crate) struct PollSlot {
 }
 
 impl PollSlot {
-    /// Marks the start of a poll of the job named `job`.
+    /// Marks the start of a poll of the job named `job`, at `now` (the
+    /// poll's clock reading, shared with the job's accounting).
     ///
     /// Polls never nest on a worker thread: a job is polled only from the
     /// top of its thread's stack (the Rayon backend never starts a job
     /// inside another one's wait), so each begin is followed by its end.
-    pub(crate) fn begin(&self, job: Option<&Arc<str>>) {
+    pub(crate) fn begin(&self, job: Option<&Arc<str>>, now: Instant) {
         {
             let mut current = self.job.lock().unwrap_or_else(PoisonError::into_inner);
             // Most polls are of the job polled last (a job yields and is
@@ -61,7 +62,8 @@ impl PollSlot {
                 *current = job.cloned();
             }
         }
-        let now = nanos_since(self.epoch);
+        let now = u64::try_from(now.saturating_duration_since(self.epoch).as_nanos())
+            .unwrap_or(u64::MAX - 1);
         // Release: the name written above is visible to a watchdog that
         // reads this start. Plus one: 0 means no poll.
         self.started.store(now + 1, Release);

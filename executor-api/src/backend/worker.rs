@@ -94,14 +94,15 @@ pub(crate) struct WatchedPoll {
 }
 
 impl WatchedPoll {
-    pub(crate) fn begin(job: Option<&Arc<str>>) -> Self {
+    /// A poll of `job` that began at `now`.
+    pub(crate) fn begin(job: Option<&Arc<str>>, now: std::time::Instant) -> Self {
         let watched = CURRENT
             .try_with(|cell| {
                 let current = cell.borrow();
                 let Some(slot) = current.as_ref().and_then(|current| current.slot.as_ref()) else {
                     return false;
                 };
-                slot.begin(job);
+                slot.begin(job, now);
                 true
             })
             .unwrap_or(false);
