@@ -38,6 +38,13 @@ pub const DEFAULT_CAP_WINDOW: Duration = Duration::from_millis(100);
 /// others have caught up). Long jobs take part by yielding, for example
 /// with [`yield_if_needed`](crate::yield_if_needed) between chunks.
 ///
+/// A poll's time is its wall-clock length on the worker: a worker the
+/// OS preempted mid-poll (the workers run at low priority) charges the
+/// class for the wait too, and work a job hands to other threads (Rayon's
+/// `join` or `par_iter` helpers on the Rayon backend, `tokio::spawn` on the
+/// Tokio backend) is charged to no class: weights and caps govern jobs'
+/// polls, not such work.
+///
 /// # Examples
 ///
 /// ```
@@ -131,7 +138,8 @@ impl WorkloadClass {
     /// # Errors
     ///
     /// [`Builder::build`](crate::Builder::build) rejects a cap that is not a
-    /// number above 0, or above the executor's worker count.
+    /// number from 0.001 (a thousandth of a core) to the executor's worker
+    /// count.
     pub fn cap(mut self, cores: f64) -> Self {
         self.cap = Some(cores);
         self

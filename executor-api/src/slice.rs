@@ -12,17 +12,16 @@ thread_local! {
     static SLICE_END: Cell<Option<Instant>> = const { Cell::new(None) };
 }
 
-/// Marks the calling thread as polling a job until `end`, restoring what
-/// was there when dropped (a job may poll another executor's job inline).
+/// Marks the calling thread as polling a job until `end` (`None`: a slice
+/// that never ends), restoring what was there when dropped (a job may poll
+/// another executor's job inline).
 pub(crate) struct Slice {
     previous: Option<Instant>,
 }
 
 impl Slice {
-    pub(crate) fn begin(end: Instant) -> Slice {
-        let previous = SLICE_END
-            .try_with(|slot| slot.replace(Some(end)))
-            .unwrap_or(None);
+    pub(crate) fn begin(end: Option<Instant>) -> Slice {
+        let previous = SLICE_END.try_with(|slot| slot.replace(end)).unwrap_or(None);
         Slice { previous }
     }
 }

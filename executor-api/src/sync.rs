@@ -89,3 +89,13 @@ impl<T> Queue<T> {
         lock(&self.inner).is_empty()
     }
 }
+
+/// One turn of a wait for another thread's short step (a queue operation
+/// between its two halves): a spin hint, or under loom a yield, so that the
+/// model lets the other thread run.
+pub(crate) fn spin_wait() {
+    #[cfg(executor_loom)]
+    loom::thread::yield_now();
+    #[cfg(not(executor_loom))]
+    std::hint::spin_loop();
+}

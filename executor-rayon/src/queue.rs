@@ -9,10 +9,12 @@
 //! outside. A future that yields (and so reschedules itself from the pool
 //! thread it runs on) would be popped again at once, forever, starving
 //! every other job. So jobs do not go to Rayon directly: each schedule
-//! pushes the job onto this FIFO and hands Rayon a *ticket*, a Rayon job
-//! that runs whichever runnable is oldest. Tickets and runnables are one to
-//! one, so every runnable runs, in the order it was scheduled, and a
-//! yielding job goes to the back of the line like on Tokio.
+//! pushes the job onto the FIFO of its workload class ([`ClassQueues`],
+//! which chooses the class whose job runs next, by weight and cap) and
+//! hands Rayon a *ticket*, a Rayon job that runs whichever runnable's turn
+//! it is. Tickets and runnables are one to one, so every runnable runs,
+//! in order within its class, and a yielding job goes to the back of its
+//! class's line like on Tokio.
 //!
 //! # Why jobs never nest
 //!
@@ -47,12 +49,20 @@
 //!
 //! - runnables in the FIFO = tickets not yet run + orphans not yet claimed;
 //! - a thread claims an orphan (decrements the count) before it pops, so a
-//!   claimed pop always finds a runnable.
+//!   claimed pop finds a runnable, unless only capped classes over their
+//!   budget have runnables: then the claim is given back.
+//!
+//! A ticket that finds only such runnables leaves its runnable in the
+//! queue and counts an orphan too, without a broadcast (nothing may start
+//! now); the rescue's broadcast, once a millisecond, tries again, so a
+//! throttled job starts within a millisecond of its class's budget coming
+//! back. An immediate shutdown lifts the caps and broadcasts at once
+//! (`RunQueue::wake_all`).
 
 use std::cell::{Cell, OnceCell};
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, SeqCst};
 use std::sync::{Arc, Barrier, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -183,7 +193,8 @@ impl RunQueue {
                 Ran::Job => {}
                 Ran::Nothing => return,
                 Ran::Throttled => {
-                    self.orphans.fetch_add(1, AcqRel);
+                    // SeqCst, with the rescue's: see `rescue`.
+                    self.orphans.fetch_add(1, SeqCst);
                     self.start_rescue();
                     return;
                 }
@@ -210,7 +221,7 @@ impl RunQueue {
     /// A ticket ran nested: leave its runnable for a thread at the top,
     /// wake every thread to look, and start the rescue.
     fn orphan(self: &Arc<Self>) {
-        self.orphans.fetch_add(1, AcqRel);
+        self.orphans.fetch_add(1, SeqCst);
         self.wake_all();
         self.start_rescue();
     }
@@ -218,12 +229,12 @@ impl RunQueue {
     /// A ticket found only jobs of capped classes over their budget: leave
     /// its runnable for the rescue, which looks again once a millisecond.
     fn defer(self: &Arc<Self>) {
-        self.orphans.fetch_add(1, AcqRel);
+        self.orphans.fetch_add(1, SeqCst);
         self.start_rescue();
     }
 
     fn start_rescue(self: &Arc<Self>) {
-        if !self.rescuing.swap(true, AcqRel) {
+        if !self.rescuing.swap(true, SeqCst) {
             let queue = self.clone();
             self.reactor.spawn(async move { queue.rescue().await });
         }
@@ -234,11 +245,15 @@ impl RunQueue {
     async fn rescue(self: Arc<Self>) {
         loop {
             tokio::time::sleep(RESCUE_PERIOD).await;
-            if self.orphans.load(Acquire) == 0 {
-                self.rescuing.store(false, Release);
+            if self.orphans.load(SeqCst) == 0 {
+                // SeqCst on both sides (here, and the orphan's count and
+                // swap): either this second look sees an orphan counted
+                // meanwhile, or that orphan's swap sees `rescuing` cleared
+                // and starts a rescue. Weaker orderings let both miss.
+                self.rescuing.store(false, SeqCst);
                 // An orphan counted after the check but before the store
                 // saw `rescuing` set and started no rescue: go on for it.
-                if self.orphans.load(Acquire) == 0 || self.rescuing.swap(true, AcqRel) {
+                if self.orphans.load(SeqCst) == 0 || self.rescuing.swap(true, SeqCst) {
                     return;
                 }
             }

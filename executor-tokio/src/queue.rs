@@ -18,12 +18,14 @@
 //! # What runs instead
 //!
 //! Jobs are [`async_task`] tasks. Scheduling one (submitting it, or waking
-//! it from any thread) pushes it onto a lock-free FIFO ([`Injector`]). On
-//! each worker thread of the runtime runs a *pump*: a Tokio task that pops
-//! jobs and polls them, in the runtime's context, so that a job can use
-//! Tokio's timers, I/O and `tokio::spawn` as before. A submitter only
-//! pushes, and touches Tokio only to wake a pump that went to sleep for
-//! want of jobs, which a saturated executor never has.
+//! it from any thread) pushes it onto the lock-free FIFO of its workload
+//! class ([`ClassQueues`], which also chooses the class whose job runs
+//! next, by weight and cap). On each worker thread of the runtime runs a
+//! *pump*: a Tokio task that pops jobs and polls them, in the runtime's
+//! context, so that a job can use Tokio's timers, I/O and `tokio::spawn` as
+//! before. A submitter only pushes, and touches Tokio only to wake a pump
+//! that went to sleep: for want of jobs (which a saturated executor never
+//! has), or because only capped classes over their budget had jobs.
 //!
 //! A pump hands its worker back to Tokio (`yield_now`, which also lets the
 //! worker poll its I/O driver and timers and run the tasks that jobs
@@ -51,9 +53,14 @@
 //!
 //! # Sleeping and waking (no lost wake-up)
 //!
-//! A pump that finds the FIFO empty sleeps until a push wakes it; the
-//! handshake lives in `sleepers`, where loom models check it. So no job
-//! waits while a pump sleeps: every push while one sleeps wakes one.
+//! A pump that finds no job sleeps until a push wakes it; the handshake
+//! lives in `sleepers`, where loom models check it. Its second look, after
+//! it counted itself asleep, is for any queued job, whatever its class's
+//! budget: a job of a capped class over its budget gets the pump up too,
+//! and the pump then sleeps on the budget's end. A pump that found only
+//! such jobs sleeps until the first may start (a timer), or until a push
+//! brings one that may start earlier. So no job that may start waits while
+//! a pump sleeps: every push while one sleeps wakes one.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -159,13 +166,19 @@ impl RunQueue {
                 let runnable = match self.jobs.pop() {
                     Pop::Job(runnable) => runnable,
                     Pop::Empty => {
-                        self.pumps.sleep(index, || self.jobs.has_runnable()).await;
+                        // Any job pushed meanwhile, of a capped class
+                        // too, gets the pump up (it then sleeps on that
+                        // class's budget, below).
+                        self.pumps.sleep(index, || !self.jobs.is_empty()).await;
                         break;
                     }
                     Pop::Throttled(until) => {
                         // Only capped classes have jobs, over their budget:
-                        // sleep until the first may start, or a push.
-                        let woken = self.pumps.sleep(index, || self.jobs.has_runnable());
+                        // sleep until the first may start, or until a push
+                        // brings a job that may start earlier.
+                        let woken = self.pumps.sleep(index, || {
+                            self.jobs.next_start().is_some_and(|start| start < until)
+                        });
                         let budget = tokio::time::sleep_until(until.into());
                         first_of(woken, budget).await;
                         break;

@@ -71,6 +71,10 @@ impl Sleepers {
     /// waited for their class's budget may start), and for the models,
     /// whose pumps end.
     pub(crate) fn wake_all(&self) {
+        // Like `notify`: whatever the caller published before (the abort
+        // flag) is seen by every pump this wakes, or by a pump going to
+        // sleep that this misses.
+        fence(SeqCst);
         for slot in &*self.slots {
             self.wake(slot);
         }

@@ -389,19 +389,20 @@ pub fn graceful_shutdown_drains_a_throttled_class<B: Backend>() {
 }
 
 /// An immediate shutdown cancels a throttled class's queued jobs without
-/// waiting for its budget (here, hours away).
+/// waiting for its budget (here, 100 s away).
 pub fn immediate_shutdown_cancels_a_throttled_class<B: Backend>() {
     let executor = build_with::<B>(
         "capnow",
         1,
         vec![
             WorkloadClass::new("capped")
-                .cap(0.000_001)
+                .cap(0.001)
                 .cap_window(Duration::from_millis(1)),
         ],
     );
-    // 10 ms at a millionth of a core: about three hours over budget.
-    let queued = throttle(&executor, Duration::from_millis(10), 2);
+    // 100 ms at a thousandth of a core: 100 s over budget, longer than any
+    // wait of the suite.
+    let queued = throttle(&executor, Duration::from_millis(100), 2);
     // A job of another class runs meanwhile: the worker has seen the
     // throttled class and chosen around it.
     assert_eq!(
@@ -422,6 +423,30 @@ pub fn immediate_shutdown_cancels_a_throttled_class<B: Backend>() {
     }
     let metrics = shutdown_and_join(&executor);
     assert_eq!((metrics.completed, metrics.cancelled), (2, 2));
+}
+
+/// Jobs of a capped class submitted one after another, each when the last
+/// has finished, all run: a job pushed while its class is over its budget
+/// and a worker is going to sleep is not left waiting (the worker sleeps on
+/// the budget's end, not for good).
+pub fn a_chain_of_capped_jobs_never_stalls<B: Backend>() {
+    let executor = build_with::<B>(
+        "capchain",
+        1,
+        vec![
+            WorkloadClass::new("capped")
+                .cap(0.5)
+                .cap_window(Duration::from_micros(100)),
+        ],
+    );
+    for link in 0..2_000u32 {
+        let job = executor.job().class("capped").spawn_cpu(move |_| {
+            spin_for(Duration::from_micros(20));
+            link
+        });
+        assert_eq!(block_on_within("the next capped job", job), Ok(link));
+    }
+    shutdown_and_join(&executor);
 }
 
 /// A job that calls `yield_if_needed` between chunks lets a job submitted

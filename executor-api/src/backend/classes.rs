@@ -23,9 +23,10 @@
 //! A capped class has a *theoretical arrival time* (`tat`, the generic cell
 //! rate algorithm): each poll pushes it forward by its length divided by
 //! the cap in cores, starting from no earlier than `now - window`. The
-//! class may start a job while `tat <= now`, so it uses at most
-//! `cores × window` in a burst and `cores` on average, and a job that
-//! arrives while it is over its budget waits until `tat`. An immediate
+//! class may start a job while `tat <= now`, so it uses `cores` on
+//! average and at most `cores × window` in a burst, plus the polls that
+//! workers started while it still had budget (each worker may start one);
+//! a job that arrives while it is over its budget waits until `tat`. An immediate
 //! shutdown lifts the caps, so that queued jobs reach a worker and end
 //! cancelled at once.
 //!
@@ -34,7 +35,7 @@
 //! A bounded class counts its *waiting* jobs (admitted, not yet started or
 //! ended) and admits a job only while the count is below the bound.
 
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 use crate::backend::core::ExecutorCore;
@@ -62,6 +63,13 @@ impl ClassIndex {
     pub fn get(self) -> usize {
         self.0 as usize
     }
+}
+
+/// How far virtual time `time` is ahead of `floor` (0 if behind it), on a
+/// clock that wraps: differences below 2^63 are ahead, others behind.
+fn ahead_of(time: u64, floor: u64) -> u64 {
+    let ahead = time.wrapping_sub(floor);
+    if ahead > u64::MAX / 2 { 0 } else { ahead }
 }
 
 /// A cap, in the units the scheduler uses.
@@ -248,12 +256,23 @@ impl ClassTable {
     /// Chooses the class whose oldest job runs next (see the module docs):
     /// `has_jobs(index)` tells whether class `index` has a job queued.
     fn pick(&self, has_jobs: impl Fn(usize) -> bool, caps_lifted: bool) -> Pick {
+        self.choose(has_jobs, caps_lifted, true)
+    }
+
+    /// What [`pick`](Self::pick) would choose, without raising the floor.
+    fn pick_without_choosing(&self, has_jobs: impl Fn(usize) -> bool, caps_lifted: bool) -> Pick {
+        self.choose(has_jobs, caps_lifted, false)
+    }
+
+    fn choose(&self, has_jobs: impl Fn(usize) -> bool, caps_lifted: bool, commit: bool) -> Pick {
         let now = if self.capped && !caps_lifted {
             self.nanos(Instant::now())
         } else {
             0
         };
         let floor = self.floor.load(Relaxed);
+        // Virtual times only grow, and wrap: compared as distances from the
+        // floor, which stay far below 2^63.
         let mut best: Option<(usize, u64)> = None;
         let mut throttled_until: Option<u64> = None;
         for (index, class) in self.classes.iter().enumerate() {
@@ -267,14 +286,21 @@ impl ClassTable {
                     continue;
                 }
             }
-            let virtual_time = class.virtual_time.load(Relaxed).max(floor);
-            if best.is_none_or(|(_, least)| virtual_time < least) {
-                best = Some((index, virtual_time));
+            let ahead = ahead_of(class.virtual_time.load(Relaxed), floor);
+            if best.is_none_or(|(_, least)| ahead < least) {
+                best = Some((index, ahead));
             }
         }
         match (best, throttled_until) {
-            (Some((index, virtual_time)), _) => {
-                self.floor.fetch_max(virtual_time, Relaxed);
+            (Some((index, ahead)), _) => {
+                if commit && ahead > 0 {
+                    // Raise the floor to the chosen class's virtual time,
+                    // unless another worker raised it further meanwhile.
+                    let chosen = floor.wrapping_add(ahead);
+                    let _ = self.floor.fetch_update(Relaxed, Relaxed, |current| {
+                        (ahead_of(chosen, current) > 0).then_some(chosen)
+                    });
+                }
                 Pick::Class(index)
             }
             (None, Some(until)) => Pick::Throttled(until),
@@ -295,7 +321,8 @@ impl ClassTable {
             let _ = class
                 .virtual_time
                 .fetch_update(Relaxed, Relaxed, |virtual_time| {
-                    Some(virtual_time.max(floor).saturating_add(advance))
+                    let from = floor.wrapping_add(ahead_of(virtual_time, floor));
+                    Some(from.wrapping_add(advance))
                 });
         }
         if let Some(cap) = &class.cap {
@@ -390,17 +417,34 @@ pub enum Pop<T> {
 }
 
 /// The run queues of an executor's classes: one FIFO per class, and the
-/// choice of the next job by weight, cap and age (see the
-/// [module docs](self)). A backend pushes each runnable job to its class
+/// choice of the next job by weight, cap and age. A backend pushes each
+/// runnable job to its class
 /// ([`RunnableJob::class`](crate::backend::RunnableJob::class)) and pops
 /// from its workers.
+///
+/// [`pop`](Self::pop) takes the oldest job of the class whose *virtual
+/// time* (the poll time its jobs used, divided by its weight, never
+/// further behind than the last class chosen) is smallest, among the
+/// classes that have jobs and are not over their cap's budget. A capped
+/// class's budget is a rate (its cap in cores) with a burst of
+/// `cores × window`; an immediate shutdown lifts the caps, so that queued
+/// jobs reach a worker and end cancelled.
 ///
 /// Pushing never takes a lock (a submitter on the I/O runtime never waits
 /// for a low-priority worker); popping reads each class's state without
 /// one.
+///
+/// A worker that finds nothing to pop may sleep until a push, and one that
+/// is told [`Pop::Throttled`] until that instant or a push that brings a
+/// job that may start earlier ([`next_start`](Self::next_start)).
 pub struct ClassQueues<T> {
     core: ExecutorCore,
     queues: Box<[Queue<T>]>,
+    /// Jobs pushed and not yet popped: counted after the push and before
+    /// the pop returns, so that a pop that looked at the queues one after
+    /// another while jobs moved (and saw each empty) knows to look again
+    /// rather than report them empty.
+    queued: CachePadded<AtomicUsize>,
 }
 
 impl<T> std::fmt::Debug for ClassQueues<T> {
@@ -418,12 +462,14 @@ impl<T> ClassQueues<T> {
         ClassQueues {
             core: core.clone(),
             queues,
+            queued: CachePadded(AtomicUsize::new(0)),
         }
     }
 
     /// Queues `job` at the back of its class.
     pub fn push(&self, class: ClassIndex, job: T) {
         self.queues[class.get()].push(job);
+        self.queued.fetch_add(1, Release);
     }
 
     /// Takes the job to run next, if one may start now.
@@ -431,7 +477,13 @@ impl<T> ClassQueues<T> {
         if let [only] = &*self.queues
             && !self.core.classes().capped
         {
-            return only.pop().map_or(Pop::Empty, Pop::Job);
+            return match only.pop() {
+                Some(job) => {
+                    self.queued.fetch_sub(1, AcqRel);
+                    Pop::Job(job)
+                }
+                None => Pop::Empty,
+            };
         }
         let table = self.core.classes();
         loop {
@@ -439,10 +491,16 @@ impl<T> ClassQueues<T> {
             match table.pick(|index| !self.queues[index].is_empty(), caps_lifted) {
                 Pick::Class(index) => {
                     if let Some(job) = self.queues[index].pop() {
+                        self.queued.fetch_sub(1, AcqRel);
                         return Pop::Job(job);
                     }
                     // Another worker took it: choose again.
                 }
+                // The queues were looked at one after another: a job may
+                // have moved past the look (pushed to a class already seen,
+                // while another worker took the last of a class not yet
+                // seen). Only a count of zero is empty.
+                Pick::Empty if self.queued.load(Acquire) > 0 => crate::sync::spin_wait(),
                 Pick::Empty => return Pop::Empty,
                 Pick::Throttled(until) => {
                     return Pop::Throttled(table.epoch + Duration::from_nanos(until));
@@ -453,17 +511,8 @@ impl<T> ClassQueues<T> {
 
     /// Whether [`pop`](Self::pop) would find a job that may start now.
     pub fn has_runnable(&self) -> bool {
-        let table = self.core.classes();
-        if !table.capped || self.core.is_aborted() {
-            return !self.is_empty();
-        }
-        let now = table.nanos(Instant::now());
-        self.queues
-            .iter()
-            .zip(&*table.classes)
-            .any(|(queue, class)| {
-                !queue.is_empty() && (class.cap.is_none() || class.tat.load(Acquire) <= now)
-            })
+        self.next_start()
+            .is_some_and(|start| start <= Instant::now())
     }
 
     /// Whether no job is queued in any class.
@@ -471,12 +520,32 @@ impl<T> ClassQueues<T> {
         self.queues.iter().all(Queue::is_empty)
     }
 
+    /// When the first queued job may start: now if one may, the earliest
+    /// end of a cap's wait if only capped classes over their budget have
+    /// jobs, `None` if no job is queued. For a worker that sleeps until a
+    /// job may start: a push that makes this earlier should wake it.
+    pub fn next_start(&self) -> Option<Instant> {
+        let table = self.core.classes();
+        let caps_lifted = self.core.is_aborted();
+        match table.pick_without_choosing(|index| !self.queues[index].is_empty(), caps_lifted) {
+            Pick::Class(_) => Some(Instant::now()),
+            Pick::Throttled(until) => Some(table.epoch + Duration::from_nanos(until)),
+            Pick::Empty => None,
+        }
+    }
+
     /// Takes every queued job, whatever its class and cap, oldest first per
     /// class: for a backend whose threads are gone, to drop them.
     pub fn drain(&self) -> impl Iterator<Item = T> + '_ {
-        self.queues
-            .iter()
-            .flat_map(|queue| std::iter::from_fn(|| queue.pop()))
+        self.queues.iter().flat_map(|queue| {
+            std::iter::from_fn(|| {
+                let job = queue.pop();
+                if job.is_some() {
+                    self.queued.fetch_sub(1, AcqRel);
+                }
+                job
+            })
+        })
     }
 }
 
@@ -553,6 +622,33 @@ mod tests {
         }
         assert_eq!(table.pick(|_| true, true), Pick::Class(0));
         assert_eq!(table.pick(|_| false, false), Pick::Empty);
+    }
+
+    /// Virtual times wrap: shares hold across the wrap of the clock.
+    #[test]
+    fn shares_hold_when_virtual_time_wraps() {
+        let table = table(&[
+            WorkloadClass::new("default").weight(4),
+            WorkloadClass::new("background").weight(1),
+        ]);
+        let start = u64::MAX - 1_000_000;
+        table.floor.store(start, Relaxed);
+        for class in &*table.classes {
+            class.virtual_time.store(start, Relaxed);
+        }
+        let mut used = [0_u64; 2];
+        let mut clock = 0;
+        for _ in 0..10_000 {
+            let Pick::Class(index) = table.pick(|_| true, false) else {
+                panic!("both classes are runnable");
+            };
+            table.charge(ClassIndex(index as u32), clock, clock + 100);
+            clock += 100;
+            used[index] += 100;
+        }
+        assert!(table.floor.load(Relaxed) < start, "the clock did not wrap");
+        let share = used[0] as f64 / (used[0] + used[1]) as f64;
+        assert!((share - 0.8).abs() < 0.01, "share {share}");
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(1);
 /// The largest weight a class may have.
 const MAX_WEIGHT: u32 = 10_000;
 
+/// The smallest cap a class may have, in cores: a thousandth of a core
+/// (a 10 ms poll then waits 10 s). Smaller caps would wait for ages.
+const MIN_CAP: f64 = 0.001;
+
 /// The settings of a [`Builder`](crate::Builder), unvalidated.
 #[derive(Debug, Clone)]
 pub(crate) struct PoolConfig {
@@ -134,13 +138,13 @@ fn validate_classes(
             ));
         }
         if let Some(cores) = class.cap
-            && !(cores > 0.0 && cores <= workers as f64)
+            && !(MIN_CAP..=workers as f64).contains(&cores)
         {
             return Err(invalid(
                 class,
                 format!(
-                    "cap of {cores} cores is not above 0 and at most the {workers} worker threads; \
-                     pass a fraction such as 0.5, or leave the class uncapped"
+                    "cap of {cores} cores is not between {MIN_CAP} and the {workers} worker \
+                     threads; pass a fraction such as 0.5, or leave the class uncapped"
                 ),
             ));
         }

@@ -314,7 +314,8 @@ impl<B: JobBody> Future for Job<B> {
             .as_pin_mut()
             .expect("the body is present until the job ends");
         let watched = WatchedPoll::begin(this.cell.name(), start);
-        let slice = Slice::begin(start + this.core.time_slice());
+        // A slice too long for the clock never ends: the job never yields.
+        let slice = Slice::begin(start.checked_add(this.core.time_slice()));
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
         drop(slice);
         drop(watched);

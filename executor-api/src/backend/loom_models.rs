@@ -479,14 +479,14 @@ fn immediate_shutdown_racing_a_worker_asleep_on_a_throttled_class() {
     loom::model(|| {
         let (core, driver) = core_with_class(
             crate::WorkloadClass::new("capped")
-                .cap(0.000_001)
+                .cap(0.001)
                 .cap_window(std::time::Duration::from_nanos(1)),
         );
         let class = core.class_named("capped").expect("the class exists");
-        // A poll of a millisecond at a millionth of a core: the class is
-        // over its budget for far longer than the model runs.
+        // A poll of a second at a thousandth of a core: the class is over
+        // its budget for far longer than the model runs.
         let now = core.classes().nanos(std::time::Instant::now());
-        core.classes().charge(class, now, now + 1_000_000);
+        core.classes().charge(class, now, now + 1_000_000_000);
         let queues = Arc::new(ClassQueues::new(&core));
         let (job, handle) = core.admit_to(FutureBody::new(async { 1 }), None, class);
         queues.push(class, job.expect("admitted"));
