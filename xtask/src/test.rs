@@ -166,6 +166,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings --cfg tokio_unstable"),
     )?;
+    forget_packaged_copies();
     // The library crates as crates.io would receive them: each packaged
     // and built alone (the workspace's own crates come from a temporary
     // local registry), so a missing file, a path-only dependency or bad
@@ -194,4 +195,42 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     )?;
     eprintln!("\nxtask test: all checks passed");
     Ok(())
+}
+
+/// Removes the copies of our library crates that an earlier `cargo
+/// package` extracted from its temporary local registry (under
+/// `$CARGO_HOME/registry/src/-<hash>/`). Cargo extracts a crate there once
+/// per version and reuses the copy: with the version unchanged, the next
+/// verification would build against the old source. Only those copies of
+/// our own crates are removed; a fresh machine has none.
+fn forget_packaged_copies() {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cargo"))
+        });
+    let Some(sources) = home.map(|home| home.join("registry").join("src")) else {
+        return;
+    };
+    let Ok(registries) = std::fs::read_dir(&sources) else {
+        return;
+    };
+    for registry in registries.flatten() {
+        // Local registries are named `-<hash>`; crates.io's index is not.
+        if !registry.file_name().to_string_lossy().starts_with('-') {
+            continue;
+        }
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for krate in crates.flatten() {
+            let name = krate.file_name().to_string_lossy().into_owned();
+            let ours = ["executor-api-", "executor-tokio-", "executor-rayon-"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix));
+            if ours {
+                let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
 }
