@@ -52,8 +52,6 @@ pub struct JobHandle<T> {
 enum State<T> {
     /// A job that was admitted.
     Live(Arc<JobCell<T>>),
-    /// A submission that was refused; resolves to its error once.
-    Refused(Box<JobError>),
     /// The outcome was returned, or the handle was detached.
     Done,
 }
@@ -65,10 +63,12 @@ impl<T> JobHandle<T> {
         }
     }
 
-    /// A handle for a submission that was refused, resolving to `error`.
+    /// A handle for a submission that was refused, resolving to `error`:
+    /// a cell that holds the outcome already (an allocation on the refusal
+    /// path keeps every handle one pointer wide).
     pub(crate) fn refused(error: JobError) -> Self {
         JobHandle {
-            state: State::Refused(Box::new(error)),
+            state: State::Live(Arc::new(JobCell::ended(Err(error)))),
         }
     }
 
@@ -100,7 +100,7 @@ impl<T> JobHandle<T> {
     pub fn is_finished(&self) -> bool {
         match &self.state {
             State::Live(cell) => cell.is_finished(),
-            State::Refused(_) | State::Done => true,
+            State::Done => true,
         }
     }
 }
@@ -117,7 +117,6 @@ impl<T> Future for JobHandle<T> {
                     return Poll::Pending;
                 }
             },
-            State::Refused(error) => Err(*error),
             State::Done => panic!("`JobHandle` polled after it returned `Poll::Ready`"),
         };
         Poll::Ready(outcome)

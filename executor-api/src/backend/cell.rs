@@ -77,6 +77,13 @@ impl<T> JobCell<T> {
         }
     }
 
+    /// A cell whose job ended before it began: a refused submission's.
+    pub(crate) fn ended(outcome: Result<T, JobError>) -> Self {
+        let cell = JobCell::new(None);
+        lock(&cell.slot).outcome = Outcome::Ready(outcome);
+        cell
+    }
+
     /// The job's name, if it was given one.
     pub(crate) fn name(&self) -> Option<&std::sync::Arc<str>> {
         self.name.as_ref()
