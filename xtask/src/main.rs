@@ -1,12 +1,14 @@
 //! Project automation, run as `cargo xtask <task>` (an alias in
 //! `.cargo/config.toml`).
 //!
-//! - `cargo xtask test [--thorough]`: every check CI runs: format, clippy
-//!   with warnings denied, all tests (nextest, including the proptest state
-//!   machine), the loom models, doc tests, docs with warnings denied, and
-//!   `cargo package` of the library crates. It installs what it lacks.
-//!   `--thorough` runs 10 000 state-machine sequences per backend and loom
-//!   with three preemptions instead of 256 and two.
+//! - `cargo xtask test [--thorough] [--datafusion]`: every check CI runs:
+//!   format, clippy with warnings denied, all tests (nextest, including the
+//!   proptest state machine), the loom models, doc tests, docs with
+//!   warnings denied, and `cargo package` of the library crates. It
+//!   installs what it lacks. `--thorough` runs 10 000 state-machine
+//!   sequences per backend and loom with three preemptions instead of 256
+//!   and two. `--datafusion` covers `executor-datafusion` too (it builds
+//!   DataFusion: about 20 minutes on 2 cores).
 //! - `cargo xtask bench [--quick]`: the benchmark scenarios; writes
 //!   `target/bench/report.json`, `report.md` and SVG plots.
 //! - `cargo xtask demo [ARGS]`: the demo analytics service; `--load`
@@ -32,13 +34,14 @@ tasks:
           the demo analytics service on 127.0.0.1:8080 (release build);
           --load compares /health latency under load on every backend;
           --console serves tokio-console; --help lists the options
-  test [--thorough]
+  test [--thorough] [--datafusion]
           format check, clippy (-D warnings), all tests with cargo-nextest
           (including the proptest state machine), the loom models, doc
           tests, cargo doc with warnings denied, and cargo package of the
           library crates; installs rustfmt, clippy and cargo-nextest if
           missing; --thorough runs 10000 state-machine sequences per
-          backend and loom with 3 preemptions
+          backend and loom with 3 preemptions; --datafusion covers
+          executor-datafusion too (a DataFusion build, about 20 minutes)
 ";
 
 fn main() -> ExitCode {

@@ -83,16 +83,31 @@ fn set_up() -> Result<TestRunner, String> {
     }
 }
 
+/// The crate that depends on DataFusion: a long build, left out unless
+/// `--datafusion` asks for it.
+const DATAFUSION_CRATE: &str = "executor-datafusion";
+
 /// Runs every check in order, stopping at the first failure.
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    let depth = match args {
-        [] => QUICK,
-        [flag] if flag == "--thorough" => THOROUGH,
-        other => {
-            return Err(format!(
-                "`cargo xtask test` takes only `--thorough`, got {other:?}"
-            ));
+    let mut depth = QUICK;
+    let mut datafusion = false;
+    for arg in args {
+        match arg.as_str() {
+            "--thorough" => depth = THOROUGH,
+            "--datafusion" => datafusion = true,
+            other => {
+                return Err(format!(
+                    "`cargo xtask test` takes `--thorough` and `--datafusion`, got {other:?}"
+                ));
+            }
         }
+    }
+    // Every workspace-wide step covers the DataFusion crate only when
+    // asked: it builds DataFusion (about 20 minutes on 2 cores).
+    let workspace: &[&str] = if datafusion {
+        &["--workspace"]
+    } else {
+        &["--workspace", "--exclude", DATAFUSION_CRATE]
     };
     let runner = set_up()?;
 
@@ -102,9 +117,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     )?;
     cmd::run(
         "clippy, warnings denied",
-        cargo().args([
-            "clippy",
-            "--workspace",
+        cargo().args(["clippy"]).args(workspace).args([
             "--all-targets",
             "--locked",
             "--",
@@ -127,7 +140,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         step,
         cargo()
             .args(runner_args)
-            .args(["--workspace", "--all-targets", "--locked", "--no-fail-fast"])
+            .args(workspace)
+            .args(["--all-targets", "--locked", "--no-fail-fast"])
             .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
     )?;
     // The lifecycle code rebuilt against loom. RUSTFLAGS replaces the
@@ -158,12 +172,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     )?;
     cmd::run(
         "doc tests",
-        cargo().args(["test", "--workspace", "--doc", "--locked"]),
+        cargo().args(["test", "--doc", "--locked"]).args(workspace),
     )?;
     cmd::run(
         "docs, warnings denied",
         cargo()
-            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .args(["doc", "--no-deps", "--locked"])
+            .args(workspace)
             .env("RUSTDOCFLAGS", "-D warnings --cfg tokio_unstable"),
     )?;
     forget_packaged_copies();
@@ -193,6 +208,23 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             ])
             .env("RUSTFLAGS", ""),
     )?;
+    if datafusion {
+        // Packaged, not rebuilt from the package: verifying would build
+        // DataFusion a second time, without the workspace's cache.
+        cmd::run(
+            "packaging of the DataFusion crate (metadata and files)",
+            cargo().args([
+                "package",
+                "--locked",
+                "--allow-dirty",
+                "--no-verify",
+                "--target-dir",
+                "target/package-check",
+                "--package",
+                DATAFUSION_CRATE,
+            ]),
+        )?;
+    }
     eprintln!("\nxtask test: all checks passed");
     Ok(())
 }
@@ -225,9 +257,14 @@ fn forget_packaged_copies() {
         };
         for krate in crates.flatten() {
             let name = krate.file_name().to_string_lossy().into_owned();
-            let ours = ["executor-api-", "executor-tokio-", "executor-rayon-"]
-                .iter()
-                .any(|prefix| name.starts_with(prefix));
+            let ours = [
+                "executor-api-",
+                "executor-tokio-",
+                "executor-rayon-",
+                "executor-datafusion-",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix));
             if ours {
                 let _ = std::fs::remove_dir_all(krate.path());
             }

@@ -1,0 +1,165 @@
+//! Runs [Apache DataFusion](https://datafusion.apache.org) physical plans on
+//! a dedicated executor.
+//!
+//! A DataFusion plan is CPU work: decoding, filtering, aggregating, sorting.
+//! Polled on the runtime that serves requests, it starves that runtime.
+//! [`execute_stream`] runs each output partition's stream as one job on an
+//! [`Executor`] (a [`JobStream`](executor_api::JobStream) producer) and
+//! merges the partitions into one
+//! [`SendableRecordBatchStream`] to consume from the caller's runtime:
+//!
+//! - **backpressure**: at most `buffer` batches per partition wait between
+//!   the executor and the consumer; a partition's job is not polled for
+//!   more until the consumer catches up;
+//! - **cancellation**: dropping the returned stream cancels every
+//!   partition's job (each is dropped at its next `.await`, its operators
+//!   with it), so the CPU work stops;
+//! - **panics**: an operator that panics ends its partition with one error
+//!   item, a [`DataFusionError::External`] holding the
+//!   [`JobError::Panicked`], never a crash;
+//! - **shutdown**: the executor's contract holds (a graceful shutdown lets
+//!   the partitions finish, an immediate one ends them with a
+//!   [`JobError::Cancelled`] item).
+//!
+//! Tasks that operators spawn themselves (DataFusion's `SpawnedTask`, for
+//! example in `RepartitionExec`) are `tokio::spawn`s from inside the job:
+//! on the Tokio backend they run on the executor's workers; on the Rayon
+//! backend, on its reactor thread.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use datafusion::arrow::array::{Int64Array, RecordBatch};
+//! use datafusion::arrow::datatypes::{DataType, Field, Schema};
+//! use datafusion::datasource::MemTable;
+//! use datafusion::prelude::SessionContext;
+//! use futures::TryStreamExt;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let cpu = executor_tokio::DedicatedExecutor::builder().name("sql").build()?;
+//!
+//! let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+//! let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from_iter_values(1..=100))])?;
+//! let ctx = SessionContext::new();
+//! ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))?;
+//!
+//! let plan = ctx.sql("SELECT sum(x) AS total FROM t").await?.create_physical_plan().await?;
+//! let stream = executor_datafusion::execute_stream(&cpu, plan, ctx.task_ctx(), 2);
+//! let batches: Vec<RecordBatch> = stream.try_collect().await?;
+//! let total = batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+//! assert_eq!(total, 5050);
+//! # executor_api::Executor::shutdown(&cpu);
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+
+use std::sync::Arc;
+
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use executor_api::{Executor, JobError};
+use futures::{StreamExt, TryStreamExt};
+
+/// Runs every output partition of `plan` on `executor`, one job per
+/// partition, and returns their batches merged into one stream, in the
+/// order they are produced (partitions interleave).
+///
+/// `buffer`: batches per partition that may wait between the executor and
+/// the consumer (0 counts as 1).
+///
+/// # Cancellation
+///
+/// Dropping the returned stream cancels every partition's job.
+///
+/// # Errors
+///
+/// The stream yields the plan's own errors, and ends a partition with one
+/// [`DataFusionError::External`] item holding its [`JobError`] when its
+/// job panicked, was cancelled, or was rejected by a shutdown.
+///
+/// # Panics
+///
+/// Never panics; a panic in an operator is an error item.
+pub fn execute_stream<E: Executor>(
+    executor: &E,
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    buffer: usize,
+) -> SendableRecordBatchStream {
+    let schema = plan.schema();
+    let partitions = execute_partitioned(executor, plan, context, buffer);
+    let merged = futures::stream::select_all(partitions);
+    Box::pin(RecordBatchStreamAdapter::new(schema, merged))
+}
+
+/// Runs every output partition of `plan` on `executor`, one job per
+/// partition, and returns one stream per partition (for a consumer that
+/// keeps them apart, as a `RepartitionExec` of its own would).
+///
+/// Cancellation, errors and panics as for [`execute_stream`], per
+/// partition: dropping one stream cancels that partition's job.
+pub fn execute_partitioned<E: Executor>(
+    executor: &E,
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    buffer: usize,
+) -> Vec<SendableRecordBatchStream> {
+    let schema = plan.schema();
+    let name = plan.name().to_owned();
+    (0..plan.output_partitioning().partition_count())
+        .map(|partition| {
+            let (plan, context) = (plan.clone(), context.clone());
+            // The partition's stream is created and polled inside the job,
+            // so that the operators' work (and what they spawn) happens on
+            // the executor.
+            let producer = futures::stream::once(async move { plan.execute(partition, context) })
+                .try_flatten();
+            let items = executor
+                .job()
+                .name(format!("datafusion:{name}:{partition}"))
+                .spawn_stream(producer, buffer)
+                .map(|item| item.unwrap_or_else(|err| Err(job_error(err))));
+            Box::pin(RecordBatchStreamAdapter::new(schema.clone(), items))
+                as SendableRecordBatchStream
+        })
+        .collect()
+}
+
+/// A job's failure as DataFusion reports errors: the [`JobError`] stays
+/// reachable (`DataFusionError::External`, downcast it).
+fn job_error(err: JobError) -> DataFusionError {
+    DataFusionError::External(Box::new(err))
+}
+
+/// The [`JobError`] behind a DataFusion error from [`execute_stream`], if
+/// the job failed (panicked, was cancelled, or was rejected).
+///
+/// # Examples
+///
+/// ```
+/// use datafusion::error::DataFusionError;
+/// use executor_api::JobError;
+///
+/// let err = DataFusionError::External(Box::new(JobError::Cancelled));
+/// assert_eq!(executor_datafusion::job_error_of(&err), Some(&JobError::Cancelled));
+/// ```
+pub fn job_error_of(err: &DataFusionError) -> Option<&JobError> {
+    match err {
+        DataFusionError::External(inner) => inner.downcast_ref::<JobError>(),
+        DataFusionError::Context(_, inner) => job_error_of(inner),
+        _ => None,
+    }
+}
+
+/// The README's example, compiled and run as a doc test so that it stays
+/// true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,292 @@
+//! DataFusion plans on both backends: results, cancellation by drop, and
+//! panics as error items.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Batches that went through the `tick` function (one test uses it).
+static TICKS: AtomicU64 = AtomicU64::new(0);
+
+use datafusion::arrow::array::{Int64Array, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::physical_plan::collect;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use executor_api::{AnyExecutor, Executor, JobError};
+use futures::{StreamExt, TryStreamExt};
+
+/// Both backends, two workers each.
+fn executors() -> Vec<AnyExecutor> {
+    vec![
+        AnyExecutor::new(
+            executor_tokio::DedicatedExecutor::builder()
+                .name("df-tokio")
+                .worker_threads(2)
+                .build()
+                .expect("build"),
+        ),
+        AnyExecutor::new(
+            executor_rayon::RayonExecutor::builder()
+                .name("df-rayon")
+                .worker_threads(2)
+                .build()
+                .expect("build"),
+        ),
+    ]
+}
+
+/// A session with table `t(k, v)`: `partitions` partitions of `batches`
+/// batches of 1 000 rows each, `k` cycling through 0..10.
+fn session(partitions: usize, batches: usize) -> SessionContext {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("k", DataType::Int64, false),
+        Field::new("v", DataType::Int64, false),
+    ]));
+    let data = (0..partitions)
+        .map(|partition| {
+            (0..batches)
+                .map(|batch| {
+                    let first = ((partition * batches + batch) * 1_000) as i64;
+                    RecordBatch::try_new(
+                        schema.clone(),
+                        vec![
+                            Arc::new(Int64Array::from_iter_values(
+                                (first..first + 1_000).map(|i| i % 10),
+                            )),
+                            Arc::new(Int64Array::from_iter_values(first..first + 1_000)),
+                        ],
+                    )
+                    .expect("batch")
+                })
+                .collect()
+        })
+        .collect();
+    let config = SessionConfig::new().with_target_partitions(partitions);
+    let ctx = SessionContext::new_with_config(config);
+    ctx.register_table(
+        "t",
+        Arc::new(MemTable::try_new(schema, data).expect("table")),
+    )
+    .expect("register");
+    ctx.register_udf(create_udf(
+        "tick",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(
+            |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+                TICKS.fetch_add(1, Ordering::SeqCst);
+                Ok(args[0].clone())
+            },
+        ),
+    ));
+    ctx.register_udf(create_udf(
+        "boom",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(
+            |_: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+                panic!("operator failure")
+            },
+        ),
+    ));
+    ctx
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Bounds a wait: fails loudly instead of hanging.
+async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(60), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+fn sorted_rows(batches: &[RecordBatch]) -> Vec<(i64, i64)> {
+    let mut rows: Vec<(i64, i64)> = batches
+        .iter()
+        .flat_map(|batch| {
+            let k = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .clone();
+            let v = batch
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .clone();
+            (0..batch.num_rows()).map(move |row| (k.value(row), v.value(row)))
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}
+
+/// A SQL aggregation run through the executor gives DataFusion's own
+/// answer, on both backends, with every partition a job.
+#[test]
+fn a_query_gives_datafusions_answer_on_both_backends() {
+    let io = runtime();
+    for executor in executors() {
+        io.block_on(async {
+            let ctx = session(4, 8);
+            let sql = "SELECT k, sum(v) AS total FROM t GROUP BY k";
+            // A plan runs once (its repartitioning keeps state): one for
+            // DataFusion's own answer, one for ours.
+            let reference = ctx
+                .sql(sql)
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let expected = collect(reference, ctx.task_ctx()).await.unwrap();
+            let plan = ctx
+                .sql(sql)
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let stream =
+                executor_datafusion::execute_stream(&executor, plan.clone(), ctx.task_ctx(), 2);
+            let batches: Vec<RecordBatch> =
+                within("the query", stream.try_collect()).await.unwrap();
+            assert_eq!(
+                sorted_rows(&batches),
+                sorted_rows(&expected),
+                "{}",
+                executor.name()
+            );
+            assert_eq!(sorted_rows(&batches).len(), 10);
+            let metrics = executor.metrics();
+            let partitions = plan.output_partitioning_count();
+            assert_eq!(metrics.completed, partitions as u64, "{}", executor.name());
+        });
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
+
+trait PartitionCount {
+    fn output_partitioning_count(&self) -> usize;
+}
+
+impl PartitionCount for Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+    fn output_partitioning_count(&self) -> usize {
+        use datafusion::physical_plan::ExecutionPlanProperties;
+        self.output_partitioning().partition_count()
+    }
+}
+
+/// Dropping the result stream after its first batch stops every
+/// partition's job: each ends (cancelled, or done at once when it sees
+/// its consumer gone) long before its data is through, and no batch is
+/// processed after that.
+#[test]
+fn dropping_the_stream_cancels_every_partition() {
+    let io = runtime();
+    for executor in executors() {
+        io.block_on(async {
+            // Far more batches than the buffers hold: the partitions are
+            // still producing when the consumer lets go.
+            let ctx = session(4, 2_000);
+            TICKS.store(0, Ordering::SeqCst);
+            let plan = ctx
+                .sql("SELECT k, tick(v) AS w FROM t WHERE v % 3 <> 1")
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let partitions = plan.output_partitioning_count() as u64;
+            assert!(partitions > 1);
+            let mut stream = executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 1);
+            let first = within("the first batch", stream.next()).await;
+            assert!(matches!(first, Some(Ok(_))), "{}", executor.name());
+            drop(stream);
+            let dropped = Instant::now();
+            within("every partition's job to end", async {
+                loop {
+                    let metrics = executor.metrics();
+                    if metrics.in_flight() == 0 {
+                        return metrics;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+            let ended = dropped.elapsed();
+            let metrics = executor.metrics();
+            assert_eq!(metrics.submitted, partitions, "{}", executor.name());
+            assert_eq!(
+                metrics.completed + metrics.cancelled,
+                partitions,
+                "{}: {metrics:?}",
+                executor.name()
+            );
+            let ticks = TICKS.load(Ordering::SeqCst);
+            // 4 partitions of 2 000 batches each: a small part went through.
+            assert!(ticks < 4 * 2_000 / 2, "{}: {ticks} batches", executor.name());
+            // Nothing runs any more: no job is left to process a batch.
+            let after = executor.spawn(async {}).await;
+            assert_eq!(after, Ok(()));
+            assert_eq!(TICKS.load(Ordering::SeqCst), ticks, "{}", executor.name());
+            eprintln!(
+                "{}: {partitions} partitions ended {ended:?} after the drop, {ticks} batches processed",
+                executor.name()
+            );
+        });
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
+
+/// An operator that panics ends the stream with an error item holding the
+/// job's panic; the executor keeps running.
+#[test]
+fn an_operator_panic_is_an_error_item() {
+    let io = runtime();
+    for executor in executors() {
+        io.block_on(async {
+            let ctx = session(2, 2);
+            let plan = ctx
+                .sql("SELECT boom(v) FROM t")
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let stream = executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 2);
+            let err = within("the failing query", stream.try_collect::<Vec<_>>())
+                .await
+                .expect_err("the panic was lost");
+            match executor_datafusion::job_error_of(&err) {
+                Some(JobError::Panicked { message }) => {
+                    assert!(message.contains("operator failure"), "{message}")
+                }
+                other => panic!(
+                    "{}: not the job's panic: {other:?} ({err})",
+                    executor.name()
+                ),
+            }
+            // Still serving.
+            let value = within("a job after the panic", executor.spawn(async { 7 })).await;
+            assert_eq!(value, Ok(7));
+        });
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
