@@ -106,6 +106,11 @@ pub struct Pools {
 }
 
 impl Pools {
+    /// The class queries go to, if the executor has workload classes.
+    pub fn query_class(&self) -> Option<&'static str> {
+        (self.classes.0 != DEFAULT_CLASS).then_some(self.classes.0)
+    }
+
     /// Every distinct executor.
     pub fn executors(&self) -> Vec<&AnyExecutor> {
         if self.separate {

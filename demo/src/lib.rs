@@ -44,6 +44,8 @@ mod cpu;
 pub mod load;
 mod metrics;
 mod service;
+#[cfg(feature = "datafusion")]
+pub mod sql;
 pub mod telemetry;
 
 use std::fmt;

@@ -39,6 +39,9 @@ pub struct LoadConfig {
     pub io_threads: usize,
     /// Pause between two `/health` probes.
     pub probe_interval: Duration,
+    /// Send this SQL to `/sql` instead of the kernel to `/query` (the
+    /// demo's `datafusion` feature).
+    pub sql: Option<String>,
 }
 
 impl Default for LoadConfig {
@@ -52,6 +55,7 @@ impl Default for LoadConfig {
             workers: cores,
             io_threads: cores,
             probe_interval: Duration::from_millis(2),
+            sql: None,
         }
     }
 }
@@ -229,7 +233,19 @@ fn run_scenario(
         .enable_all()
         .build()
         .map_err(DemoError::Runtime)?;
-    let path = format!("/query?kernel={}&rows={}", config.kernel, config.rows);
+    let path = match &config.sql {
+        // Percent-encoded enough for SQL: spaces and the few characters a
+        // query string gives meaning to.
+        Some(sql) => format!(
+            "/sql?q={}",
+            sql.replace('%', "%25")
+                .replace(' ', "%20")
+                .replace('&', "%26")
+                .replace('+', "%2B")
+                .replace('#', "%23")
+        ),
+        None => format!("/query?kernel={}&rows={}", config.kernel, config.rows),
+    };
     let clients = if scenario.loaded { config.clients } else { 0 };
     for _ in 0..clients {
         let (stop, measuring, queries, busy, path, query_latency) = (

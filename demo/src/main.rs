@@ -80,6 +80,11 @@ struct Args {
     /// Load mode: rows per query.
     #[arg(long, default_value = "800000")]
     rows: NonZeroUsize,
+    /// Load mode: send this SQL to /sql (over the generated `events`
+    /// table) instead of a kernel to /query; needs `cargo xtask demo
+    /// --datafusion`.
+    #[arg(long)]
+    sql: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -195,16 +200,24 @@ fn run_load(args: &Args) -> Result<(), DemoError> {
         io_threads: args
             .io_threads
             .map_or(defaults.io_threads, NonZeroUsize::get),
+        sql: args.sql.clone(),
         ..defaults
     };
+    if config.sql.is_some() && !cfg!(feature = "datafusion") {
+        return Err(DemoError::InvalidConfig(
+            "--sql needs the demo built with DataFusion: `cargo xtask demo --datafusion --load --sql ...`",
+        ));
+    }
     let scenarios = load::scenarios();
+    let work = match &config.sql {
+        Some(sql) => format!("SQL {sql:?}"),
+        None => format!("{} over {} rows", config.kernel, config.rows),
+    };
     eprintln!(
-        "load: {} scenarios x {:.1} s; {} clients sending {} over {} rows; /health probed every {:?}",
+        "load: {} scenarios x {:.1} s; {} clients sending {work}; /health probed every {:?}",
         scenarios.len(),
         args.duration_secs,
         config.clients,
-        config.kernel,
-        config.rows,
         config.probe_interval,
     );
     let results = load::run(&config, &scenarios)?;

@@ -88,6 +88,9 @@ struct AppState {
     admission: Arc<Semaphore>,
     max_rows: usize,
     metrics: ServiceMetrics,
+    /// The tables `/sql` queries.
+    #[cfg(feature = "datafusion")]
+    sql: crate::sql::SqlEngine,
 }
 
 /// The parameters of `/query`, as sent: parsed by hand so that every
@@ -264,6 +267,73 @@ async fn query(
     }
 }
 
+/// The parameters of `/sql`.
+#[cfg(feature = "datafusion")]
+#[derive(Debug, Deserialize)]
+struct SqlParams {
+    q: Option<String>,
+}
+
+/// `/sql?q=...`: the query's result as a text table. A malformed query is
+/// a 400 with DataFusion's message; admission is `/query`'s; a client that
+/// hangs up cancels the query's jobs.
+#[cfg(feature = "datafusion")]
+async fn sql(
+    State(state): State<Arc<AppState>>,
+    params: Result<Query<SqlParams>, QueryRejection>,
+) -> Response {
+    let answer = async {
+        let Query(params) = params.map_err(|rejection| {
+            ApiError::bad_request(format!(
+                "malformed query string ({}); expected /sql?q=<SQL>",
+                rejection.body_text()
+            ))
+        })?;
+        let query = params.q.filter(|q| !q.trim().is_empty()).ok_or_else(|| {
+            ApiError::bad_request(
+                "missing `q`; for example /sql?q=SELECT count(*) FROM events".to_owned(),
+            )
+        })?;
+        let _permit = state
+            .admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!("too many queries in flight; retry in {RETRY_AFTER_SECS} s"),
+                outcome: Outcome::Busy,
+            })?;
+        state
+            .sql
+            .run(&state.cpu, &query)
+            .await
+            .map_err(|err| match err {
+                crate::sql::SqlError::BadQuery(message) => ApiError::bad_request(message),
+                crate::sql::SqlError::Failed(message) => ApiError {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: format!("the query failed: {message}"),
+                    outcome: Outcome::Failed,
+                },
+                crate::sql::SqlError::ShuttingDown => ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: "the service is shutting down; retry on another instance".to_owned(),
+                    outcome: Outcome::ShuttingDown,
+                },
+            })
+    }
+    .await;
+    match answer {
+        Ok(table) => {
+            state.metrics.count(Outcome::Ok);
+            table.into_response()
+        }
+        Err(err) => {
+            state.metrics.count(err.outcome);
+            err.into_response()
+        }
+    }
+}
+
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
         [(
@@ -351,12 +421,17 @@ impl Service {
             admission: admission.clone(),
             max_rows: config.max_rows,
             metrics: ServiceMetrics::new(cpu.clone(), admission, config.max_in_flight),
+            #[cfg(feature = "datafusion")]
+            sql: crate::sql::SqlEngine::new(crate::sql::EVENTS_ROWS, config.workers.max(2))
+                .map_err(|err| crate::DemoError::Runtime(std::io::Error::other(err)))?,
         });
         let app = Router::new()
             .route("/health", get(health))
             .route("/query", get(query))
-            .route("/metrics", get(metrics))
-            .with_state(state.clone());
+            .route("/metrics", get(metrics));
+        #[cfg(feature = "datafusion")]
+        let app = app.route("/sql", get(sql));
+        let app = app.with_state(state.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         let limits = ConnectionLimits {
             header_read_timeout: config.header_read_timeout,

@@ -93,10 +93,42 @@ pub fn execute_stream<E: Executor>(
     context: Arc<TaskContext>,
     buffer: usize,
 ) -> SendableRecordBatchStream {
+    merge(
+        plan.schema(),
+        execute_partitioned(executor, plan, context, buffer),
+    )
+}
+
+/// [`execute_stream`], with every partition's job in the executor's
+/// [workload class](executor_api::WorkloadClass) named `class`.
+///
+/// # Errors
+///
+/// As [`execute_stream`]; a class the executor lacks ends each partition
+/// with a [`JobError::UnknownClass`] item, a full one with
+/// [`JobError::Overloaded`].
+pub fn execute_stream_in_class<E: Executor>(
+    executor: &E,
+    class: &str,
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    buffer: usize,
+) -> SendableRecordBatchStream {
     let schema = plan.schema();
-    let partitions = execute_partitioned(executor, plan, context, buffer);
-    let merged = futures::stream::select_all(partitions);
-    Box::pin(RecordBatchStreamAdapter::new(schema, merged))
+    merge(
+        schema,
+        partitions(executor, Some(class), plan, context, buffer),
+    )
+}
+
+fn merge(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    partitions: Vec<SendableRecordBatchStream>,
+) -> SendableRecordBatchStream {
+    Box::pin(RecordBatchStreamAdapter::new(
+        schema,
+        futures::stream::select_all(partitions),
+    ))
 }
 
 /// Runs every output partition of `plan` on `executor`, one job per
@@ -111,6 +143,16 @@ pub fn execute_partitioned<E: Executor>(
     context: Arc<TaskContext>,
     buffer: usize,
 ) -> Vec<SendableRecordBatchStream> {
+    partitions(executor, None, plan, context, buffer)
+}
+
+fn partitions<E: Executor>(
+    executor: &E,
+    class: Option<&str>,
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    buffer: usize,
+) -> Vec<SendableRecordBatchStream> {
     let schema = plan.schema();
     let name = plan.name().to_owned();
     (0..plan.output_partitioning().partition_count())
@@ -121,9 +163,13 @@ pub fn execute_partitioned<E: Executor>(
             // the executor.
             let producer = futures::stream::once(async move { plan.execute(partition, context) })
                 .try_flatten();
-            let items = executor
+            let mut job = executor
                 .job()
-                .name(format!("datafusion:{name}:{partition}"))
+                .name(format!("datafusion:{name}:{partition}"));
+            if let Some(class) = class {
+                job = job.class(class);
+            }
+            let items = job
                 .spawn_stream(producer, buffer)
                 .map(|item| item.unwrap_or_else(|err| Err(job_error(err))));
             Box::pin(RecordBatchStreamAdapter::new(schema.clone(), items))

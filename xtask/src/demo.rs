@@ -5,12 +5,25 @@ use crate::cmd::{self, cargo};
 
 /// Builds the demo in release mode (the kernels are slow without
 /// optimisation) and runs it; the arguments go to the demo, which
-/// validates them (`--help` lists them).
+/// validates them (`--help` lists them), except `--datafusion`, which
+/// builds it with its `datafusion` feature (`/sql`; a long first build).
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let datafusion = args.iter().any(|arg| arg == "--datafusion");
+    let features: &[&str] = if datafusion {
+        &["--features", "datafusion"]
+    } else {
+        &[]
+    };
     cmd::run(
-        "demo (release build)",
+        if datafusion {
+            "demo with DataFusion (release build)"
+        } else {
+            "demo (release build)"
+        },
         cargo()
-            .args(["run", "--release", "--locked", "--package", "demo", "--"])
-            .args(args),
+            .args(["run", "--release", "--locked", "--package", "demo"])
+            .args(features)
+            .arg("--")
+            .args(args.iter().filter(|arg| *arg != "--datafusion")),
     )
 }

@@ -30,10 +30,11 @@ tasks:
           target/bench/report.json, report.md and SVG plots; memory and
           overhead also from a build without tokio_unstable (--quick: a
           short run under 3 minutes)
-  demo [ARGS]
+  demo [--datafusion] [ARGS]
           the demo analytics service on 127.0.0.1:8080 (release build);
           --load compares /health latency under load on every backend;
-          --console serves tokio-console; --help lists the options
+          --console serves tokio-console; --datafusion adds /sql (builds
+          DataFusion); --help lists the options
   test [--thorough] [--datafusion]
           format check, clippy (-D warnings), all tests with cargo-nextest
           (including the proptest state machine), the loom models, doc
