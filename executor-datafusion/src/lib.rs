@@ -21,6 +21,10 @@
 //!   the partitions finish, an immediate one ends them with a
 //!   [`JobError::Cancelled`] item).
 //!
+//! Object-store reads go to the executor's I/O runtime when the store is
+//! wrapped in an [`IoObjectStore`]: the scans' requests are made from the
+//! jobs, and run where the service's sockets are polled.
+//!
 //! Tasks that operators spawn themselves (DataFusion's `SpawnedTask`, for
 //! example in `RepartitionExec`) are `tokio::spawn`s from inside the job:
 //! on the Tokio backend they run on the executor's workers; on the Rayon
@@ -57,6 +61,10 @@
 //! ```
 
 #![deny(missing_docs)]
+
+mod object_store;
+
+pub use crate::object_store::IoObjectStore;
 
 use std::sync::Arc;
 

@@ -25,7 +25,7 @@ impl Launch for RayonExecutor {
     /// (`<name>-driver`) for shutdown, and the watchdog thread.
     fn launch(config: ValidPoolConfig) -> Result<RayonExecutor, BuildError> {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
-        let reactor = Reactor::start(config.helper_name("reactor"))?;
+        let reactor = Reactor::start(config.helper_name("reactor"), context.clone())?;
         let current = CurrentSlot::default();
         let queue = RunQueue::new(&core, reactor.handle().clone());
         let threads = PoolThreads::default();

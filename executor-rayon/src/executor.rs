@@ -21,7 +21,9 @@ use crate::queue::RunQueue;
 /// goes to the back of the line, so it never starves the others. Timers and I/O (`tokio::time`, `tokio::net`) work inside them,
 /// driven by the executor's reactor thread; spawn sub-tasks with
 /// [`RayonExecutor::current`] (a `tokio::spawn` would run on the reactor
-/// thread, not the pool).
+/// thread, not the pool; [`io::spawn`](executor_api::io::spawn) works
+/// there too, so that libraries that spawn their own tasks, like
+/// DataFusion's operators, still send their I/O to the I/O runtime).
 ///
 /// A job starts only at the top of a pool thread's stack: a thread that
 /// waits inside `rayon::join`, `scope` or a parallel iterator helps with

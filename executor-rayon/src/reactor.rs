@@ -5,6 +5,7 @@
 //! `tokio::net::TcpStream` inside a job registers here; when it fires, the
 //! job's waker reschedules the job on the pool. The reactor runs no jobs.
 
+use executor_api::backend::WorkerContext;
 use std::io;
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
@@ -20,10 +21,14 @@ pub(crate) struct Reactor {
 
 impl Reactor {
     /// Starts the reactor thread, named `thread_name`.
-    pub(crate) fn start(thread_name: String) -> io::Result<Reactor> {
+    pub(crate) fn start(thread_name: String, context: WorkerContext) -> io::Result<Reactor> {
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         let (stop, stop_rx) = oneshot::channel::<()>();
         let thread = thread::Builder::new().name(thread_name).spawn(move || {
+            // Tasks that jobs hand to Tokio (`tokio::spawn`, DataFusion's
+            // spawned operators) run here: they find the executor's I/O
+            // runtime like the jobs do (`executor_api::io`).
+            context.enter();
             let runtime = match tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()

@@ -1,0 +1,211 @@
+//! [`IoObjectStore`]: an object store whose requests run on the executor's
+//! I/O runtime, never on its low-priority CPU threads.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::Range;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use executor_api::io::{self, IoError};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, Error, GetOptions, GetResult, GetResultPayload, ListResult, MultipartUpload,
+    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+};
+
+/// Items an I/O stream (a listing, a deletion) runs ahead of the job that
+/// consumes it.
+const STREAM_BUFFER: usize = 16;
+
+/// Wraps an [`ObjectStore`] so that its requests, made from a job on an
+/// executor (a DataFusion scan polled by [`execute_stream`](crate::execute_stream)),
+/// run on the executor's I/O runtime
+/// ([`executor_api::io`]): sockets and file reads are never polled by the
+/// executor's low-priority CPU threads, and a job waiting for bytes
+/// leaves its worker to other jobs.
+///
+/// - a `get` reads the whole requested range there and hands the job the
+///   bytes (DataFusion's scans ask for ranges);
+/// - a listing or a deletion stream is driven there, at most
+///   16 items ahead;
+/// - dropping the request (a cancelled job) aborts it there;
+/// - called outside a job (planning on the caller's runtime, for example),
+///   a request runs where it is called, as the inner store would.
+///
+/// A multipart upload is started there; its parts run where they are
+/// awaited.
+///
+/// # Errors
+///
+/// The inner store's, and [`Error::Generic`] holding the [`IoError`] when
+/// the executor has no I/O runtime, or it shut down, or the request
+/// panicked.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use datafusion::prelude::SessionContext;
+/// use executor_datafusion::IoObjectStore;
+///
+/// let ctx = SessionContext::new();
+/// let store = IoObjectStore::new(Arc::new(object_store::memory::InMemory::new()));
+/// let url = url::Url::parse("memory://").unwrap();
+/// ctx.register_object_store(&url, Arc::new(store));
+/// ```
+#[derive(Debug, Clone)]
+pub struct IoObjectStore {
+    inner: Arc<dyn ObjectStore>,
+}
+
+impl IoObjectStore {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        IoObjectStore { inner }
+    }
+}
+
+impl fmt::Display for IoObjectStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IoObjectStore({})", self.inner)
+    }
+}
+
+fn io_error(err: IoError) -> Error {
+    Error::Generic {
+        store: "IoObjectStore",
+        source: Box::new(err),
+    }
+}
+
+/// Runs `request` on the I/O runtime from inside a job, or where it is
+/// called outside one.
+async fn on_io<T, F>(request: F) -> Result<T>
+where
+    F: Future<Output = Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    match io::runtime() {
+        Err(IoError::NotInJob) => request.await,
+        _ => io::spawn(request).await.map_err(io_error)?,
+    }
+}
+
+/// Drives `stream` on the I/O runtime from inside a job, or returns it
+/// outside one.
+fn stream_on_io<T: Send + 'static>(
+    stream: BoxStream<'static, Result<T>>,
+) -> BoxStream<'static, Result<T>> {
+    match io::runtime() {
+        Err(IoError::NotInJob) => stream,
+        _ => io::spawn_stream(stream, STREAM_BUFFER)
+            .map(|item| item.unwrap_or_else(|err| Err(io_error(err))))
+            .boxed(),
+    }
+}
+
+#[async_trait]
+impl ObjectStore for IoObjectStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        let (inner, location) = (self.inner.clone(), location.clone());
+        on_io(async move { inner.put_opts(&location, payload, opts).await }).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        let (inner, location) = (self.inner.clone(), location.clone());
+        on_io(async move { inner.put_multipart_opts(&location, opts).await }).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let (inner, location) = (self.inner.clone(), location.clone());
+        on_io(async move {
+            let head = options.head;
+            let result = inner.get_opts(&location, options).await?;
+            if head {
+                return Ok(result);
+            }
+            // Read the bytes here, on the I/O runtime: a local file's
+            // payload would otherwise be read by whoever consumes it.
+            let (meta, range, attributes) = (
+                result.meta.clone(),
+                result.range.clone(),
+                result.attributes.clone(),
+            );
+            let bytes = result.bytes().await?;
+            Ok(GetResult {
+                payload: GetResultPayload::Stream(
+                    futures::stream::once(async move { Ok(bytes) }).boxed(),
+                ),
+                meta,
+                range,
+                attributes,
+            })
+        })
+        .await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        let (inner, location, ranges) = (self.inner.clone(), location.clone(), ranges.to_vec());
+        on_io(async move { inner.get_ranges(&location, &ranges).await }).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        stream_on_io(self.inner.delete_stream(locations))
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        stream_on_io(self.inner.list(prefix))
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        let (inner, prefix) = (self.inner.clone(), prefix.cloned());
+        on_io(async move { inner.list_with_delimiter(prefix.as_ref()).await }).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        let (inner, from, to) = (self.inner.clone(), from.clone(), to.clone());
+        on_io(async move { inner.copy_opts(&from, &to, options).await }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+
+    use super::*;
+
+    /// Outside a job, requests run where they are called.
+    #[test]
+    fn outside_a_job_a_request_runs_in_place() {
+        let store = IoObjectStore::new(Arc::new(object_store::memory::InMemory::new()));
+        let path = Path::from("a/b.csv");
+        futures::executor::block_on(async {
+            store
+                .put(&path, PutPayload::from_static(b"x\n1\n"))
+                .await
+                .unwrap();
+            let bytes = store.get(&path).await.unwrap().bytes().await.unwrap();
+            assert_eq!(&bytes[..], b"x\n1\n");
+            let listed: Vec<_> = store.list(None).try_collect().await.unwrap();
+            assert_eq!(listed.len(), 1);
+        });
+        assert!(store.to_string().starts_with("IoObjectStore("));
+    }
+}
