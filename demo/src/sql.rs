@@ -10,7 +10,7 @@ use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::{SessionConfig, SessionContext};
-use executor_api::JobError;
+use executor_api::{Executor, JobError};
 use futures::TryStreamExt;
 
 use crate::cpu::Cpu;
@@ -98,14 +98,26 @@ impl SqlEngine {
     /// [`SqlError`]: a bad query is DataFusion's message.
     pub async fn run(&self, cpu: &Cpu, sql: &str) -> Result<String, SqlError> {
         let bad = |err: DataFusionError| SqlError::BadQuery(err.to_string());
-        let plan = self
-            .ctx
-            .sql(sql)
-            .await
-            .map_err(bad)?
-            .create_physical_plan()
-            .await
-            .map_err(bad)?;
+        // Parsing, planning and optimising are CPU work too: on a dedicated
+        // executor they run as a job, not on the I/O runtime.
+        let planning = {
+            let (ctx, sql) = (self.ctx.clone(), sql.to_owned());
+            async move { ctx.sql(&sql).await?.create_physical_plan().await }
+        };
+        let plan = match cpu {
+            Cpu::Dedicated(pools) => {
+                let mut job = pools.queries.job().name("sql:plan");
+                if let Some(class) = pools.query_class() {
+                    job = job.class(class);
+                }
+                job.spawn(planning).await.map_err(|err| match err {
+                    JobError::Panicked { message } => SqlError::Failed(message),
+                    _ => SqlError::ShuttingDown,
+                })?
+            }
+            Cpu::Shared { .. } => planning.await,
+        }
+        .map_err(bad)?;
         let task = self.ctx.task_ctx();
         let stream = match cpu {
             Cpu::Dedicated(pools) => match pools.query_class() {
