@@ -85,10 +85,11 @@ async fn hanging_up_cancels_the_querys_jobs() {
             .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
             .sum()
     };
+    // Its planning job, then at least one partition's job: the query runs.
     within("the query's jobs to start", async {
         loop {
             let text = client.get("/metrics").await.unwrap().body;
-            if counter(&text, "executor_jobs_submitted_total", "") > 0 {
+            if counter(&text, "executor_jobs_submitted_total", "") >= 2 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
