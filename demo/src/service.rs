@@ -156,6 +156,19 @@ fn kernel_names() -> String {
 }
 
 impl AppState {
+    /// Bounded admission, shared by `/query` and `/sql`: beyond the limit,
+    /// a 503 at once instead of queueing without bound.
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        self.admission
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: format!("too many queries in flight; retry in {RETRY_AFTER_SECS} s"),
+                outcome: Outcome::Busy,
+            })
+    }
+
     fn parse(
         &self,
         params: Result<Query<QueryParams>, QueryRejection>,
@@ -208,15 +221,7 @@ impl AppState {
         let (kernel, rows) = self.parse(params)?;
         // Bounded admission: beyond the limit, say so at once instead of
         // queueing without bound.
-        let _permit = self
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: format!("too many queries in flight; retry in {RETRY_AFTER_SECS} s"),
-                outcome: Outcome::Busy,
-            })?;
+        let _permit = self.admit()?;
         let admitted = Instant::now();
         let run = self.cpu.run(kernel, rows).await.map_err(|err| match err {
             JobError::Panicked { .. } => ApiError {
@@ -294,15 +299,7 @@ async fn sql(
                 "missing `q`; for example /sql?q=SELECT count(*) FROM events".to_owned(),
             )
         })?;
-        let _permit = state
-            .admission
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: format!("too many queries in flight; retry in {RETRY_AFTER_SECS} s"),
-                outcome: Outcome::Busy,
-            })?;
+        let _permit = state.admit()?;
         state
             .sql
             .run(&state.cpu, &query)
