@@ -1,10 +1,12 @@
 //! Starting a [`DedicatedExecutor`] from the shared [`Builder`](executor_api::Builder).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
+use std::thread;
 
-use executor_api::BuildError;
 use executor_api::backend::{Launch, ShutdownDriver, ValidPoolConfig, WorkerContext};
+use executor_api::{BuildError, Priority};
+use tokio::runtime::Runtime;
 
 use crate::driver::TokioThreads;
 use crate::executor::DedicatedExecutor;
@@ -18,24 +20,25 @@ impl Launch for DedicatedExecutor {
     const DEFAULT_NAME: &'static str = "cpu";
 
     /// Starts a driver thread (`<name>-driver`) that builds and owns a
-    /// multi-thread Tokio runtime (timers and I/O enabled) with its worker
-    /// threads, one run-queue pump per worker, and the watchdog thread.
+    /// multi-thread Tokio runtime (timers and I/O enabled, its worker
+    /// threads named `<name>-rt-<n>`), one pump thread per worker
+    /// (`<name>-<n>`) that polls the jobs, and the watchdog thread.
     fn launch(config: ValidPoolConfig) -> Result<DedicatedExecutor, BuildError> {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        let runtime_builder = runtime_builder(&config, context);
+        let runtime_builder = runtime_builder(&config, context.clone());
         let queue = RunQueue::new(&core, config.workers());
         let pumps = queue.clone();
         driver.spawn(config.helper_name("driver"), move || {
             // The runtime is built, and later dropped, on this thread:
             // never inside an async context.
-            match { runtime_builder }.build() {
-                Ok(runtime) => {
-                    for index in 0..pumps.pump_count() {
-                        drop(runtime.spawn(pumps.pump(index)));
-                    }
+            let started = { runtime_builder }
+                .build()
+                .and_then(|runtime| start_pumps(&config, &context, &pumps, runtime));
+            match started {
+                Ok(threads) => {
                     let _ = ready_tx.send(Ok(()));
-                    Some(TokioThreads::new(runtime, pumps))
+                    Some(threads)
                 }
                 Err(err) => {
                     let _ = ready_tx.send(Err(err));
@@ -53,6 +56,46 @@ impl Launch for DedicatedExecutor {
     }
 }
 
+/// Starts one pump thread per worker, each at the configured priority, in
+/// the worker context, with `runtime` entered. If one cannot start, those
+/// already started are stopped and the runtime dropped.
+fn start_pumps(
+    config: &ValidPoolConfig,
+    context: &WorkerContext,
+    queue: &Arc<RunQueue>,
+    runtime: Runtime,
+) -> std::io::Result<TokioThreads> {
+    let mut pumps = Vec::with_capacity(queue.pump_count());
+    for index in 0..queue.pump_count() {
+        let (pump_queue, context, handle) =
+            (queue.clone(), context.clone(), runtime.handle().clone());
+        let priority = config.priority();
+        let started = thread::Builder::new()
+            .name(config.thread_name(index))
+            .spawn(move || {
+                start_worker_thread(priority, &context);
+                pump_queue.run_pump(index, &handle);
+            });
+        match started {
+            Ok(pump) => pumps.push(pump),
+            Err(err) => {
+                TokioThreads::new(runtime, queue.clone(), pumps).stop_now();
+                return Err(err);
+            }
+        }
+    }
+    Ok(TokioThreads::new(runtime, queue.clone(), pumps))
+}
+
+/// What every thread of the executor does first: lower its priority as
+/// configured, and enter the worker context.
+fn start_worker_thread(priority: Priority, context: &WorkerContext) {
+    if let Err(err) = priority.apply_to_current_thread() {
+        tracing::warn!(%err, "could not lower the priority of an executor thread");
+    }
+    context.enter();
+}
+
 fn runtime_builder(config: &ValidPoolConfig, context: WorkerContext) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let names = config.clone();
@@ -60,19 +103,10 @@ fn runtime_builder(config: &ValidPoolConfig, context: WorkerContext) -> tokio::r
     let priority = config.priority();
     builder
         .worker_threads(config.workers())
-        .thread_name_fn(move || names.thread_name(next_thread.fetch_add(1, Ordering::Relaxed)))
-        .on_thread_start(move || {
-            if let Err(err) = priority.apply_to_current_thread() {
-                tracing::warn!(%err, "could not lower the priority of an executor thread");
-            }
-            context.enter();
+        .thread_name_fn(move || {
+            names.helper_name(&format!("rt-{}", next_thread.fetch_add(1, Ordering::Relaxed)))
         })
+        .on_thread_start(move || start_worker_thread(priority, &context))
         .enable_all();
-    // A task that a job spawns or wakes goes to the back of the worker's
-    // run queue, where other workers can take it, rather than to its LIFO
-    // slot, where it would wait for the pump (see `queue`). Tokio offers
-    // the setting only with `tokio_unstable`.
-    #[cfg(tokio_unstable)]
-    builder.disable_lifo_slot();
     builder
 }

@@ -20,36 +20,36 @@
 //! Jobs are [`async_task`] tasks. Scheduling one (submitting it, or waking
 //! it from any thread) pushes it onto the lock-free FIFO of its workload
 //! class ([`ClassQueues`], which also chooses the class whose job runs
-//! next, by weight and cap). On each worker thread of the runtime runs a
-//! *pump*: a Tokio task that pops jobs and polls them, in the runtime's
-//! context, so that a job can use Tokio's timers, I/O and `tokio::spawn` as
-//! before. A submitter only pushes, and touches Tokio only to wake a pump
-//! that went to sleep: for want of jobs (which a saturated executor never
-//! has), or because only capped classes over their budget had jobs.
+//! next, by weight and cap). Each worker is a thread of the executor's own,
+//! a *pump*, that pops jobs and polls them with the Tokio runtime entered
+//! (`Handle::enter`), so that a job can use Tokio's timers, I/O and
+//! `tokio::spawn`. The runtime's own worker threads (`<name>-rt-<n>`, at
+//! the same priority) run the tasks that jobs spawn and drive the timers
+//! and I/O; they never poll a job.
 //!
-//! A pump hands its worker back to Tokio (`yield_now`, which also lets the
-//! worker poll its I/O driver and timers and run the tasks that jobs
-//! spawned) when the job it just polled used up Tokio's cooperative budget,
-//! or after [`SLICE`] of polling. So Tokio's own tasks on the executor
-//! (sub-tasks, the timer wheel) are served about once a millisecond even
-//! when jobs never stop coming, and a job is polled as soon as a pump is
-//! free.
+//! A submitter only pushes, and wakes a pump that went to sleep: for want
+//! of jobs (which a saturated executor never has), or because only capped
+//! classes over their budget had jobs. The wake-up is `Thread::unpark` on
+//! the pump's own thread: it takes no lock, and it goes to that thread
+//! whoever calls it.
 //!
-//! A task that a job spawns (`tokio::spawn`) goes to the worker's LIFO
-//! slot, which other workers cannot take from. When a job was its own Tokio
-//! task, the task ran as soon as the job returned `Pending`; a pump that
-//! went on to the next job could leave it there behind a long job. So after
-//! a job that spawned a task (the runtime's task count grew), the pump
-//! requeues itself behind it. A Tokio task that a job merely wakes on the
-//! executor (a channel it sends on) waits for the pump's slice, at most a
-//! millisecond plus the job it polls next; builds with `tokio_unstable`
-//! disable the LIFO slot, and there it waits for no one.
+//! # Why pumps are not Tokio tasks
 //!
-//! A job that yields with `tokio::task::yield_now` (or runs out of Tokio's
-//! budget) is not requeued at once: Tokio holds its wake-up until the
-//! worker next looks at its I/O driver, that is, until the pump hands the
-//! worker back (within a slice). A job that wakes itself is requeued at
-//! once, at the back of the line.
+//! They were, once: one pump task per runtime worker. A task woken from a
+//! worker thread of its own runtime goes to that worker's LIFO slot, which
+//! no other worker may take from (tokio-rs/tokio#4941), so a pump woken by
+//! a job (a sub-job submitted, a job woken) waited for the job on the
+//! waker's worker to finish while another worker idled, and a job that
+//! blocked on its sub-job deadlocked. Only builds with `--cfg
+//! tokio_unstable` can turn the slot off. Threads of our own make work
+//! conservation independent of Tokio's scheduler: any push wakes a sleeping
+//! pump, and a woken pump runs on its own thread.
+//!
+//! Tokio's cooperative budget does not constrain jobs (they are polled
+//! outside Tokio's tasks): a job shares its worker by yielding, at the
+//! latest when [`yield_if_needed`](executor_api::yield_if_needed) says its
+//! time slice is up. A job that yields with `tokio::task::yield_now` wakes
+//! itself at once and goes to the back of its class's line.
 //!
 //! # Sleeping and waking (no lost wake-up)
 //!
@@ -58,35 +58,32 @@
 //! it counted itself asleep, is for any queued job, whatever its class's
 //! budget: a job of a capped class over its budget gets the pump up too,
 //! and the pump then sleeps on the budget's end. A pump that found only
-//! such jobs sleeps until the first may start (a timer), or until a push
-//! brings one that may start earlier. So no job that may start waits while
-//! a pump sleeps: every push while one sleeps wakes one.
+//! such jobs sleeps until the first may start (`park_timeout`), or until a
+//! push brings one that may start earlier. So no job that may start waits
+//! while a pump sleeps: every push while one sleeps wakes one.
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicUsize, fence};
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering::{Acquire, Release, SeqCst};
+use std::sync::atomic::{AtomicBool, fence};
+use std::task::{Context, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Instant;
 
 use async_task::Runnable;
 use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
+use tokio::runtime::Handle;
 
 use crate::sleepers::Sleepers;
 
-/// How long a pump polls jobs before it hands its worker back to Tokio.
-pub(crate) const SLICE: Duration = Duration::from_millis(1);
-
-/// The runnable jobs of one executor, a FIFO per workload class, and its
-/// pumps.
+/// The runnable jobs of one executor, a FIFO per workload class, and the
+/// sleep state of its pumps.
 pub(crate) struct RunQueue {
     jobs: ClassQueues<Runnable>,
     pumps: Sleepers,
-    /// Pump tasks that exist: the driver tells them apart from the tasks
-    /// that jobs spawned.
-    live_pumps: AtomicUsize,
-    /// The runtime is gone: nothing pumps any more.
+    /// The executor is stopping: pumps exit, and nothing pops any more.
     closed: AtomicBool,
 }
 
@@ -97,7 +94,6 @@ impl RunQueue {
         Arc::new(RunQueue {
             jobs: ClassQueues::new(core),
             pumps: Sleepers::new(pumps),
-            live_pumps: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         })
     }
@@ -107,13 +103,8 @@ impl RunQueue {
         self.pumps.len()
     }
 
-    /// How many pump tasks are alive on the runtime.
-    pub(crate) fn live_pumps(&self) -> usize {
-        self.live_pumps.load(Acquire)
-    }
-
     /// Queues `runnable` for a pump, waking one if any sleeps. If the
-    /// runtime is gone, the runnable is dropped, which drops its job
+    /// executor is stopping, the runnable is dropped, which drops its job
     /// (resolving it as cancelled if it had not ended).
     pub(crate) fn push(&self, class: ClassIndex, runnable: Runnable) {
         self.jobs.push(class, runnable);
@@ -132,13 +123,16 @@ impl RunQueue {
         self.pumps.wake_all();
     }
 
-    /// The runtime is gone: drops every queued job (each resolves as
-    /// cancelled if it had not ended), and every job scheduled from now on.
+    /// The executor is stopping: every pump exits after its current poll,
+    /// and every job queued now or later is dropped (each resolves as
+    /// cancelled if it had not ended).
     pub(crate) fn close(&self) {
         self.closed.store(true, Release);
         // Pairs with the fence in `push`: either this drain sees the job, or
-        // that push sees `closed`.
+        // that push sees `closed`. `wake_all` fences too, so a pump going
+        // to sleep sees `closed` or is woken.
         fence(SeqCst);
+        self.pumps.wake_all();
         self.drain();
     }
 
@@ -146,114 +140,65 @@ impl RunQueue {
         self.jobs.drain().for_each(drop);
     }
 
-    /// Pump number `index`: polls jobs on the worker thread that polls it,
-    /// until the runtime drops it. Counted in [`live_pumps`](Self::live_pumps)
-    /// from now until it is dropped.
-    pub(crate) fn pump(
-        self: &Arc<Self>,
-        index: usize,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        let alive = LivePump::new(self.clone());
-        async move { alive.0.run_pump(index).await }
+    /// Pump number `index`: polls jobs on the calling thread, with
+    /// `runtime` entered, until the queue is closed.
+    pub(crate) fn run_pump(&self, index: usize, runtime: &Handle) {
+        let _runtime = runtime.enter();
+        let waker = Waker::from(Arc::new(Unpark(thread::current())));
+        while !self.closed.load(Acquire) {
+            match self.jobs.pop() {
+                Pop::Job(runnable) => {
+                    // A job catches its body's panics and contains the user
+                    // code of its ending, so this never unwinds; if it ever
+                    // did, the pump would go on.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
+                        executor_api::backend::drop_panic_payload(payload);
+                    }
+                }
+                // Any job pushed meanwhile, of a capped class too, gets the
+                // pump up (it then sleeps on that class's budget, below).
+                Pop::Empty => self.sleep(index, None, &waker),
+                // Only capped classes have jobs, over their budget: sleep
+                // until the first may start, or until a push brings a job
+                // that may start earlier.
+                Pop::Throttled(until) => self.sleep(index, Some(until), &waker),
+            }
+        }
     }
 
-    async fn run_pump(&self, index: usize) {
-        // The runtime's task count tells whether a job spawned a Tokio task.
-        let runtime = tokio::runtime::Handle::current();
-        loop {
-            let slice = Instant::now();
-            loop {
-                let runnable = match self.jobs.pop() {
-                    Pop::Job(runnable) => runnable,
-                    Pop::Empty => {
-                        // Any job pushed meanwhile, of a capped class
-                        // too, gets the pump up (it then sleeps on that
-                        // class's budget, below).
-                        self.pumps.sleep(index, || !self.jobs.is_empty()).await;
-                        break;
-                    }
-                    Pop::Throttled(until) => {
-                        // Only capped classes have jobs, over their budget:
-                        // sleep until the first may start, or until a push
-                        // brings a job that may start earlier.
-                        let woken = self.pumps.sleep(index, || {
-                            self.jobs.next_start().is_some_and(|start| start < until)
-                        });
-                        let budget = tokio::time::sleep_until(until.into());
-                        first_of(woken, budget).await;
-                        break;
-                    }
-                };
-                let tasks = runtime.metrics().num_alive_tasks();
-                // A job catches its body's panics and contains the user code
-                // of its ending, so this never unwinds; if it ever did, the
-                // pump would go on.
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| runnable.run())) {
-                    executor_api::backend::drop_panic_payload(payload);
+    /// Parks the pump's thread until a push wakes it or `until` passes.
+    fn sleep(&self, index: usize, until: Option<Instant>, waker: &Waker) {
+        let has_work = || {
+            self.closed.load(Acquire)
+                || match until {
+                    None => !self.jobs.is_empty(),
+                    Some(until) => self.jobs.next_start().is_some_and(|start| start < until),
                 }
-                if runtime.metrics().num_alive_tasks() > tasks {
-                    // The job spawned a Tokio task: it sits in this worker's
-                    // LIFO slot, where no other worker can take it. Let it
-                    // run now, as it would have after the job's own task.
-                    YieldToBack::default().await;
-                    break;
-                }
-                if !tokio::task::coop::has_budget_remaining() || slice.elapsed() >= SLICE {
-                    tokio::task::yield_now().await;
-                    break;
-                }
+        };
+        // Dropped on the timer's expiry, it takes the pump off the count.
+        let mut asleep = pin!(self.pumps.sleep(index, has_work));
+        let mut cx = Context::from_waker(waker);
+        while asleep.as_mut().poll(&mut cx).is_pending() {
+            match until {
+                None => thread::park(),
+                Some(until) => match until.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => thread::park_timeout(left),
+                    _ => return,
+                },
             }
         }
     }
 }
 
-/// Resolves when either future does; the other is dropped.
-async fn first_of(a: impl Future<Output = ()>, b: impl Future<Output = ()>) {
-    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
-    std::future::poll_fn(|cx| {
-        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await;
-}
+/// Wakes a pump: unparks its thread.
+struct Unpark(Thread);
 
-/// Reschedules the calling task at the back of its worker's run queue,
-/// where other workers can take it, after the task in the LIFO slot.
-#[derive(Default)]
-struct YieldToBack {
-    yielded: bool,
-}
-
-impl Future for YieldToBack {
-    type Output = ();
-
-    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
-        if self.yielded {
-            return Poll::Ready(());
-        }
-        self.yielded = true;
-        // A task that wakes itself while it is polled is requeued as a
-        // yield: at the back of the run queue, never in the LIFO slot.
-        cx.waker().wake_by_ref();
-        Poll::Pending
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
     }
-}
 
-/// Counts a pump task while it exists.
-struct LivePump(Arc<RunQueue>);
-
-impl LivePump {
-    fn new(queue: Arc<RunQueue>) -> Self {
-        queue.live_pumps.fetch_add(1, AcqRel);
-        LivePump(queue)
-    }
-}
-
-impl Drop for LivePump {
-    fn drop(&mut self) {
-        self.0.live_pumps.fetch_sub(1, AcqRel);
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
     }
 }

@@ -12,8 +12,9 @@ use testkit::support::{
     block_on_within, names_of_busy_workers, recv, shutdown_and_join, threads_named, timeout,
 };
 
-/// By default one worker per available core, plus the driver thread that
-/// owns the runtime and the watchdog.
+/// By default one worker per available core (the pumps that poll jobs, and
+/// as many runtime threads for the tasks that jobs spawn), plus the driver
+/// thread that owns the runtime and the watchdog.
 #[test]
 fn default_threads_are_one_worker_per_core_a_driver_and_a_watchdog() {
     let executor = DedicatedExecutor::builder().name("defw").build().unwrap();
@@ -23,9 +24,11 @@ fn default_threads_are_one_worker_per_core_a_driver_and_a_watchdog() {
     threads.sort();
     assert_eq!(
         threads.len(),
-        cores + 2,
-        "workers, the driver and the watchdog: {threads:?}"
+        2 * cores + 2,
+        "pumps, runtime workers, the driver and the watchdog: {threads:?}"
     );
+    let runtime_workers = threads.iter().filter(|name| name.starts_with("defw-rt-"));
+    assert_eq!(runtime_workers.count(), cores, "{threads:?}");
     assert!(threads.contains(&"defw-driver".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defw-watch".to_owned()), "{threads:?}");
     shutdown_and_join(&executor);
@@ -71,10 +74,9 @@ async fn spin_until(stop: Arc<AtomicBool>) {
 }
 
 /// While jobs never stop coming (one reschedules itself at every poll), the
-/// workers still serve Tokio: a timer inside a job fires, and a task that a
-/// job spawned runs. The run queue's pumps hand the worker back to Tokio
-/// after each time slice; if they only did so when out of jobs, neither
-/// would ever happen.
+/// executor still serves Tokio: a timer inside a job fires, and a task that
+/// a job spawned runs (on the runtime's own threads, which never poll
+/// jobs).
 #[test]
 fn timers_and_sub_tasks_run_while_jobs_never_stop_coming() {
     let executor = DedicatedExecutor::builder()

@@ -1103,6 +1103,12 @@ macro_rules! conformance_tests {
             jobs_log_inside_the_submitters_span,
             job_spans_can_be_turned_off,
         );
+        $crate::conformance_tests!(@each $backend; work_conservation;
+            a_job_blocked_on_a_sub_job_lets_the_idle_worker_run_it,
+            a_job_woken_by_a_running_job_resumes_on_an_idle_worker,
+            sub_jobs_submitted_from_a_job_start_in_parallel,
+            jobs_submitted_by_a_busy_worker_start_on_the_others,
+        );
         $crate::conformance_tests!(@each $backend; hostile;
             panic_payload_whose_drop_panics,
             nested_panic_payload_whose_drop_panics,

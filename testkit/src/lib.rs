@@ -25,5 +25,6 @@ pub mod cross_runtime;
 pub mod hostile;
 pub mod state_machine;
 pub mod support;
+pub mod work_conservation;
 
 pub use crate::conformance::{Backend, BoxTask, Config};
