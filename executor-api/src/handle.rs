@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use crate::backend::cell::JobCell;
 use crate::error::JobError;
-use crate::sync::Arc;
+use std::sync::Arc;
 
 /// The handle to a submitted job: a future that resolves to the job's value
 /// or to the [`JobError`] that stopped it.

@@ -547,3 +547,71 @@ pub fn class_metrics_count_every_job_by_class<B: Backend>() {
     );
     assert_eq!((a.queued, a.running, b.queued, b.running), (0, 0, 0, 0));
 }
+
+/// Cancelling, or dropping the handle of, a job queued in a class over its
+/// cap takes effect at once, without waiting for the class's budget (here
+/// 100 s away): the handle resolves, what the job captured is dropped, its
+/// slot of the class's bound is free for a resubmission, and a graceful
+/// `join` does not wait for it.
+pub fn cancelling_a_throttled_job_takes_effect_at_once<B: Backend>() {
+    let executor = build_with::<B>(
+        "capcancel",
+        1,
+        vec![
+            WorkloadClass::new("capped")
+                .cap(0.001)
+                .cap_window(Duration::from_millis(1))
+                .max_queued(1),
+        ],
+    );
+    // 100 ms at a thousandth of a core: 100 s over budget, longer than any
+    // wait of the suite.
+    let queued = throttle(&executor, Duration::from_millis(100), 0);
+    assert!(queued.is_empty());
+    let drops = DropCounter::new();
+
+    // Cancelled with the handle kept: it resolves at once.
+    let probe = drops.probe();
+    let mut cancelled = executor.job().class("capped").spawn_cpu(move |_| {
+        drop(probe);
+        1u32
+    });
+    cancelled.cancel();
+    assert_eq!(
+        poll_now(&mut cancelled),
+        Some(Err(JobError::Cancelled)),
+        "a cancelled throttled job's handle waited for the class's budget"
+    );
+    assert_eq!(drops.drops(), 1, "the cancelled job's captures are kept");
+
+    // Dropped: the slot of the bound is free at once for another.
+    let probe = drops.probe();
+    let dropped = executor.job().class("capped").spawn_cpu(move |_| {
+        drop(probe);
+        2u32
+    });
+    drop(dropped);
+    assert_eq!(drops.drops(), 2, "the dropped job's captures are kept");
+    let mut resubmitted = executor.job().class("capped").spawn_cpu(|_| 3u32);
+    assert_eq!(
+        poll_now(&mut resubmitted),
+        None,
+        "the bound's slot was still held by a cancelled job"
+    );
+
+    // A graceful shutdown waits for no cancelled job.
+    executor.shutdown();
+    resubmitted.cancel();
+    assert_eq!(
+        poll_now(&mut resubmitted),
+        Some(Err(JobError::Cancelled))
+    );
+    let metrics = shutdown_and_join(&executor);
+    assert_eq!((metrics.completed, metrics.cancelled), (1, 3));
+    let class = executor
+        .class_metrics()
+        .into_iter()
+        .find(|class| class.name == "capped")
+        .expect("the capped class's metrics");
+    assert_eq!(class.queued, 0, "{class:?}");
+}

@@ -1080,6 +1080,7 @@ macro_rules! conformance_tests {
             a_capped_class_waits_and_others_go_first,
             graceful_shutdown_drains_a_throttled_class,
             immediate_shutdown_cancels_a_throttled_class,
+            cancelling_a_throttled_job_takes_effect_at_once,
             a_chain_of_capped_jobs_never_stalls,
             yield_if_needed_lets_other_jobs_in,
             class_metrics_count_every_job_by_class,

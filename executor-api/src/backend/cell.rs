@@ -18,14 +18,85 @@
 //! 5. User code called from here (a waker's `wake` or `drop`, an outcome's
 //!    destructor) is contained: a panic in it never escapes, so the job's
 //!    ending is always counted and the handle's caller never sees it.
+//! 6. Until the job starts, its body lives here, in the cell's [`Start`]
+//!    part, not in the job the backend holds: whoever takes it first, the
+//!    worker at the job's first poll or a cancellation (the handle's
+//!    `cancel` or drop), owns the job's ending. A cancellation that takes it
+//!    ends the job there and then, on the cancelling thread: the body (what
+//!    the job captured) is dropped, its class's queue slot is freed, the
+//!    handle resolves and the job's count is released, so that `join`
+//!    never waits for a worker to reach a job that will not run (a worker
+//!    may be far away: the job's class may be over its cap). The job the
+//!    backend still holds finds the body gone and ends without a word.
 
 use std::mem;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::task::{Context, Poll, Waker};
 
 use crate::JobError;
+use crate::backend::classes::ClassIndex;
+use crate::backend::core::Shared;
 use crate::contain::{drop_contained, wake_contained};
-use crate::sync::{AtomicBool, Mutex, lock};
+use crate::metrics::Ending;
+use crate::sync::{Arc, AtomicBool, Mutex, lock};
+
+/// What a cell holds for a job that has not started: its body, and what
+/// ending it needs (invariant 6). Type-erased, so that the handle does not
+/// name the body's type.
+pub(crate) trait Unstarted: Send + Sync {
+    /// Takes the body if the job has not started (the worker has not taken
+    /// it), drops it (containing a panic of its destructor), and returns the
+    /// job's core and class, for the ending that is now the caller's.
+    fn discard(&self) -> Option<(&Arc<Shared>, ClassIndex)>;
+}
+
+/// The [`Unstarted`] part of an admitted job's cell.
+pub(crate) struct Start<B> {
+    body: Mutex<Option<B>>,
+    core: Arc<Shared>,
+    class: ClassIndex,
+}
+
+impl<B> Start<B> {
+    pub(crate) fn new(body: B, core: Arc<Shared>, class: ClassIndex) -> Self {
+        Start {
+            body: Mutex::new(Some(body)),
+            core,
+            class,
+        }
+    }
+
+    /// The job's core.
+    pub(crate) fn core(&self) -> &Arc<Shared> {
+        &self.core
+    }
+
+    /// The worker takes the body to start the job; `None` if a
+    /// cancellation took it first (and ended the job).
+    pub(crate) fn take(&self) -> Option<B> {
+        lock(&self.body).take()
+    }
+}
+
+impl<B: Send> Unstarted for Start<B> {
+    fn discard(&self) -> Option<(&Arc<Shared>, ClassIndex)> {
+        let body = self.take()?;
+        // What the job captured is user code: its destructor may panic. The
+        // job was cancelled either way.
+        drop_contained(body);
+        Some((&self.core, self.class))
+    }
+}
+
+/// The [`Unstarted`] part of a refused submission's cell: its job never
+/// existed.
+pub(crate) struct NeverStarted;
+
+impl Unstarted for NeverStarted {
+    fn discard(&self) -> Option<(&Arc<Shared>, ClassIndex)> {
+        None
+    }
+}
 
 /// The state of a job's outcome.
 enum Outcome<T> {
@@ -49,11 +120,16 @@ struct Slot<T> {
 }
 
 /// The state shared by one job and its [`JobHandle`](crate::JobHandle).
-pub(crate) struct JobCell<T> {
+///
+/// The job holds it as `JobCell<T, Start<B>>`; the handle, which does not
+/// know the body's type, as `JobCell<T>` (the start part behind `dyn`).
+pub(crate) struct JobCell<T, U: ?Sized = dyn Unstarted> {
     cancelled: AtomicBool,
     slot: Mutex<Slot<T>>,
     /// The job's name: shown by the watchdog and by tokio-console.
     name: Option<std::sync::Arc<str>>,
+    /// The body until the job starts (invariant 6).
+    start: U,
 }
 
 /// What [`JobCell::complete`] did with the outcome.
@@ -64,8 +140,8 @@ pub(crate) enum Delivery<T> {
     Discarded(Result<T, JobError>),
 }
 
-impl<T> JobCell<T> {
-    pub(crate) fn new(name: Option<std::sync::Arc<str>>) -> Self {
+impl<T, U> JobCell<T, U> {
+    pub(crate) fn new(name: Option<std::sync::Arc<str>>, start: U) -> Self {
         JobCell {
             cancelled: AtomicBool::new(false),
             slot: Mutex::new(Slot {
@@ -74,14 +150,40 @@ impl<T> JobCell<T> {
                 task_waker: None,
             }),
             name,
+            start,
         }
     }
 
+    /// The job's part that holds the body until it starts.
+    pub(crate) fn start(&self) -> &U {
+        &self.start
+    }
+}
+
+impl<T> JobCell<T, NeverStarted> {
     /// A cell whose job ended before it began: a refused submission's.
     pub(crate) fn ended(outcome: Result<T, JobError>) -> Self {
-        let cell = JobCell::new(None);
+        let cell = JobCell::new(None, NeverStarted);
         lock(&cell.slot).outcome = Outcome::Ready(outcome);
         cell
+    }
+}
+
+impl<T, U: ?Sized + Unstarted> JobCell<T, U> {
+    /// Ends the job here, if it has not started: drops its body, counts it
+    /// cancelled (freeing its class's queue slot), delivers
+    /// [`JobError::Cancelled`] and releases its count (invariant 6).
+    /// Returns whether it did.
+    fn end_unstarted(&self) -> bool {
+        let Some((core, class)) = self.start.discard() else {
+            return false;
+        };
+        core.count_ending(class, false, Ending::Cancelled);
+        if let Delivery::Discarded(outcome) = self.complete(Err(JobError::Cancelled)) {
+            drop_contained(outcome);
+        }
+        core.job_ended();
+        true
     }
 
     /// The job's name, if it was given one.
@@ -132,9 +234,13 @@ impl<T> JobCell<T> {
         matches!(lock(&self.slot).outcome, Outcome::Ready(_) | Outcome::Taken)
     }
 
-    /// Requests cancellation and wakes the job if it is pending.
+    /// Requests cancellation: ends the job at once if it has not started
+    /// (invariant 6), or wakes it if it is pending.
     pub(crate) fn cancel(&self) {
         self.cancelled.store(true, Release);
+        if self.end_unstarted() {
+            return;
+        }
         let waker = lock(&self.slot).task_waker.take();
         if let Some(waker) = waker {
             wake_contained(waker);
@@ -156,6 +262,11 @@ impl<T> JobCell<T> {
         // its destructor is contained like one on the executor's side.
         drop_contained(outcome);
         drop_contained(handle_waker);
+        if !detach && self.end_unstarted() {
+            // Never polled: it has no waker to wake.
+            drop_contained(task_waker);
+            return;
+        }
         if let Some(waker) = task_waker {
             wake_contained(waker);
         }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
-use crate::backend::cell::{Delivery, JobCell};
+use crate::backend::cell::{Delivery, JobCell, Start};
 use crate::backend::classes::ClassIndex;
 use crate::backend::core::Shared;
 use crate::backend::trace::{JobTrace, drop_trace};
@@ -134,12 +134,17 @@ pin_project! {
     ///
     /// The body is dropped before the handle resolves, so whatever the job
     /// captured is gone by the time its handle reports the outcome.
+    ///
+    /// Until its first poll, the body waits in the cell the job shares with
+    /// its handle, where a cancellation can take it and end the job at
+    /// once, without waiting for a worker (see `backend::cell`).
     #[must_use = "a job does nothing unless polled, and is cancelled when dropped"]
     pub struct Job<B: JobBody> {
+        // `None` until the first poll takes it from the cell, and again
+        // once the job has ended.
         #[pin]
         body: Option<B>,
-        cell: Arc<JobCell<B::Output>>,
-        core: Arc<Shared>,
+        cell: std::sync::Arc<JobCell<B::Output, Start<B>>>,
         // The key of this job's waker in the core's parked set (plus one,
         // so that the option costs no space), once it has returned
         // `Pending`.
@@ -180,12 +185,11 @@ impl<B: JobBody> Job<B> {
         class: ClassIndex,
         submitted: u64,
     ) -> (Self, JobHandle<B::Output>) {
-        let cell = Arc::new(JobCell::new(name));
+        let cell = std::sync::Arc::new(JobCell::new(name, Start::new(body, core, class)));
         let handle = JobHandle::new(cell.clone());
         let job = Job {
-            body: Some(body),
+            body: None,
             cell,
-            core,
             parked: None,
             started: false,
             ended: false,
@@ -196,15 +200,41 @@ impl<B: JobBody> Job<B> {
         (job, handle)
     }
 
+    fn core(&self) -> &Arc<Shared> {
+        self.cell.start().core()
+    }
+
     fn cancel_requested(&self) -> bool {
-        self.cell.is_cancelled() || self.core.is_aborted()
+        self.cell.is_cancelled() || self.core().is_aborted()
+    }
+
+    /// Whether the job has its body: taken from the cell by its first poll
+    /// (or by its ending), and not yet dropped by its ending.
+    fn has_body(&self) -> bool {
+        self.body.is_some()
+    }
+
+    /// Takes the body from the cell, where it waited for the job to start.
+    /// Returns `false` if a cancellation took it first: that cancellation
+    /// ended the job, and this one is marked ended without a word.
+    fn claim_body(mut self: Pin<&mut Self>) -> bool {
+        match self.cell.start().take() {
+            Some(body) => {
+                self.as_mut().project().body.set(Some(body));
+                true
+            }
+            None => {
+                *self.project().ended = true;
+                false
+            }
+        }
     }
 
     /// The error a job that reaches a worker at `now` (nanoseconds since
     /// its class table's epoch) ends with unrun, if it waited longer than
     /// its class allows.
     fn expired(&self, now: u64) -> Option<JobError> {
-        let class = self.core.classes().class(self.class);
+        let class = self.core().classes().class(self.class);
         class
             .expired(self.submitted, now)
             .map(|reason| JobError::Overloaded {
@@ -219,11 +249,20 @@ impl<B: JobBody> Job<B> {
     /// awaiter's waker, the destructor of an outcome nobody will read) is
     /// contained, and the count is released by a guard, so the job's ending
     /// is counted exactly once on every path.
-    fn end(self: Pin<&mut Self>, outcome: Result<B::Output, JobError>) {
+    ///
+    /// A job that never started takes its body from the cell first; if a
+    /// cancellation took it, that cancellation ended the job, and this does
+    /// nothing.
+    fn end(mut self: Pin<&mut Self>, outcome: Result<B::Output, JobError>) {
+        if !self.started && !self.has_body() && !self.as_mut().claim_body() {
+            drop_contained(outcome);
+            return;
+        }
         let this = self.project();
         *this.ended = true;
+        let core = this.cell.start().core();
         let _release = ReleaseOnDrop {
-            core: this.core,
+            core,
             parked: this.parked.take().map(|key| key.get() - 1),
         };
         // Drop what the job captured before the handle can observe the
@@ -247,7 +286,7 @@ impl<B: JobBody> Job<B> {
             Err(JobError::Overloaded { .. }) => Ending::Expired,
             Err(_) => Ending::Cancelled,
         };
-        this.core.count_ending(*this.class, *this.started, ending);
+        core.count_ending(*this.class, *this.started, ending);
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
             // Nobody will read it: drop it here, still counted as live so
             // that the drain waits for the destructor.
@@ -288,12 +327,16 @@ impl<B: JobBody> Future for Job<B> {
             .trace
             .as_mut()
             .map(|trace| trace.enter());
+        if !self.started && !self.has_body() && !self.as_mut().claim_body() {
+            // A cancellation ended it before it could start.
+            return Poll::Ready(());
+        }
         if self.cancel_requested() {
             self.end(Err(JobError::Cancelled));
             return Poll::Ready(());
         }
         let start = Instant::now();
-        let start_ns = self.core.classes().nanos(start);
+        let start_ns = self.core().classes().nanos(start);
         if !self.started
             && let Some(expired) = self.expired(start_ns)
         {
@@ -301,21 +344,22 @@ impl<B: JobBody> Future for Job<B> {
             return Poll::Ready(());
         }
         let this = self.as_mut().project();
-        let classes = this.core.classes();
+        let core = this.cell.start().core();
+        let classes = core.classes();
         if !*this.started {
             *this.started = true;
             classes
                 .class(*this.class)
                 .started(start_ns.saturating_sub(*this.submitted));
         }
-        let cancel = CancelToken::new(this.cell.cancel_flag(), this.core.aborted_flag());
+        let cancel = CancelToken::new(this.cell.cancel_flag(), core.aborted_flag());
         let body = this
             .body
             .as_pin_mut()
             .expect("the body is present until the job ends");
         let watched = WatchedPoll::begin(this.cell.name(), start);
         // A slice too long for the clock never ends: the job never yields.
-        let slice = Slice::begin(start.checked_add(this.core.time_slice()));
+        let slice = Slice::begin(start.checked_add(core.time_slice()));
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
         drop(slice);
         drop(watched);
@@ -326,8 +370,7 @@ impl<B: JobBody> Future for Job<B> {
                 // Register for the abort wake-up once: every clone of a
                 // task's waker wakes the same task.
                 let aborting = this.parked.is_none() && {
-                    *this.parked = this
-                        .core
+                    *this.parked = core
                         .park(cx.waker())
                         .map(|key| NonZeroUsize::MIN.saturating_add(key));
                     this.parked.is_none()
