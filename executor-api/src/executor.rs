@@ -48,7 +48,10 @@ pub trait Executor: ExecutorBackend {
     /// # Cancellation
     ///
     /// Dropping the handle cancels the job: if it has not started it never
-    /// runs; otherwise the future is dropped at its next `.await`.
+    /// runs, and it ends there and then, on the dropping thread (the future
+    /// is dropped, its class's queue slot freed, and neither a graceful
+    /// shutdown nor `join` waits for it), whether or not a worker could
+    /// reach it soon; otherwise the future is dropped at its next `.await`.
     ///
     /// # Panics
     ///
@@ -94,7 +97,9 @@ pub trait Executor: ExecutorBackend {
     /// # Cancellation
     ///
     /// Dropping the handle cancels the job: if the closure has not started it
-    /// never runs; if it is running, its token reports the cancel, and when
+    /// never runs, and it is dropped there and then, on the dropping thread
+    /// (its class's queue slot freed; no shutdown waits for it); if it is
+    /// running, its token reports the cancel, and when
     /// it returns its value is dropped and the job counts as cancelled.
     ///
     /// # Panics

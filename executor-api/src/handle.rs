@@ -20,7 +20,10 @@ use std::sync::Arc;
 /// # Cancellation
 ///
 /// Dropping the handle cancels the job: a job that has not started never
-/// runs; a running future is dropped at its next `.await`; a running closure
+/// runs, and ends at once on the dropping (or cancelling) thread: what it
+/// captured is dropped there, its class's queue slot is freed, and no
+/// shutdown or `join` waits for it, even when no worker could reach it
+/// soon (its class over its cap); a running future is dropped at its next `.await`; a running closure
 /// sees [`CancelToken::is_cancelled`](crate::CancelToken::is_cancelled)
 /// return `true`. Call [`detach`](Self::detach) to let the job run to
 /// completion without a handle, or [`cancel`](Self::cancel) to cancel it and
