@@ -47,7 +47,9 @@
 use std::time::Duration;
 
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, NoLabelSet};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelValue, EncodeMetric, LabelValueEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -89,8 +91,31 @@ struct Labelled<'a> {
 }
 
 impl Labelled<'_> {
-    fn labels(&self) -> [(&str, &str); 2] {
-        [("executor", self.executor), ("class", &self.class.name)]
+    fn labels(&self) -> [(&str, Escaped<'_>); 2] {
+        [
+            ("executor", Escaped(self.executor)),
+            ("class", Escaped(&self.class.name)),
+        ]
+    }
+}
+
+/// A label value as the text exposition format requires it: `\`, `"` and
+/// a line feed escaped (prometheus-client writes values as they are, and
+/// an executor's name may hold any of them).
+struct Escaped<'a>(&'a str);
+
+impl EncodeLabelValue for Escaped<'_> {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -160,7 +185,7 @@ impl Collector for ExecutorCollector {
                 ("expired", class.expired),
             ] {
                 let [executor, class] = labelled.labels();
-                let labels = [executor, class, ("outcome", outcome)];
+                let labels = [executor, class, ("outcome", Escaped(outcome))];
                 ConstCounter::new(count).encode(ended.encode_family(&labels)?)?;
             }
         }
@@ -256,7 +281,7 @@ impl Collector for ExecutorCollector {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             for core in &self.cores {
                 ConstCounter::new(total(&core.metrics()))
-                    .encode(family.encode_family(&[("executor", core.name())])?)?;
+                    .encode(family.encode_family(&[("executor", Escaped(core.name()))])?)?;
             }
         }
         Ok(())

@@ -71,3 +71,37 @@ fn every_class_of_every_executor_is_exposed() {
     let text = scrape(collector);
     assert!(text.contains(r#"executor_jobs_submitted_total{executor="cpu",class="query"} 1"#));
 }
+
+/// Names holding a quote or a backslash are escaped as the
+/// text format requires, so that a scrape parses: unescaped, the quote
+/// would end the label value early and the scrape would fail.
+#[test]
+fn label_values_are_escaped() {
+    let cpu = DedicatedExecutor::builder()
+        .name("cpu\"1\\x")
+        .worker_threads(1)
+        .class(WorkloadClass::new("q\"\\"))
+        .build()
+        .expect("build");
+    futures::executor::block_on(cpu.job().class("q\"\\").spawn(async {})).unwrap();
+    let text = scrape(ExecutorCollector::new().with(&cpu));
+    for line in [
+        r#"executor_jobs_submitted_total{executor="cpu\"1\\x",class="q\"\\"} 1"#,
+        r#"executor_jobs_rejected_total{executor="cpu\"1\\x"} 0"#,
+    ] {
+        assert!(text.contains(line), "missing {line}\n{text}");
+    }
+    // Every label value ends at an unescaped quote: an even number of them
+    // on each sample line.
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        let unescaped_quotes = line
+            .char_indices()
+            .filter(|&(at, c)| {
+                c == '"' && line[..at].chars().rev().take_while(|&b| b == '\\').count() % 2 == 0
+            })
+            .count();
+        assert_eq!(unescaped_quotes % 2, 0, "unbalanced quotes: {line}");
+    }
+    cpu.shutdown();
+    futures::executor::block_on(cpu.join());
+}
