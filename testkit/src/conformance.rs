@@ -1118,6 +1118,7 @@ macro_rules! conformance_tests {
             output_whose_drop_panics_racing_the_handle_drop,
             cancelled_future_whose_drop_panics_racing_completion,
             detached_job_output_whose_drop_panics,
+            a_subscriber_that_panics_does_not_stop_the_watchdog,
         );
     };
     (@each $backend:ty; $($name:ident),* $(,)?) => {

@@ -535,3 +535,51 @@ pub fn detached_job_output_whose_drop_panics<B: Backend>() {
     );
     assert_eq!(drops.drops(), 4, "each value is dropped exactly once");
 }
+
+/// A tracing subscriber whose every event panics: user code installed as
+/// the default when the executor was built, which the watchdog reports to.
+struct PanickingSubscriber;
+
+impl tracing::Subscriber for PanickingSubscriber {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {
+        panic!("a subscriber panicked on an event");
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// The watchdog's warning goes to a subscriber that panics: the panic is
+/// contained, the stall still counted, and the watchdog goes on watching
+/// (a second stall is counted too). Uncontained, the first warning killed
+/// the watchdog thread, and `stalled_polls` stayed 0.
+pub fn a_subscriber_that_panics_does_not_stop_the_watchdog<B: Backend>() {
+    let executor = tracing::subscriber::with_default(PanickingSubscriber, || {
+        B::build(Config {
+            watchdog: Some(std::time::Duration::from_millis(20)),
+            job_spans: false,
+            ..Config::new("hsub", 1)
+        })
+        .expect("build the executor under test")
+    });
+    for stalls in 1..=2u64 {
+        let watched = executor.clone();
+        let job = executor.spawn_cpu(move |_| {
+            // Holds the worker, never yielding, until the watchdog counts
+            // this poll.
+            wait_until("the watchdog to count a stalled poll", || {
+                watched.metrics().stalled_polls >= stalls
+            });
+        });
+        assert_eq!(block_on_within("a job that does not yield", job), Ok(()));
+    }
+    let metrics = shutdown_and_join(&executor);
+    assert_eq!(metrics.stalled_polls, 2);
+}

@@ -12,6 +12,7 @@
 //! poll; the watchdog thread wakes every quarter threshold.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
@@ -22,6 +23,7 @@ use crossbeam_channel::{RecvTimeoutError, Sender};
 use tracing::Dispatch;
 
 use crate::backend::ExecutorCore;
+use crate::contain::drop_payload;
 
 /// The threshold unless a builder says otherwise.
 pub const DEFAULT_WATCHDOG_THRESHOLD: Duration = Duration::from_millis(100);
@@ -155,7 +157,12 @@ impl Watchdog {
         let scanner = shared.clone();
         let thread: JoinHandle<()> = thread::Builder::new().name(thread_name).spawn(move || {
             while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(period) {
-                scanner.scan();
+                // The scan contains the subscriber's panics itself; this is
+                // a last net, so that the thread watches on whatever
+                // happens.
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| scanner.scan())) {
+                    drop_payload(payload);
+                }
             }
         })?;
         Ok(Watchdog {
@@ -172,7 +179,8 @@ impl Watchdog {
 
 impl Drop for Watchdog {
     /// Stops the watchdog thread and waits for it: it wakes on the stop at
-    /// once and runs no user code, so this waits only for its exit.
+    /// once, so this waits at most for a warning it is emitting (the
+    /// subscriber's code) and for its exit.
     fn drop(&mut self) {
         // Full only if a stop is already pending.
         let _ = self.stop.try_send(());
@@ -250,9 +258,14 @@ impl WatchdogShared {
                 self.threshold,
             );
         };
-        match &self.dispatch {
+        // The subscriber is user code: a panic in it must not end the
+        // watchdog (nor skip the count).
+        let warned = catch_unwind(AssertUnwindSafe(|| match &self.dispatch {
             Some(dispatch) => tracing::dispatcher::with_default(dispatch, warn),
             None => warn(),
+        }));
+        if let Err(payload) = warned {
+            drop_payload(payload);
         }
         // Counted after the warning, so that whoever sees the count can
         // already read the warning.
