@@ -101,10 +101,19 @@ fn build_pool(
                 .push(handle);
             Ok(())
         })
-        .panic_handler(|_payload| {
-            // Every job catches its own panics, so a panic reaching Rayon is
-            // a bug in this crate. Without a handler Rayon would abort.
-            tracing::error!("a panic escaped a job on a Rayon pool thread");
+        .panic_handler(|payload| {
+            // Jobs catch their own panics: what reaches Rayon is a panic of
+            // work that a job handed to the pool directly (`rayon::spawn`).
+            // Without a handler Rayon would abort, and it runs this one
+            // inside its abort guard: the payload's destructor and the
+            // subscriber are user code, so both are contained here.
+            let _ = std::panic::catch_unwind(|| {
+                tracing::error!(
+                    "work that a job spawned on the Rayon pool (`rayon::spawn`) panicked; \
+                     the panic was contained: catch it in that work to handle it"
+                );
+            });
+            executor_api::backend::drop_panic_payload(payload);
         })
         .build()
         .map_err(|err| BuildError::Io(io::Error::other(err.to_string())))

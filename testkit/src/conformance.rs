@@ -1119,6 +1119,7 @@ macro_rules! conformance_tests {
             cancelled_future_whose_drop_panics_racing_completion,
             detached_job_output_whose_drop_panics,
             a_subscriber_that_panics_does_not_stop_the_watchdog,
+            native_work_that_panics_with_a_bomb_is_contained,
         );
     };
     (@each $backend:ty; $($name:ident),* $(,)?) => {

@@ -583,3 +583,24 @@ pub fn a_subscriber_that_panics_does_not_stop_the_watchdog<B: Backend>() {
     let metrics = shutdown_and_join(&executor);
     assert_eq!(metrics.stalled_polls, 2);
 }
+
+/// Work that a job hands to the backend's own threads (`rayon::spawn`,
+/// `tokio::spawn`) panics with a payload whose destructor panics: the
+/// backend contains both panics (Rayon's panic handler once dropped the
+/// payload inside Rayon's abort guard, and the process aborted), and the
+/// executor goes on.
+pub fn native_work_that_panics_with_a_bomb_is_contained<B: Backend>() {
+    let executor = build::<B>("hnative");
+    let drops = DropCounter::new();
+    let bomb = Bomb::new(&drops);
+    let job = executor.spawn_cpu(move |_| {
+        B::spawn_native_work(Box::new(move || {
+            explode(bomb);
+        }));
+    });
+    assert_eq!(block_on_within("the job that spawned the work", job), Ok(()));
+    drops.wait_for_drop("the payload of the native work's panic");
+    assert_still_runs(&executor);
+    let metrics = shutdown_and_join(&executor);
+    assert_each_job_ended_once(metrics, 1 + SURVIVAL_JOBS);
+}
