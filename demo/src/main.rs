@@ -90,6 +90,14 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let console = args.console || std::env::var_os("DEMO_CONSOLE").is_some_and(|v| v != "0");
+    if console && !cfg!(tokio_unstable) {
+        eprintln!(
+            "demo: --console needs a build with `--cfg tokio_unstable` (Tokio's task \
+             instrumentation): run `cargo xtask demo --console`, which builds one, or set \
+             RUSTFLAGS=\"--cfg tokio_unstable\" for your own build"
+        );
+        return ExitCode::from(2);
+    }
     // The load mode prints a table: only warnings (a stalled job) in between.
     let level = if args.load {
         telemetry::LevelFilter::WARN

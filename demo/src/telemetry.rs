@@ -14,8 +14,9 @@ pub const DEFAULT_CONSOLE_ADDR: SocketAddr =
 /// `tokio-console http://<addr>` connects to. The server runs on a thread
 /// of its own.
 ///
-/// Tokio's task spans exist only in builds with `--cfg tokio_unstable`
-/// (this workspace's `.cargo/config.toml` sets it).
+/// Tokio's task spans exist only in builds with `--cfg tokio_unstable`:
+/// `cargo xtask demo --console` builds the demo so (the binary refuses
+/// `--console` otherwise).
 ///
 /// # Errors
 ///

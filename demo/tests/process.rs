@@ -95,6 +95,20 @@ async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
         .unwrap_or_else(|_| panic!("timed out after {:?} waiting for {what}", timeout()))
 }
 
+/// Without `--cfg tokio_unstable`, `--console` is refused with a message
+/// that says how to get it, not a panic.
+#[cfg(not(tokio_unstable))]
+#[test]
+fn console_without_tokio_unstable_is_refused_with_a_hint() {
+    let output = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--addr", "127.0.0.1:0", "--console"])
+        .output()
+        .expect("run the demo binary");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cargo xtask demo --console"), "{stderr}");
+}
+
 /// SIGTERM stops accepting, drains the in-flight query (it still gets its
 /// answer), and the process exits 0.
 #[test]
@@ -172,6 +186,9 @@ fn named_tasks(update: &console_api::instrument::Update) -> Vec<(String, Option<
 /// With `--console`, a tokio-console client (the console-api protocol) sees
 /// the named job task `cpu:<kernel>` on the executor and the service's
 /// `http:serve` task on the I/O runtime, for both dedicated backends.
+/// Only in builds with `--cfg tokio_unstable` (`cargo xtask test` runs it in
+/// that configuration).
+#[cfg(tokio_unstable)]
 #[test]
 fn console_shows_named_tasks_of_both_runtimes() {
     for backend in ["tokio", "rayon"] {

@@ -27,17 +27,18 @@ usage: cargo xtask <task>
 tasks:
   bench [--quick] [--out DIR]
           every benchmark scenario, side by side with the baselines; writes
-          target/bench/report.json, report.md and SVG plots; memory and
-          overhead also from a build without tokio_unstable (--quick: a
-          short run under 3 minutes)
+          target/bench/report.json, report.md and SVG plots, from the
+          build users get (--quick: a short run under 3 minutes)
   demo [--datafusion] [ARGS]
           the demo analytics service on 127.0.0.1:8080 (release build);
           --load compares /health latency under load on every backend;
-          --console serves tokio-console; --datafusion adds /sql (builds
+          --console serves tokio-console (built with --cfg tokio_unstable
+          in target/unstable); --datafusion adds /sql (builds
           DataFusion); --help lists the options
   test [--thorough] [--datafusion]
           format check, clippy (-D warnings), all tests with cargo-nextest
-          (including the proptest state machine), the loom models, doc
+          (including the proptest state machine), the tests that need
+          --cfg tokio_unstable in that configuration, the loom models, doc
           tests, cargo doc with warnings denied, and cargo package of the
           library crates; installs rustfmt, clippy and cargo-nextest if
           missing; --thorough runs 10000 state-machine sequences per

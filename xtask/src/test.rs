@@ -144,9 +144,19 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .args(["--all-targets", "--locked", "--no-fail-fast"])
             .env("EXECUTOR_PROPTEST_CASES", depth.proptest_cases),
     )?;
-    // The lifecycle code rebuilt against loom. RUSTFLAGS replaces the
-    // `build.rustflags` of .cargo/config.toml, so it carries every cfg the
-    // build needs; a separate target dir keeps the main build cached.
+    // The tests that need Tokio's instrumentation (tokio-console, the
+    // injection count), in the configuration that has it: built with
+    // `--cfg tokio_unstable` in a target dir of its own. Everything else
+    // ran above in the build users get.
+    cmd::run(
+        "tests that need tokio_unstable (tokio-console), in that configuration",
+        crate::demo::with_tokio_unstable(cargo(), true)
+            .args(runner_args)
+            .args(["--package", "demo", "--package", "executor-tokio"])
+            .args(["--locked", "--test", "process", "--test", "tokio_backend"]),
+    )?;
+    // The lifecycle code rebuilt against loom; a separate target dir keeps
+    // the main build cached.
     cmd::run(
         &format!(
             "loom models (LOOM_MAX_PREEMPTIONS={})",
@@ -166,7 +176,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
                 "target/loom",
                 "loom_models",
             ])
-            .env("RUSTFLAGS", "--cfg executor_loom --cfg tokio_unstable")
+            .env("RUSTFLAGS", "--cfg executor_loom")
             .env("CARGO_PROFILE_RELEASE_DEBUG_ASSERTIONS", "true")
             .env("LOOM_MAX_PREEMPTIONS", depth.loom_preemptions),
     )?;
@@ -179,19 +189,17 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         cargo()
             .args(["doc", "--no-deps", "--locked"])
             .args(workspace)
-            .env("RUSTDOCFLAGS", "-D warnings --cfg tokio_unstable"),
+            .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
     forget_packaged_copies();
     // The library crates as crates.io would receive them: each packaged
     // and built alone (the workspace's own crates come from a temporary
     // local registry), so a missing file, a path-only dependency or bad
     // metadata fails here rather than at publication.
-    // Built without `--cfg tokio_unstable` (an empty RUSTFLAGS replaces
-    // the workspace's), as crates.io users build, so the code that only
-    // such builds compile is checked too; in a target dir of its own, so
-    // neither build invalidates the other.
+    // In a target dir of its own, so that neither build invalidates the
+    // other.
     cmd::run(
-        "packaging (cargo package of the library crates, without tokio_unstable)",
+        "packaging (cargo package of the library crates)",
         cargo()
             .args([
                 "package",
