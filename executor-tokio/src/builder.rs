@@ -104,7 +104,10 @@ fn runtime_builder(config: &ValidPoolConfig, context: WorkerContext) -> tokio::r
     builder
         .worker_threads(config.workers())
         .thread_name_fn(move || {
-            names.helper_name(&format!("rt-{}", next_thread.fetch_add(1, Ordering::Relaxed)))
+            names.helper_name(&format!(
+                "rt-{}",
+                next_thread.fetch_add(1, Ordering::Relaxed)
+            ))
         })
         .on_thread_start(move || start_worker_thread(priority, &context))
         .enable_all();

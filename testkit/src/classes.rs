@@ -602,10 +602,7 @@ pub fn cancelling_a_throttled_job_takes_effect_at_once<B: Backend>() {
     // A graceful shutdown waits for no cancelled job.
     executor.shutdown();
     resubmitted.cancel();
-    assert_eq!(
-        poll_now(&mut resubmitted),
-        Some(Err(JobError::Cancelled))
-    );
+    assert_eq!(poll_now(&mut resubmitted), Some(Err(JobError::Cancelled)));
     let metrics = shutdown_and_join(&executor);
     assert_eq!((metrics.completed, metrics.cancelled), (1, 3));
     let class = executor

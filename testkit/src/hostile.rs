@@ -598,7 +598,10 @@ pub fn native_work_that_panics_with_a_bomb_is_contained<B: Backend>() {
             explode(bomb);
         }));
     });
-    assert_eq!(block_on_within("the job that spawned the work", job), Ok(()));
+    assert_eq!(
+        block_on_within("the job that spawned the work", job),
+        Ok(())
+    );
     drops.wait_for_drop("the payload of the native work's panic");
     assert_still_runs(&executor);
     let metrics = shutdown_and_join(&executor);
