@@ -5,9 +5,6 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use console_api::field::{Name, Value};
-use console_api::instrument::InstrumentRequest;
-use console_api::instrument::instrument_client::InstrumentClient;
 use demo::Client;
 use testkit::support::{recv, timeout};
 
@@ -145,114 +142,124 @@ fn sigterm_drains_and_exits_zero() {
     assert_eq!(demo.wait(), Some(0));
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The named tasks in a console update: each name, with the file of the
-/// location the console shows for the task.
-fn named_tasks(update: &console_api::instrument::Update) -> Vec<(String, Option<String>)> {
-    let Some(tasks) = &update.task_update else {
-        return Vec::new();
-    };
-    tasks
-        .new_tasks
-        .iter()
-        .flat_map(|task| {
-            let file = task
-                .location
-                .as_ref()
-                .and_then(|location| location.file.clone());
-            task.fields
-                .iter()
-                .filter(
-                    |field| matches!(&field.name, Some(Name::StrName(name)) if name == "task.name"),
-                )
-                .filter_map(move |field| match &field.value {
-                    Some(Value::DebugVal(name) | Value::StrVal(name)) => {
-                        Some((name.clone(), file.clone()))
-                    }
-                    _ => None,
-                })
-        })
-        .collect()
-}
-
-/// With `--console`, a tokio-console client (the console-api protocol) sees
-/// the named job task `cpu:<kernel>` on the executor and the service's
-/// `http:serve` task on the I/O runtime, for both dedicated backends.
-/// Only in builds with `--cfg tokio_unstable` (`cargo xtask test` runs it in
-/// that configuration).
+/// The tokio-console tests: only in builds with `--cfg tokio_unstable`
+/// (`cargo xtask test` runs them in that configuration).
 #[cfg(tokio_unstable)]
-#[test]
-fn console_shows_named_tasks_of_both_runtimes() {
-    for backend in ["tokio", "rayon"] {
-        let port = free_port();
-        let console_addr = format!("127.0.0.1:{port}");
-        let demo = Demo::start(&[
-            "--backend",
-            backend,
-            "--console",
-            "--console-addr",
-            &console_addr,
-        ]);
-        let runtime = runtime();
-        runtime.block_on(async {
-            let client = Client::new(demo.addr);
-            let answer = within("a query", client.get("/query?kernel=sort&rows=100000"))
-                .await
-                .unwrap();
-            assert_eq!(answer.status, 200, "{}", answer.body);
+mod console {
+    use console_api::field::{Name, Value};
+    use console_api::instrument::InstrumentRequest;
+    use console_api::instrument::instrument_client::InstrumentClient;
 
-            // The console server starts on its own thread: retry until it
-            // accepts.
-            let mut console = within("the console server", async {
-                loop {
-                    match InstrumentClient::connect(format!("http://{console_addr}")).await {
-                        Ok(console) => return console,
-                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+    use super::*;
+
+    /// A port nobody listens on right now.
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// The named tasks in a console update: each name, with the file of the
+    /// location the console shows for the task.
+    fn named_tasks(update: &console_api::instrument::Update) -> Vec<(String, Option<String>)> {
+        let Some(tasks) = &update.task_update else {
+            return Vec::new();
+        };
+        tasks
+            .new_tasks
+            .iter()
+            .flat_map(|task| {
+                let file = task
+                    .location
+                    .as_ref()
+                    .and_then(|location| location.file.clone());
+                task.fields
+                    .iter()
+                    .filter(
+                        |field| matches!(&field.name, Some(Name::StrName(name)) if name == "task.name"),
+                    )
+                    .filter_map(move |field| match &field.value {
+                        Some(Value::DebugVal(name) | Value::StrVal(name)) => {
+                            Some((name.clone(), file.clone()))
+                        }
+                        _ => None,
+                    })
+            })
+            .collect()
+    }
+
+    /// With `--console`, a tokio-console client (the console-api protocol) sees
+    /// the named job task `cpu:<kernel>` on the executor and the service's
+    /// `http:serve` task on the I/O runtime, for both dedicated backends.
+    /// Only in builds with `--cfg tokio_unstable` (`cargo xtask test` runs it in
+    /// that configuration).
+    #[test]
+    fn console_shows_named_tasks_of_both_runtimes() {
+        for backend in ["tokio", "rayon"] {
+            let port = free_port();
+            let console_addr = format!("127.0.0.1:{port}");
+            let demo = Demo::start(&[
+                "--backend",
+                backend,
+                "--console",
+                "--console-addr",
+                &console_addr,
+            ]);
+            let runtime = runtime();
+            runtime.block_on(async {
+                let client = Client::new(demo.addr);
+                let answer = within("a query", client.get("/query?kernel=sort&rows=100000"))
+                    .await
+                    .unwrap();
+                assert_eq!(answer.status, 200, "{}", answer.body);
+
+                // The console server starts on its own thread: retry until it
+                // accepts.
+                let mut console = within("the console server", async {
+                    loop {
+                        match InstrumentClient::connect(format!("http://{console_addr}")).await {
+                            Ok(console) => return console,
+                            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                        }
                     }
-                }
-            })
-            .await;
-            let mut updates = within(
-                "the console's update stream",
-                console.watch_updates(InstrumentRequest {}),
-            )
-            .await
-            .expect("watch updates")
-            .into_inner();
-            let mut seen: Vec<(String, Option<String>)> = Vec::new();
-            within("the named tasks in the console", async {
-                while !(seen.iter().any(|(name, _)| name == "cpu:sort")
-                    && seen.iter().any(|(name, _)| name == "http:serve"))
-                {
-                    let update = updates
-                        .message()
-                        .await
-                        .expect("a console update")
-                        .expect("the stream stays open");
-                    seen.extend(named_tasks(&update));
-                }
-            })
-            .await;
-            // The job's location is the demo's own submission, not a line
-            // inside the executor crates.
-            let job = seen.iter().find(|(name, _)| name == "cpu:sort");
-            let file = job
-                .and_then(|(_, file)| file.as_deref())
-                .unwrap_or_default();
-            assert!(
-                file.ends_with("demo/src/cpu.rs"),
-                "{backend}: the console shows the job at {file:?}"
-            );
-        });
-        demo.terminate();
-        assert_eq!(demo.wait(), Some(0), "{backend}");
+                })
+                .await;
+                let mut updates = within(
+                    "the console's update stream",
+                    console.watch_updates(InstrumentRequest {}),
+                )
+                .await
+                .expect("watch updates")
+                .into_inner();
+                let mut seen: Vec<(String, Option<String>)> = Vec::new();
+                within("the named tasks in the console", async {
+                    while !(seen.iter().any(|(name, _)| name == "cpu:sort")
+                        && seen.iter().any(|(name, _)| name == "http:serve"))
+                    {
+                        let update = updates
+                            .message()
+                            .await
+                            .expect("a console update")
+                            .expect("the stream stays open");
+                        seen.extend(named_tasks(&update));
+                    }
+                })
+                .await;
+                // The job's location is the demo's own submission, not a line
+                // inside the executor crates.
+                let job = seen.iter().find(|(name, _)| name == "cpu:sort");
+                let file = job
+                    .and_then(|(_, file)| file.as_deref())
+                    .unwrap_or_default();
+                assert!(
+                    file.ends_with("demo/src/cpu.rs"),
+                    "{backend}: the console shows the job at {file:?}"
+                );
+            });
+            demo.terminate();
+            assert_eq!(demo.wait(), Some(0), "{backend}");
+        }
     }
 }
