@@ -6,7 +6,7 @@ use std::thread;
 
 use executor_api::BuildError;
 use executor_api::backend::{Launch, ShutdownDriver, ValidPoolConfig, WorkerContext};
-use rayon::{ThreadPool, ThreadPoolBuilder};
+use rayon::{ThreadBuilder, ThreadPool, ThreadPoolBuilder};
 
 use crate::driver::{PoolThreads, RayonThreads};
 use crate::executor::{CurrentSlot, RayonExecutor};
@@ -20,30 +20,42 @@ pub type Builder = executor_api::Builder<RayonExecutor>;
 impl Launch for RayonExecutor {
     const DEFAULT_NAME: &'static str = "rayon";
 
-    /// Starts its own Rayon pool (never the global one), a reactor thread
-    /// (`<name>-reactor`) for timers and I/O, the driver thread
-    /// (`<name>-driver`) for shutdown, and the watchdog thread.
+    /// Starts its own Rayon pool (never the global one) with one pump per
+    /// thread, the gate thread (`<name>-gate`) where idle pumps wait for
+    /// jobs, a reactor thread (`<name>-reactor`) for timers and I/O, the
+    /// driver thread (`<name>-driver`) for shutdown, and the watchdog
+    /// thread.
     fn launch(config: ValidPoolConfig) -> Result<RayonExecutor, BuildError> {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
         let reactor = Reactor::start(config.helper_name("reactor"), context.clone())?;
         let current = CurrentSlot::default();
-        let queue = RunQueue::new(&core, reactor.handle().clone());
+        let queue = RunQueue::new(&core);
         let threads = PoolThreads::default();
-        let pool = match build_pool(&config, &reactor, &current, &queue, &threads, context) {
-            Ok(pool) => Arc::new(pool),
+        let pools = build_pool(&config, &reactor, &current, &threads, context).and_then(|pool| {
+            let gate = build_gate(&config, &queue, &threads)?;
+            Ok((Arc::new(pool), Arc::new(gate)))
+        });
+        let (pool, gate) = match pools {
+            Ok(pools) => pools,
             Err(err) => {
                 reactor.stop();
                 return Err(err);
             }
         };
-        queue.calibrate(&pool);
+        // Every pool thread is idle in Rayon's main loop: each runs its
+        // pump at the top of its stack, for the pool's whole life.
+        let pumps = queue.clone();
+        let pump_gate = gate.clone();
+        pool.spawn_broadcast(move |_| pumps.run_pump(&pump_gate));
         let executor = RayonExecutor::new(core, queue.clone());
         current.set(&executor);
-        // The driver holds the only strong reference to the pool: dropping
-        // it is what lets the pool threads exit.
+        // The driver holds the only strong references to the pools (the
+        // pumps hold the gate until they return): dropping them is what
+        // lets their threads exit.
         driver.spawn(config.helper_name("driver"), move || {
             Some(RayonThreads {
                 pool,
+                gate,
                 threads,
                 reactor,
                 queue,
@@ -53,14 +65,41 @@ impl Launch for RayonExecutor {
     }
 }
 
-/// Builds the Rayon pool on threads we spawn ourselves, so that the driver
-/// can join them: Rayon's own `ThreadPool` drop does not wait for its
-/// threads.
+/// The thread-spawning half of a pool's builder: threads we spawn
+/// ourselves, so that the driver can join them (Rayon's own `ThreadPool`
+/// drop does not wait for its threads), each running `start` first.
+fn spawn_joinable(
+    threads: &PoolThreads,
+    start: impl Fn() + Send + Sync + 'static,
+) -> impl FnMut(ThreadBuilder) -> io::Result<()> {
+    let threads = threads.clone();
+    let start = Arc::new(start);
+    move |thread| {
+        let mut builder = thread::Builder::new();
+        if let Some(name) = thread.name() {
+            builder = builder.name(name.to_owned());
+        }
+        if let Some(size) = thread.stack_size() {
+            builder = builder.stack_size(size);
+        }
+        let start = start.clone();
+        let handle = builder.spawn(move || {
+            start();
+            thread.run();
+        })?;
+        threads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(handle);
+        Ok(())
+    }
+}
+
+/// Builds the Rayon pool whose threads run the pumps.
 fn build_pool(
     config: &ValidPoolConfig,
     reactor: &Reactor,
     current: &CurrentSlot,
-    queue: &Arc<RunQueue>,
     threads: &PoolThreads,
     context: WorkerContext,
 ) -> Result<ThreadPool, BuildError> {
@@ -68,39 +107,18 @@ fn build_pool(
     let priority = config.priority();
     let reactor = reactor.handle().clone();
     let current = current.clone();
-    let queue = queue.clone();
-    let threads = threads.clone();
     ThreadPoolBuilder::new()
         .num_threads(config.workers())
         .thread_name(move |index| names.thread_name(index))
-        .spawn_handler(move |thread| {
-            let mut builder = thread::Builder::new();
-            if let Some(name) = thread.name() {
-                builder = builder.name(name.to_owned());
+        .spawn_handler(spawn_joinable(threads, move || {
+            if let Err(err) = priority.apply_to_current_thread() {
+                tracing::warn!(%err, "could not lower the priority of a pool thread");
             }
-            if let Some(size) = thread.stack_size() {
-                builder = builder.stack_size(size);
-            }
-            let reactor = reactor.clone();
-            let current = current.clone();
-            let queue = queue.clone();
-            let context = context.clone();
-            let handle = builder.spawn(move || {
-                if let Err(err) = priority.apply_to_current_thread() {
-                    tracing::warn!(%err, "could not lower the priority of a pool thread");
-                }
-                let _reactor = reactor.enter();
-                current.enter();
-                queue.enter();
-                context.enter();
-                thread.run();
-            })?;
-            threads
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(handle);
-            Ok(())
-        })
+            // For the thread's whole life: the guard is never dropped.
+            std::mem::forget(reactor.enter());
+            current.enter();
+            context.enter();
+        }))
         .panic_handler(|payload| {
             // Jobs catch their own panics: what reaches Rayon is a panic of
             // work that a job handed to the pool directly (`rayon::spawn`).
@@ -115,6 +133,29 @@ fn build_pool(
             });
             executor_api::backend::drop_panic_payload(payload);
         })
+        .build()
+        .map_err(|err| BuildError::Io(io::Error::other(err.to_string())))
+}
+
+/// Builds the gate: a pool of one thread (`<name>-gate`) where idle pumps
+/// wait for jobs (see `queue`).
+fn build_gate(
+    config: &ValidPoolConfig,
+    queue: &Arc<RunQueue>,
+    threads: &PoolThreads,
+) -> Result<ThreadPool, BuildError> {
+    let name = config.helper_name("gate");
+    let priority = config.priority();
+    let queue = queue.clone();
+    ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(move |_| name.clone())
+        .spawn_handler(spawn_joinable(threads, move || {
+            if let Err(err) = priority.apply_to_current_thread() {
+                tracing::warn!(%err, "could not lower the priority of the gate thread");
+            }
+            queue.set_gate_thread();
+        }))
         .build()
         .map_err(|err| BuildError::Io(io::Error::other(err.to_string())))
 }

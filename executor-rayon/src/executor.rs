@@ -25,11 +25,13 @@ use crate::queue::RunQueue;
 /// there too, so that libraries that spawn their own tasks, like
 /// DataFusion's operators, still send their I/O to the I/O runtime).
 ///
-/// A job starts only at the top of a pool thread's stack: a thread that
-/// waits inside `rayon::join`, `scope` or a parallel iterator helps with
-/// that Rayon work, but never starts another job on top of the waiting one
-/// (which could deadlock on a lock the waiting job holds). A job submitted
-/// meanwhile runs on the next free thread.
+/// Jobs never nest: each pool thread runs one *pump* that polls jobs, and
+/// jobs are never handed to Rayon, so a thread that waits inside
+/// `rayon::join`, `scope` or a parallel iterator helps with that Rayon work
+/// but never starts another job on top of the waiting one (which could
+/// deadlock on a lock the waiting job holds). A job submitted meanwhile
+/// runs on the next free thread; an idle thread helps the busy jobs'
+/// parallel work while it waits for one.
 ///
 /// Unlike the usual Rayon async bridges, a dropped handle cancels the job,
 /// a panic is an error rather than an abort, and [`join`](Executor::join)

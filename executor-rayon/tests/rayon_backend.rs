@@ -8,10 +8,10 @@ use executor_rayon::RayonExecutor;
 use rayon::prelude::*;
 use testkit::support::{block_on_within, names_of_busy_workers, shutdown_and_join, threads_named};
 
-/// By default one pool thread per available core, plus the driver, the
-/// reactor and the watchdog.
+/// By default one pool thread per available core, plus the gate, the
+/// driver, the reactor and the watchdog.
 #[test]
-fn default_threads_are_one_per_core_a_driver_a_reactor_and_a_watchdog() {
+fn default_threads_are_one_per_core_a_gate_a_driver_a_reactor_and_a_watchdog() {
     let executor = RayonExecutor::builder().name("defr").build().unwrap();
     let cores = std::thread::available_parallelism().unwrap().get();
     assert_eq!(names_of_busy_workers(&executor, cores).len(), cores);
@@ -19,9 +19,10 @@ fn default_threads_are_one_per_core_a_driver_a_reactor_and_a_watchdog() {
     threads.sort();
     assert_eq!(
         threads.len(),
-        cores + 3,
-        "pool, driver, reactor and watchdog: {threads:?}"
+        cores + 4,
+        "pool, gate, driver, reactor and watchdog: {threads:?}"
     );
+    assert!(threads.contains(&"defr-gate".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defr-watch".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defr-driver".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defr-reactor".to_owned()), "{threads:?}");
@@ -110,8 +111,8 @@ thread_local! {
 /// started on its stack while it waits: the inner job, which takes the
 /// same lock, runs after the outer one returns. (Started nested, on the
 /// same thread, the inner job would deadlock on the lock the outer job
-/// holds; one worker makes the nesting certain: the wait pops the inner
-/// job's ticket first.)
+/// holds; with one worker, any job handed to Rayon would be popped by the
+/// wait first.)
 #[test]
 fn a_lock_held_across_a_scope_never_deadlocks_on_another_job() {
     let executor = RayonExecutor::builder()
@@ -156,7 +157,7 @@ fn a_lock_held_across_a_scope_never_deadlocks_on_another_job() {
 
 /// A pool thread that waits in `rayon::join` for a half another thread
 /// stole does not start a job submitted meanwhile; the job waits for a
-/// thread at the top of its stack.
+/// pump that is free.
 #[test]
 fn a_thread_waiting_in_join_never_starts_another_job() {
     let executor = RayonExecutor::builder()
@@ -244,10 +245,10 @@ fn join_never_blocks_on_rayon_work_left_on_the_pool() {
     testkit::support::assert_no_threads_named("left-");
 }
 
-/// A job whose ticket was taken by a waiting thread, and whose wake-up was
-/// taken nested too, still runs once the thread is free, although no other
-/// job ends to claim it: the wait here is Rayon work a job handed to
-/// `rayon::spawn`, not a job.
+/// A job submitted from Rayon work that a job handed to `rayon::spawn`, on
+/// the only pool thread, runs once that thread's pump is free, although no
+/// other job ends meanwhile: the work's `yield_now`s run no job (jobs are
+/// never Rayon work), and nothing needs a rescue.
 #[test]
 fn a_job_left_by_a_nested_thread_runs_when_the_thread_is_free() {
     let executor = RayonExecutor::builder()
@@ -258,9 +259,8 @@ fn a_job_left_by_a_nested_thread_runs_when_the_thread_is_free() {
     let (inner_tx, inner_rx) = crossbeam_channel::bounded(1);
     let outer = executor.spawn_cpu(move |_| {
         rayon::spawn(move || {
-            // On the pool, but not a job: its ticket tops this thread's
-            // deque, and each `yield_now` runs nested what it finds there:
-            // first the ticket, then the wake-up the ticket broadcast.
+            // On the pool, but not a job: whatever each `yield_now` finds
+            // runs nested here, and it must not be the inner job.
             let inner = RayonExecutor::current()
                 .expect("on the pool")
                 .spawn_cpu(|_| 5);
@@ -272,5 +272,54 @@ fn a_job_left_by_a_nested_thread_runs_when_the_thread_is_free() {
     assert_eq!(block_on_within("the outer job", outer), Ok(()));
     let inner = testkit::support::recv("the inner job's handle", &inner_rx);
     assert_eq!(block_on_within("the inner job", inner), Ok(5));
+    shutdown_and_join(&executor);
+}
+
+/// A job that switches stacks (as the `stacker` and `recursive` crates do,
+/// and DataFusion through them) and waits inside `rayon::scope` on the new
+/// stack still never has another job started on top of it: nesting is ruled
+/// out by how jobs reach the threads, not by where the stack is.
+#[test]
+fn a_job_on_a_switched_stack_never_has_another_job_nested() {
+    let executor = RayonExecutor::builder()
+        .name("stack")
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let lock = std::sync::Arc::new(std::sync::Mutex::new(0u32));
+    let (inner_tx, inner_rx) = crossbeam_channel::bounded(1);
+    let outer_lock = lock.clone();
+    let outer = executor.spawn_cpu(move |_| {
+        let mut guard = outer_lock.lock().unwrap();
+        // A fresh stack segment of its own, wherever the allocator puts it.
+        stacker::grow(1 << 20, || {
+            rayon::scope(|scope| {
+                scope.spawn(|_| {});
+                let inner_lock = outer_lock.clone();
+                let inner = RayonExecutor::current()
+                    .expect("on the pool")
+                    .spawn_cpu(move |_| {
+                        let nested = OUTER_WAITING.with(std::cell::Cell::get);
+                        *inner_lock.lock().unwrap() += 1;
+                        nested
+                    });
+                inner_tx.send(inner).unwrap();
+                OUTER_WAITING.with(|flag| flag.set(true));
+                // Rayon work the wait runs while the inner job is queued.
+                rayon::yield_now();
+            });
+        });
+        OUTER_WAITING.with(|flag| flag.set(false));
+        *guard += 10;
+        *guard
+    });
+    assert_eq!(block_on_within("the outer job", outer), Ok(10));
+    let inner = testkit::support::recv("the inner job's handle", &inner_rx);
+    assert_eq!(
+        block_on_within("the inner job", inner),
+        Ok(false),
+        "the inner job started inside the outer job's wait"
+    );
+    assert_eq!(*lock.lock().unwrap(), 11);
     shutdown_and_join(&executor);
 }

@@ -316,6 +316,55 @@ pub fn graceful_shutdown_waits_for_subtasks<B: Backend>() {
     );
 }
 
+/// Tasks that jobs hand to Tokio (`tokio::spawn`, as DataFusion's
+/// operators do) follow the shutdown on every backend: a graceful one waits
+/// for them to finish, an immediate one drops them; either way `join`
+/// resolves only once they have finished or been dropped.
+pub fn tokio_tasks_spawned_by_jobs_follow_the_shutdown<B: Backend>() {
+    // Graceful: the task runs to its end, and `join` waits for it.
+    let executor = build::<B>("tkgrace", 1);
+    let gate = Gate::new();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    let task_gate = gate.clone();
+    let job = executor.spawn(async move {
+        drop(tokio::spawn(async move {
+            task_gate.opened().await;
+            let _ = done_tx.send(());
+        }));
+    });
+    assert_eq!(block_on_within("the spawning job", job), Ok(()));
+    executor.shutdown();
+    let mut join = executor.join();
+    assert!(
+        join_still_pending(&mut join, Duration::from_millis(200)),
+        "a graceful shutdown did not wait for a task a job spawned"
+    );
+    gate.open();
+    block_on_within("join after the task", join);
+    assert!(
+        done_rx.try_recv().is_ok(),
+        "the task was dropped instead of drained"
+    );
+
+    // Immediate: the task is dropped, and `join` does not wait for it.
+    let executor = build::<B>("tknow", 1);
+    let drops = DropCounter::new();
+    let probe = drops.probe();
+    let (started_tx, started_rx) = crossbeam_channel::bounded(1);
+    let job = executor.spawn(async move {
+        drop(tokio::spawn(async move {
+            let _probe = probe;
+            let _ = started_tx.send(());
+            std::future::pending::<()>().await;
+        }));
+    });
+    assert_eq!(block_on_within("the spawning job", job), Ok(()));
+    recv("the task to start", &started_rx);
+    executor.shutdown_now();
+    block_on_within("join after an immediate shutdown", executor.join());
+    assert_eq!(drops.drops(), 1, "the task outlived the executor");
+}
+
 /// A job that yields in a loop does not starve the others: with one
 /// worker, a closure submitted after it still runs (the yielding job goes
 /// to the back of the line).
@@ -1039,6 +1088,7 @@ macro_rules! conformance_tests {
             many_concurrent_jobs,
             job_spawns_subtasks,
             graceful_shutdown_waits_for_subtasks,
+            tokio_tasks_spawned_by_jobs_follow_the_shutdown,
             yielding_job_does_not_starve_others,
             shutdown_now_cuts_short_a_graceful_drain,
             panic_with_str_payload,

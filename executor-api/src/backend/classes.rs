@@ -308,12 +308,11 @@ impl ClassTable {
         }
     }
 
-    /// Charges class `index` for a poll from `start` to `end` (nanoseconds
-    /// since the epoch): its worker time, its poll-time histogram, its
-    /// virtual time and its cap.
-    pub(crate) fn charge(&self, index: ClassIndex, start: u64, end: u64) {
+    /// Charges class `index` for a poll that ended at `end` (nanoseconds
+    /// since the epoch) and ran `ns` (see `backend::cpu_time`): its worker
+    /// time, its poll-time histogram, its virtual time and its cap.
+    pub(crate) fn charge(&self, index: ClassIndex, ns: u64, end: u64) {
         let class = self.class(index);
-        let ns = end.saturating_sub(start);
         class.stats[stripe()].poll_time.record(ns);
         if self.classes.len() > 1 {
             let floor = self.floor.load(Relaxed);
@@ -574,7 +573,11 @@ mod tests {
             let Pick::Class(index) = table.pick(|_| true, false) else {
                 panic!("both classes are runnable");
             };
-            table.charge(ClassIndex(index as u32), clock, clock + lengths[index]);
+            table.charge(
+                ClassIndex(index as u32),
+                lengths[index],
+                clock + lengths[index],
+            );
             clock += lengths[index];
             used[index] += lengths[index];
         }
@@ -590,7 +593,7 @@ mod tests {
         let mut clock = 0;
         for _ in 0..1_000 {
             assert_eq!(table.pick(|index| index == 0, false), Pick::Class(0));
-            table.charge(ClassIndex(0), clock, clock + 1_000);
+            table.charge(ClassIndex(0), 1_000, clock + 1_000);
             clock += 1_000;
         }
         let mut picks = [0; 2];
@@ -599,7 +602,7 @@ mod tests {
                 panic!("both classes are runnable");
             };
             picks[index] += 1;
-            table.charge(ClassIndex(index as u32), clock, clock + 1_000);
+            table.charge(ClassIndex(index as u32), 1_000, clock + 1_000);
             clock += 1_000;
         }
         assert!(picks[0] >= 49 && picks[1] >= 49, "{picks:?}");
@@ -615,7 +618,7 @@ mod tests {
         let now = table.nanos(Instant::now());
         // A burst of 0.5 × 1 ms, then 2 ms of poll: 4 ms of debt at half a
         // core.
-        table.charge(ClassIndex(0), now, now + 2_000_000);
+        table.charge(ClassIndex(0), 2_000_000, now + 2_000_000);
         match table.pick(|_| true, false) {
             Pick::Throttled(until) => assert!(until > now + 3_000_000, "{until} vs {now}"),
             other => panic!("not throttled: {other:?}"),
@@ -642,7 +645,7 @@ mod tests {
             let Pick::Class(index) = table.pick(|_| true, false) else {
                 panic!("both classes are runnable");
             };
-            table.charge(ClassIndex(index as u32), clock, clock + 100);
+            table.charge(ClassIndex(index as u32), 100, clock + 100);
             clock += 100;
             used[index] += 100;
         }

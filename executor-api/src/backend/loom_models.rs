@@ -486,7 +486,8 @@ fn immediate_shutdown_racing_a_worker_asleep_on_a_throttled_class() {
         // A poll of a second at a thousandth of a core: the class is over
         // its budget for far longer than the model runs.
         let now = core.classes().nanos(std::time::Instant::now());
-        core.classes().charge(class, now, now + 1_000_000_000);
+        core.classes()
+            .charge(class, 1_000_000_000, now + 1_000_000_000);
         let queues = Arc::new(ClassQueues::new(&core));
         let (job, handle) = core.admit_to(FutureBody::new(async { 1 }), None, class);
         queues.push(class, job.expect("admitted"));

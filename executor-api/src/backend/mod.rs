@@ -32,6 +32,7 @@
 mod classes;
 mod config;
 mod core;
+mod cpu_time;
 mod driver;
 mod job;
 mod priority;
