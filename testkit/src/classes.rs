@@ -618,3 +618,76 @@ pub fn cancelling_a_throttled_job_takes_effect_at_once<B: Backend>() {
         .expect("the capped class's metrics");
     assert_eq!(class.queued, 0, "{class:?}");
 }
+
+/// A job of a capped class starts when its class's budget returns even
+/// while a task that a job spawned (`tokio::spawn`) blocks its thread:
+/// nothing of the cap's timing runs on the threads that run such tasks.
+pub fn a_throttled_job_starts_while_a_spawned_task_blocks_its_thread<B: Backend>() {
+    let executor = build_with::<B>(
+        "capbusy",
+        2,
+        vec![
+            WorkloadClass::new("capped")
+                .cap(0.5)
+                .cap_window(Duration::from_millis(1)),
+        ],
+    );
+    let gate = Gate::new();
+    let (blocking_tx, blocking_rx) = crossbeam_channel::bounded(1);
+    let task_gate = gate.clone();
+    let spawner = executor.spawn(async move {
+        drop(tokio::spawn(async move {
+            let _ = blocking_tx.send(());
+            // Holds its thread, never yielding, until the test is done.
+            task_gate.wait();
+        }));
+    });
+    assert_eq!(block_on_within("the spawning job", spawner), Ok(()));
+    recv("the task to block its thread", &blocking_rx);
+    // 10 ms at half a core: about 20 ms over budget.
+    let queued = throttle(&executor, Duration::from_millis(10), 1);
+    for handle in queued {
+        assert_eq!(
+            block_on_within("a throttled job while a task blocks its thread", handle),
+            Ok(1)
+        );
+    }
+    gate.open();
+    shutdown_and_join(&executor);
+}
+
+/// While only a throttled job waits for its class's budget (here about
+/// 10 s away), the executor's threads use next to no CPU: nothing spins or
+/// polls on a timer while it waits.
+pub fn waiting_for_a_budget_burns_no_cpu<B: Backend>() {
+    let executor = build_with::<B>(
+        "capidle",
+        2,
+        vec![
+            WorkloadClass::new("capped")
+                .cap(0.001)
+                .cap_window(Duration::from_millis(1)),
+        ],
+    );
+    // 10 ms at a thousandth of a core: 10 s over budget.
+    let queued = throttle(&executor, Duration::from_millis(10), 1);
+    let before = crate::support::cpu_time_of_threads_named("capidle-");
+    let watching = Instant::now();
+    // The event under test is time passing while the job waits.
+    while watching.elapsed() < Duration::from_secs(1) {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let used = crate::support::cpu_time_of_threads_named("capidle-") - before;
+    assert!(
+        used < Duration::from_millis(20),
+        "the executor's threads ran {used:?} in 1 s while a job waited for its budget"
+    );
+    executor.shutdown_now();
+    for handle in queued {
+        assert_eq!(
+            block_on_within("the throttled job", handle),
+            Err(JobError::Cancelled)
+        );
+    }
+    shutdown_and_join(&executor);
+}

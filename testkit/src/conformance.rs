@@ -1131,6 +1131,8 @@ macro_rules! conformance_tests {
             graceful_shutdown_drains_a_throttled_class,
             immediate_shutdown_cancels_a_throttled_class,
             cancelling_a_throttled_job_takes_effect_at_once,
+            a_throttled_job_starts_while_a_spawned_task_blocks_its_thread,
+            waiting_for_a_budget_burns_no_cpu,
             a_chain_of_capped_jobs_never_stalls,
             yield_if_needed_lets_other_jobs_in,
             class_metrics_count_every_job_by_class,

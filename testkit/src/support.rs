@@ -286,6 +286,29 @@ pub fn threads_named(prefix: &str) -> Vec<String> {
     names
 }
 
+/// The CPU time the threads of this process named with `prefix` have run,
+/// in all (each thread's `/proc/self/task/<tid>/schedstat`, nanoseconds).
+pub fn cpu_time_of_threads_named(prefix: &str) -> Duration {
+    let mut total = 0u64;
+    let tasks = std::fs::read_dir("/proc/self/task").expect("read /proc/self/task");
+    for task in tasks.flatten() {
+        // A thread may exit between the listing and the reads.
+        let named = std::fs::read_to_string(task.path().join("comm"))
+            .is_ok_and(|comm| comm.trim_end().starts_with(prefix));
+        if !named {
+            continue;
+        }
+        if let Ok(stat) = std::fs::read_to_string(task.path().join("schedstat")) {
+            total += stat
+                .split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Duration::from_nanos(total)
+}
+
 /// Asserts that no thread of this process is named with `prefix`, once the
 /// kernel has finished releasing threads that were just joined.
 ///
