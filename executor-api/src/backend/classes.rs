@@ -39,6 +39,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 use crate::backend::core::ExecutorCore;
+use crate::backend::ordered::{Choice, Ordered, SCAN_LIMIT};
 use crate::class::WorkloadClass;
 use crate::error::Overload;
 use crate::histogram::{AtomicHistogram, DurationHistogram};
@@ -142,6 +143,9 @@ fn stripe() -> usize {
 #[derive(Debug)]
 pub(crate) struct ClassTable {
     classes: Box<[ClassState]>,
+    /// Each class's index by name: a lookup costs the same however many
+    /// classes there are.
+    by_name: std::collections::HashMap<std::sync::Arc<str>, ClassIndex>,
     /// Timestamps are nanoseconds since this instant.
     epoch: Instant,
     /// See the module docs.
@@ -184,8 +188,14 @@ impl ClassTable {
             })
             .collect();
         let capped = classes.iter().any(|class| class.cap.is_some());
+        let by_name = classes
+            .iter()
+            .enumerate()
+            .map(|(index, class)| (class.name.clone(), ClassIndex(index as u32)))
+            .collect();
         ClassTable {
             classes,
+            by_name,
             epoch: Instant::now(),
             floor: CachePadded(AtomicU64::new(0)),
             capped,
@@ -198,10 +208,45 @@ impl ClassTable {
 
     /// The class named `name`.
     pub(crate) fn lookup(&self, name: &str) -> Option<ClassIndex> {
-        self.classes
-            .iter()
-            .position(|class| &*class.name == name)
-            .map(|index| ClassIndex(index as u32))
+        self.by_name.get(name).copied()
+    }
+
+    /// Whether any class is capped.
+    pub(crate) fn is_capped(&self) -> bool {
+        self.capped
+    }
+
+    /// Whether class `index` is capped.
+    pub(crate) fn is_class_capped(&self, index: usize) -> bool {
+        self.classes[index].cap.is_some()
+    }
+
+    /// Class `index`'s cap's theoretical arrival time (0 if uncapped).
+    pub(crate) fn tat(&self, index: usize) -> u64 {
+        self.classes[index].tat.load(Acquire)
+    }
+
+    /// The floor (see the module docs).
+    pub(crate) fn floor(&self) -> u64 {
+        self.floor.load(Relaxed)
+    }
+
+    /// Class `index`'s virtual time, no further behind than the floor.
+    pub(crate) fn effective_virtual_time(&self, index: usize) -> u64 {
+        let floor = self.floor.load(Relaxed);
+        floor.wrapping_add(ahead_of(
+            self.classes[index].virtual_time.load(Relaxed),
+            floor,
+        ))
+    }
+
+    /// Class `index` was chosen: raise the floor to its virtual time, unless
+    /// another worker raised it further meanwhile.
+    pub(crate) fn raise_floor(&self, index: usize) {
+        let chosen = self.effective_virtual_time(index);
+        let _ = self.floor.fetch_update(Relaxed, Relaxed, |current| {
+            (ahead_of(chosen, current) > 0).then_some(chosen)
+        });
     }
 
     pub(crate) fn class(&self, index: ClassIndex) -> &ClassState {
@@ -444,6 +489,9 @@ pub struct ClassQueues<T> {
     /// another while jobs moved (and saw each empty) knows to look again
     /// rather than report them empty.
     queued: CachePadded<AtomicUsize>,
+    /// Past [`SCAN_LIMIT`] classes: the ordered sets the next class is
+    /// chosen from (see `backend::ordered`).
+    ordered: Option<Ordered>,
 }
 
 impl<T> std::fmt::Debug for ClassQueues<T> {
@@ -457,22 +505,43 @@ impl<T> std::fmt::Debug for ClassQueues<T> {
 impl<T> ClassQueues<T> {
     /// Empty queues for the classes of `core`'s executor.
     pub fn new(core: &ExecutorCore) -> Self {
-        let queues = (0..core.classes().len()).map(|_| Queue::new()).collect();
+        let classes = core.classes().len();
+        let queues = (0..classes).map(|_| Queue::new()).collect();
         ClassQueues {
             core: core.clone(),
             queues,
             queued: CachePadded(AtomicUsize::new(0)),
+            ordered: (classes > SCAN_LIMIT).then(|| Ordered::new(classes)),
         }
     }
 
     /// Queues `job` at the back of its class.
     pub fn push(&self, class: ClassIndex, job: T) {
         self.queues[class.get()].push(job);
+        if let Some(ordered) = &self.ordered {
+            ordered.pushed(class);
+        }
         self.queued.fetch_add(1, Release);
     }
 
     /// Takes the job to run next, if one may start now.
     pub fn pop(&self) -> Pop<T> {
+        let table = self.core.classes();
+        if let Some(ordered) = &self.ordered {
+            let popped = ordered.pop_with(table, self.core.is_aborted(), |index| {
+                self.queues[index].pop()
+            });
+            return match popped {
+                Ok(job) => {
+                    self.queued.fetch_sub(1, AcqRel);
+                    Pop::Job(job)
+                }
+                Err(Choice::Throttled(until)) => {
+                    Pop::Throttled(table.epoch + Duration::from_nanos(until))
+                }
+                Err(Choice::Empty | Choice::Class(_)) => Pop::Empty,
+            };
+        }
         if let [only] = &*self.queues
             && !self.core.classes().capped
         {
@@ -484,7 +553,6 @@ impl<T> ClassQueues<T> {
                 None => Pop::Empty,
             };
         }
-        let table = self.core.classes();
         loop {
             let caps_lifted = self.core.is_aborted();
             match table.pick(|index| !self.queues[index].is_empty(), caps_lifted) {
@@ -526,6 +594,13 @@ impl<T> ClassQueues<T> {
     pub fn next_start(&self) -> Option<Instant> {
         let table = self.core.classes();
         let caps_lifted = self.core.is_aborted();
+        if let Some(ordered) = &self.ordered {
+            return match ordered.peek(table, caps_lifted) {
+                Choice::Class(_) => Some(Instant::now()),
+                Choice::Throttled(until) => Some(table.epoch + Duration::from_nanos(until)),
+                Choice::Empty => None,
+            };
+        }
         match table.pick_without_choosing(|index| !self.queues[index].is_empty(), caps_lifted) {
             Pick::Class(_) => Some(Instant::now()),
             Pick::Throttled(until) => Some(table.epoch + Duration::from_nanos(until)),
@@ -536,15 +611,21 @@ impl<T> ClassQueues<T> {
     /// Takes every queued job, whatever its class and cap, oldest first per
     /// class: for a backend whose threads are gone, to drop them.
     pub fn drain(&self) -> impl Iterator<Item = T> + '_ {
-        self.queues.iter().flat_map(|queue| {
-            std::iter::from_fn(|| {
-                let job = queue.pop();
-                if job.is_some() {
-                    self.queued.fetch_sub(1, AcqRel);
-                }
-                job
+        self.queues
+            .iter()
+            .enumerate()
+            .flat_map(move |(index, queue)| {
+                std::iter::from_fn(move || {
+                    let job = queue.pop();
+                    if job.is_some() {
+                        self.queued.fetch_sub(1, AcqRel);
+                        if let Some(ordered) = &self.ordered {
+                            ordered.drained(index);
+                        }
+                    }
+                    job
+                })
             })
-        })
     }
 }
 

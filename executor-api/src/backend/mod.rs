@@ -35,6 +35,7 @@ mod core;
 mod cpu_time;
 mod driver;
 mod job;
+mod ordered;
 mod priority;
 mod trace;
 mod watchdog;
