@@ -1,5 +1,6 @@
 //! A proptest state machine over the whole lifecycle: random sequences of
-//! spawns (to the default class, a bounded class and a capped one),
+//! spawns (to the default class, a bounded and capped class, and a capped
+//! one),
 //! releases, handle drops, detaches, cancels, clones, shutdowns of
 //! every kind, joins and executor drops, run on a backend and on a
 //! reference model ([`Model`]).
@@ -137,7 +138,9 @@ impl JobKind {
 pub enum SmClass {
     /// No bound, no cap.
     Default,
-    /// At most [`BOUND`] jobs waiting: later submissions may be refused.
+    /// At most [`BOUND`] jobs waiting, and capped at a fifth of a core, so
+    /// that jobs wait for its budget: later submissions may be refused, and
+    /// must not be once the waiting jobs were cancelled.
     Bounded,
     /// Capped at a tenth of a core: its jobs may wait for their budget,
     /// through a graceful drain too.
@@ -415,12 +418,21 @@ impl ReferenceStateMachine for Reference {
         match *op {
             Op::Spawn(kind, class) => {
                 let rejected = state.shutdown.is_some();
-                // The bound counts jobs not yet started: once two are
-                // admitted to the class, any later one may find it full.
+                // The bound counts jobs not yet started: once two that may
+                // still wait are admitted to the class, a later one may find
+                // it full. A job whose handle was dropped or cancelled waits
+                // no more: it had started, or the cancel ended it at once
+                // and freed its slot, however far its (capped) class is from
+                // its budget. So a resubmission after cancelling the
+                // waiting jobs must be admitted.
                 let earlier = state
                     .jobs
                     .iter()
-                    .filter(|job| job.class == SmClass::Bounded && !job.rejected)
+                    .filter(|job| {
+                        job.class == SmClass::Bounded
+                            && !job.rejected
+                            && matches!(job.handle, HandleState::Held | HandleState::Detached)
+                    })
                     .count();
                 let maybe_overloaded = class == SmClass::Bounded && !rejected && earlier >= BOUND;
                 state.jobs.push(ModelJob {
@@ -681,7 +693,9 @@ impl<B: Backend> StateMachineTest for Harness<B> {
             classes: vec![
                 executor_api::WorkloadClass::new(SmClass::Bounded.name())
                     .weight(4)
-                    .max_queued(BOUND),
+                    .max_queued(BOUND)
+                    .cap(0.2)
+                    .cap_window(Duration::from_millis(1)),
                 executor_api::WorkloadClass::new(SmClass::Capped.name())
                     .cap(0.1)
                     .cap_window(Duration::from_millis(1)),
