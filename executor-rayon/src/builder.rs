@@ -42,17 +42,19 @@ impl Launch for RayonExecutor {
                 return Err(err);
             }
         };
-        // Every pool thread is idle in Rayon's main loop: each runs its
-        // pump at the top of its stack, for the pool's whole life.
-        let pumps = queue.clone();
-        let pump_gate = gate.clone();
-        pool.spawn_broadcast(move |_| pumps.run_pump(&pump_gate));
         let executor = RayonExecutor::new(core, queue.clone());
         current.set(&executor);
         // The driver holds the only strong references to the pools (the
         // pumps hold the gate until they return): dropping them is what
-        // lets their threads exit.
+        // lets their threads exit. If its thread cannot start, they are
+        // dropped with the closure, before any pump started.
         driver.spawn(config.helper_name("driver"), move || {
+            // Every pool thread is idle in Rayon's main loop (no job could
+            // reach the pool before): each runs its pump at the top of its
+            // stack, for the pool's whole life.
+            let pumps = queue.clone();
+            let pump_gate = gate.clone();
+            pool.spawn_broadcast(move |_| pumps.run_pump(&pump_gate));
             Some(RayonThreads {
                 pool,
                 gate,

@@ -43,9 +43,14 @@
 //! The gate is a pool of one thread. A pump with nothing to poll hands it
 //! an op that returns once a job may start (or the queue closes), and waits
 //! for that op as above. The gate thread runs the ops one at a time, oldest
-//! first: each returns as soon as a job may start, so one waiting pump
-//! wakes per job that arrives (a pump that finds the job taken waits
-//! again). While nothing may start, the gate thread parks: until a push
+//! first: each returns as soon as a job may start. Until the first pump let
+//! through has popped the job, the gate lets the next ones through too (a
+//! pump that finds the job taken waits again): a job that arrives at an idle
+//! executor wakes up to every idle pump, a few microseconds of work each.
+//! Letting one through per job would be cheaper, but the pump let through
+//! may be busy with a piece of another job's parallel work that it stole
+//! while it waited, for as long as that piece takes; the job must not wait
+//! for it while other pumps idle. While nothing may start, the gate thread parks: until a push
 //! unparks it, or, when only capped classes over their budget have jobs,
 //! until the first may start (`park_timeout`). Nothing runs on a timer, no
 //! thread spins, and no other thread (the reactor, which runs the tasks

@@ -14,15 +14,14 @@ use crate::queue::RunQueue;
 ///
 /// Jobs run on worker threads of its own, at lower OS priority by default,
 /// so that they never starve the caller's runtime. Jobs may use all of Tokio
-/// (timers, I/O, `tokio::spawn`); tasks they spawn stay on this runtime.
+/// (timers, I/O, `tokio::spawn`); tasks they spawn stay on this executor's
+/// runtime, whose threads (`<name>-rt-<n>`) run at the same priority.
 ///
 /// Jobs reach the workers through a lock-free queue of the executor's own,
 /// not through Tokio's injection queue: submitting or waking a job from the
 /// caller's runtime never waits for a lock that a low-priority worker
 /// holds. Jobs run in the order they were scheduled; a job that wakes itself
-/// goes to the back of the line (one that yields with
-/// `tokio::task::yield_now` rejoins it within a millisecond, when its
-/// worker next serves Tokio).
+/// (or yields with `tokio::task::yield_now`) goes to the back of the line.
 ///
 /// The contract (cancellation, panics, shutdown, join) is
 /// [`Executor`]'s; this type only decides where jobs run.

@@ -582,6 +582,12 @@ impl<T> ClassQueues<T> {
             .is_some_and(|start| start <= Instant::now())
     }
 
+    /// How many jobs are queued, in every class (a job being pushed or
+    /// popped at this moment may or may not be counted).
+    pub fn len(&self) -> usize {
+        self.queued.load(Acquire)
+    }
+
     /// Whether no job is queued in any class.
     pub fn is_empty(&self) -> bool {
         self.queues.iter().all(Queue::is_empty)

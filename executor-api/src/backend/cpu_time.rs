@@ -10,7 +10,7 @@
 //! system call (a few hundred nanoseconds), too dear for every poll of a
 //! trivial job. So:
 //!
-//! - a poll of at most [`SHORT_POLL_NS`] on the wall clock is charged its wall
+//! - a poll of at most [`SHORT_POLL`] on the wall clock is charged its wall
 //!   time: whatever preemption it suffered, the error is below that bound;
 //! - a longer poll reads the CPU clock once, at its end, and is charged the
 //!   CPU time its thread used since the previous reading, less what the
@@ -18,77 +18,94 @@
 //!   back to back, polls leave nothing else on the thread's clock but the
 //!   worker's own bookkeeping between them;
 //! - a thread that did something else between two polls (it slept, or ran
-//!   work that is not a job's) for more than [`SHORT_POLL_NS`] reads the
+//!   work that is not a job's) for more than [`SHORT_POLL`] reads the
 //!   clock afresh when its next poll begins ([`begin`]), so that work is
 //!   not charged to that poll.
 //!
-//! So a poll is charged what its thread ran, within [`SHORT_POLL_NS`] per
-//! poll, and the reads cost nothing to polls that run back to back and are
-//! short (a saturated executor's trivial jobs): one read per long poll, and
-//! one per poll after a pause.
+//! - and once the short polls since the last reading were charged
+//!   [`MAX_UNREAD`], the clock is read afresh too, so that what they were
+//!   over- or under-charged never piles up onto one long poll.
+//!
+//! So a short poll is charged within [`SHORT_POLL`] of what it ran, a long
+//! poll within [`MAX_UNREAD`], and the reads cost nothing to most polls of
+//! a saturated executor's trivial jobs: one read per long poll, one per
+//! poll after a pause, and one per millisecond of short polls.
+//!
+//! Work a poll hands to other threads (the pieces of a `par_iter` that
+//! other pool threads steal) runs on their clocks, not the poll's, and is
+//! charged to no class; time a poll spends blocked (waiting in a `join` for
+//! a stolen piece) is not charged either.
 
 use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 /// The longest poll charged its wall time without reading the CPU clock,
 /// and the longest pause between two polls that keeps the reading.
-pub(crate) const SHORT_POLL_NS: u64 = 20_000;
+pub(crate) const SHORT_POLL: Duration = Duration::from_micros(20);
+
+/// How much wall time short polls may be charged before the clock is read
+/// afresh: however many short polls run back to back, the next long poll's
+/// charge is off by no more than this (the short polls' preemption, or the
+/// worker's bookkeeping between them).
+pub(crate) const MAX_UNREAD: Duration = Duration::from_millis(1);
 
 /// What the calling thread knows of its CPU clock.
 #[derive(Clone, Copy)]
 struct Ledger {
-    /// The CPU clock at the last reading, in nanoseconds; `None` when the
-    /// reading was forgotten (or never taken).
-    cpu_at_reading: Option<u64>,
+    /// The CPU clock at the last reading; `None` before the first.
+    cpu_at_reading: Option<Duration>,
     /// What the polls since that reading were charged.
-    charged_since: u64,
-    /// When the last poll ended, in the caller's nanoseconds.
-    last_end: u64,
+    charged_since: Duration,
+    /// When the last poll ended.
+    last_end: Option<Instant>,
 }
 
 thread_local! {
     static LEDGER: Cell<Ledger> = const {
-        Cell::new(Ledger { cpu_at_reading: None, charged_since: 0, last_end: 0 })
+        Cell::new(Ledger { cpu_at_reading: None, charged_since: Duration::ZERO, last_end: None })
     };
 }
 
-/// The calling thread's CPU clock, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
+/// The calling thread's CPU clock.
+fn thread_cpu() -> Duration {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    u64::try_from(now.tv_sec)
-        .unwrap_or(0)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(u64::try_from(now.tv_nsec).unwrap_or(0))
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
 }
 
-/// A poll begins on the calling thread at `start` (wall clock, nanoseconds
-/// since the epoch [`charge`] is given): after a pause, the CPU clock is
-/// read afresh (see the module docs).
-pub(crate) fn begin(start: u64) {
+/// A poll begins on the calling thread at `start`: after a pause, or once
+/// the short polls since the last reading were charged [`MAX_UNREAD`], the
+/// CPU clock is read afresh (see the module docs).
+pub(crate) fn begin(start: Instant) {
     let _ = LEDGER.try_with(|cell| {
         let mut ledger = cell.get();
-        if start.saturating_sub(ledger.last_end) > SHORT_POLL_NS {
-            ledger.cpu_at_reading = Some(thread_cpu_ns());
-            ledger.charged_since = 0;
+        let paused = ledger
+            .last_end
+            .is_none_or(|end| start.saturating_duration_since(end) > SHORT_POLL);
+        if paused || ledger.charged_since > MAX_UNREAD {
+            ledger.cpu_at_reading = Some(thread_cpu());
+            ledger.charged_since = Duration::ZERO;
             cell.set(ledger);
         }
     });
 }
 
-/// What a poll that ran on the calling thread from `start` to `end` (wall
-/// clock, nanoseconds since a fixed epoch) is charged (see the module
-/// docs). [`begin`] was called at its start.
-pub(crate) fn charge(start: u64, end: u64) -> u64 {
-    let wall = end.saturating_sub(start);
+/// What a poll that ran on the calling thread from `start` to `end` is
+/// charged (see the module docs). [`begin`] was called at its start.
+pub(crate) fn charge(start: Instant, end: Instant) -> Duration {
+    let wall = end.saturating_duration_since(start);
     // A thread being torn down has no thread-locals left: the wall time.
     LEDGER
         .try_with(|cell| {
             let mut ledger = cell.get();
-            ledger.last_end = end;
-            let charged = if wall <= SHORT_POLL_NS {
-                ledger.charged_since = ledger.charged_since.saturating_add(wall);
+            ledger.last_end = Some(end);
+            let charged = if wall <= SHORT_POLL {
+                ledger.charged_since += wall;
                 wall
             } else {
-                let cpu = thread_cpu_ns();
+                let cpu = thread_cpu();
                 let charged = match ledger.cpu_at_reading {
                     Some(before) => cpu
                         .saturating_sub(before)
@@ -97,7 +114,7 @@ pub(crate) fn charge(start: u64, end: u64) -> u64 {
                     None => wall,
                 };
                 ledger.cpu_at_reading = Some(cpu);
-                ledger.charged_since = 0;
+                ledger.charged_since = Duration::ZERO;
                 charged
             };
             cell.set(ledger);
@@ -110,53 +127,73 @@ pub(crate) fn charge(start: u64, end: u64) -> u64 {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::{SHORT_POLL_NS, begin, charge, thread_cpu_ns};
-
-    fn nanos(epoch: Instant) -> u64 {
-        u64::try_from(epoch.elapsed().as_nanos()).unwrap()
-    }
+    use super::{SHORT_POLL, begin, charge, thread_cpu};
 
     /// A poll whose thread does not run (here it sleeps, as a preempted
     /// thread waits for the CPU) is not charged for that time; one that
     /// runs is charged about what it ran.
     #[test]
     fn a_poll_is_charged_what_its_thread_ran() {
-        let epoch = Instant::now();
-        // After a pause (the first poll on this thread is one): the clock is
+        // The first poll on this thread comes after a pause: the clock is
         // read afresh.
-        let start = nanos(epoch) + 2 * SHORT_POLL_NS;
-        while nanos(epoch) < start {}
+        let start = Instant::now();
         begin(start);
         std::thread::sleep(Duration::from_millis(20));
-        let end = nanos(epoch);
+        let end = Instant::now();
         let charged = charge(start, end);
-        assert!(end - start >= 20_000_000);
+        assert!(end - start >= Duration::from_millis(20));
         assert!(
-            charged < 10_000_000,
-            "a poll that slept 20 ms was charged {charged} ns"
+            charged < Duration::from_millis(10),
+            "a poll that slept 20 ms was charged {charged:?}"
         );
         // Back to back: a poll that runs 5 ms of CPU (by its own clock,
         // however long the wall clock says) is charged at least that, and
         // never more than its wall time.
-        let start = nanos(epoch);
+        let start = Instant::now();
         begin(start);
-        let cpu = thread_cpu_ns();
-        while thread_cpu_ns() < cpu + 5_000_000 {}
-        let end = nanos(epoch);
+        let cpu = thread_cpu();
+        while thread_cpu() < cpu + Duration::from_millis(5) {}
+        let end = Instant::now();
         let charged = charge(start, end);
-        assert!(charged <= end - start, "charged {charged} ns");
+        assert!(charged <= end - start, "charged {charged:?}");
         assert!(
-            charged >= 5_000_000,
-            "a poll that ran 5 ms was charged {charged} ns"
+            charged >= Duration::from_millis(5),
+            "a poll that ran 5 ms was charged {charged:?}"
         );
     }
 
     /// A short poll is charged its wall time without a reading.
     #[test]
     fn a_short_poll_is_charged_its_wall_time() {
-        let epoch = Instant::now();
-        let start = nanos(epoch);
+        let start = Instant::now();
         begin(start);
-        assert_eq!(charge(start, start + 1_000), 1_000);
+        let end = start + SHORT_POLL / 2;
+        assert_eq!(charge(start, end), SHORT_POLL / 2);
+    }
+
+    /// However many short polls run back to back, each preempted (here:
+    /// charged more wall time than they ran), a long poll after them is
+    /// still charged what it ran: the clock is read again once the short
+    /// polls were charged a millisecond.
+    #[test]
+    fn short_polls_do_not_hide_a_long_one() {
+        let mut start = Instant::now();
+        begin(start);
+        for _ in 0..10_000 {
+            // 10 µs of wall time each, in no CPU time at all.
+            let end = start + Duration::from_micros(10);
+            begin(start);
+            charge(start, end);
+            start = end;
+        }
+        let start = Instant::now();
+        begin(start);
+        let cpu = thread_cpu();
+        while thread_cpu() < cpu + Duration::from_millis(5) {}
+        let charged = charge(start, Instant::now());
+        assert!(
+            charged >= Duration::from_millis(4),
+            "a poll that ran 5 ms after 100 ms of short polls was charged {charged:?}"
+        );
     }
 }

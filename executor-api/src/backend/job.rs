@@ -357,18 +357,22 @@ impl<B: JobBody> Future for Job<B> {
             .body
             .as_pin_mut()
             .expect("the body is present until the job ends");
-        crate::backend::cpu_time::begin(start_ns);
+        crate::backend::cpu_time::begin(start);
         let watched = WatchedPoll::begin(this.cell.name(), start);
         // A slice too long for the clock never ends: the job never yields.
         let slice = Slice::begin(start.checked_add(core.time_slice()));
         let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
         drop(slice);
         drop(watched);
-        let end_ns = classes.nanos(Instant::now());
+        let end = Instant::now();
         // The CPU time the poll ran, not the wall time it took: a poll the
         // kernel preempted is not charged for the time it did not run.
-        let ran_ns = crate::backend::cpu_time::charge(start_ns, end_ns);
-        classes.charge(*this.class, ran_ns, end_ns);
+        let ran = crate::backend::cpu_time::charge(start, end);
+        classes.charge(
+            *this.class,
+            u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX),
+            classes.nanos(end),
+        );
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 let cancelled = this.cell.register_task_waker(cx.waker());
