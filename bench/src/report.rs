@@ -416,6 +416,21 @@ impl Results {
                 ));
             }
         }
+        // A job to the last of 5 000 classes, found by name, costs about
+        // what a job to the only class does.
+        for ours in ["executor_tokio", "executor_rayon"] {
+            let many = format!("{ours}_5000_classes");
+            if let Some(r) = ratio(
+                self.overhead_of(&many).map(|x| x.batch_ns),
+                self.overhead_of(ours).map(|x| x.batch_ns),
+            ) {
+                targets.push((
+                    format!("overhead batch: {many} ≤ 1.2 × {ours}"),
+                    format!("{r:.2} ×"),
+                    r <= 1.2,
+                ));
+            }
+        }
         for (name, s) in &self.scaling {
             if let (Some(&threads), Some(&speedup)) = (s.threads.last(), s.speedup.last()) {
                 targets.push((

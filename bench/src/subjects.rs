@@ -53,9 +53,11 @@ impl Held {
 
 /// The subjects of the overhead and memory benchmarks, by their report
 /// names.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 14] = [
     "executor_tokio",
     "executor_rayon",
+    "executor_tokio_5000_classes",
+    "executor_rayon_5000_classes",
     "executor_tokio_unwatched",
     "executor_rayon_unwatched",
     "executor_tokio_without_spans",
@@ -68,12 +70,20 @@ pub const NAMES: [&str; 12] = [
     "tokio_spawn_blocking",
 ];
 
+/// How many classes the `_5000_classes` subjects have besides the default.
+const MANY_CLASSES: usize = 5_000;
+
+/// The class the `_5000_classes` subjects submit to.
+const LAST_CLASS: &str = "c4999";
+
 /// One subject, set up with `threads` worker threads at normal priority.
 pub enum Subject {
-    /// `DedicatedExecutor::spawn` of a future.
-    ExecutorTokio(DedicatedExecutor),
-    /// `RayonExecutor::spawn_cpu` of a closure.
-    ExecutorRayon(RayonExecutor),
+    /// `DedicatedExecutor::spawn` of a future, to the default class or,
+    /// found by name at each submission, to the class given.
+    ExecutorTokio(DedicatedExecutor, Option<&'static str>),
+    /// `RayonExecutor::spawn_cpu` of a closure, to the default class or the
+    /// class given.
+    ExecutorRayon(RayonExecutor, Option<&'static str>),
     /// Calling the job inline.
     DirectCall,
     /// `tokio::spawn` from a task of the same runtime.
@@ -123,20 +133,31 @@ impl Subject {
             if name.ends_with("_without_spans") {
                 builder = builder.without_job_spans();
             }
+            if name.ends_with("_5000_classes") {
+                for class in 0..MANY_CLASSES {
+                    builder = builder.class(executor_api::WorkloadClass::new(format!("c{class}")));
+                }
+            }
             builder.build().expect("build the executor")
         }
+        // The `_5000_classes` subjects submit to the last of their classes,
+        // by name: what a job costs when the executor has thousands.
+        let class = name.ends_with("_5000_classes").then_some(LAST_CLASS);
         match name {
-            "executor_tokio" | "executor_tokio_unwatched" | "executor_tokio_without_spans" => {
-                Subject::ExecutorTokio(ours(
-                    DedicatedExecutor::builder(),
-                    "bench-tokio",
-                    threads,
-                    name,
-                ))
-            }
-            "executor_rayon" | "executor_rayon_unwatched" | "executor_rayon_without_spans" => {
-                Subject::ExecutorRayon(ours(RayonExecutor::builder(), "bench-rayon", threads, name))
-            }
+            "executor_tokio"
+            | "executor_tokio_unwatched"
+            | "executor_tokio_without_spans"
+            | "executor_tokio_5000_classes" => Subject::ExecutorTokio(
+                ours(DedicatedExecutor::builder(), "bench-tokio", threads, name),
+                class,
+            ),
+            "executor_rayon"
+            | "executor_rayon_unwatched"
+            | "executor_rayon_without_spans"
+            | "executor_rayon_5000_classes" => Subject::ExecutorRayon(
+                ours(RayonExecutor::builder(), "bench-rayon", threads, name),
+                class,
+            ),
             "direct_call" => Subject::DirectCall,
             "tokio_spawn_same_runtime" => Subject::TokioSpawnSameRuntime(runtime(threads, 512)),
             "tokio_handle_spawn" => Subject::TokioHandleSpawn(runtime(threads, 512)),
@@ -169,8 +190,18 @@ impl Subject {
     /// Submits job `i`, returning what the caller awaits.
     pub fn submit(&self, i: u64) -> Held {
         match self {
-            Subject::ExecutorTokio(executor) => Held::Job(executor.spawn(async move { work(i) })),
-            Subject::ExecutorRayon(executor) => Held::Job(executor.spawn_cpu(move |_| work(i))),
+            Subject::ExecutorTokio(executor, None) => {
+                Held::Job(executor.spawn(async move { work(i) }))
+            }
+            Subject::ExecutorTokio(executor, Some(class)) => {
+                Held::Job(executor.job().class(class).spawn(async move { work(i) }))
+            }
+            Subject::ExecutorRayon(executor, None) => {
+                Held::Job(executor.spawn_cpu(move |_| work(i)))
+            }
+            Subject::ExecutorRayon(executor, Some(class)) => {
+                Held::Job(executor.job().class(class).spawn_cpu(move |_| work(i)))
+            }
             Subject::DirectCall => Held::Value(work(i)),
             Subject::TokioSpawnSameRuntime(_) => Held::Task(tokio::spawn(async move { work(i) })),
             Subject::TokioHandleSpawn(runtime) => Held::Task(runtime.spawn(async move { work(i) })),
@@ -219,8 +250,8 @@ impl Subject {
                 let _ = release.recv();
             };
             match self {
-                Subject::ExecutorTokio(executor) => executor.spawn_cpu(move |_| wait()).detach(),
-                Subject::ExecutorRayon(executor) => executor.spawn_cpu(move |_| wait()).detach(),
+                Subject::ExecutorTokio(executor, _) => executor.spawn_cpu(move |_| wait()).detach(),
+                Subject::ExecutorRayon(executor, _) => executor.spawn_cpu(move |_| wait()).detach(),
                 Subject::DirectCall => {}
                 Subject::TokioSpawnSameRuntime(runtime)
                 | Subject::TokioHandleSpawn(runtime)
@@ -245,11 +276,11 @@ impl Subject {
     /// Shuts the subject down and waits for its threads where it can.
     pub fn finish(self) {
         match self {
-            Subject::ExecutorTokio(executor) => {
+            Subject::ExecutorTokio(executor, _) => {
                 executor.shutdown();
                 futures::executor::block_on(executor.join());
             }
-            Subject::ExecutorRayon(executor) => {
+            Subject::ExecutorRayon(executor, _) => {
                 executor.shutdown();
                 futures::executor::block_on(executor.join());
             }

@@ -38,12 +38,20 @@ pub const DEFAULT_CAP_WINDOW: Duration = Duration::from_millis(100);
 /// others have caught up). Long jobs take part by yielding, for example
 /// with [`yield_if_needed`](crate::yield_if_needed) between chunks.
 ///
-/// A poll's time is its wall-clock length on the worker: a worker the
-/// OS preempted mid-poll (the workers run at low priority) charges the
-/// class for the wait too, and work a job hands to other threads (Rayon's
-/// `join` or `par_iter` helpers on the Rayon backend, `tokio::spawn` on the
-/// Tokio backend) is charged to no class: weights and caps govern jobs'
-/// polls, not such work.
+/// A poll's time is the CPU time its worker thread ran during it (the
+/// thread's CPU clock), not its wall-clock length: a worker the OS
+/// preempted mid-poll (the workers run at low priority, on a host that may
+/// be busy) does not charge its class for the wait. Polls shorter than
+/// 20 µs are charged their wall time (reading the clock costs a system
+/// call); the clock is read at least once a millisecond of such polls, so
+/// a poll's charge is off by at most that. Work a job hands to other
+/// threads (the pieces of a `par_iter` that other pool threads steal,
+/// `tokio::spawn`) is charged to no class, and neither is time a poll
+/// spends blocked: weights and caps govern what jobs' polls run.
+///
+/// Past 64 classes, the next class is chosen from ordered sets instead of
+/// a scan of every class, so a job costs about the same whatever the number
+/// of classes; a class is found by name through a map.
 ///
 /// # Examples
 ///

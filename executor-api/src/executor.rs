@@ -39,11 +39,19 @@ use crate::stream::JobStream;
 /// harmless, nothing blocks the calling thread, and [`join`](Self::join)
 /// waits for the end. A closure that never checks its token, or a future
 /// that never yields, cannot be stopped from outside: `join` waits for it.
+///
+/// Tasks that jobs hand to Tokio (`tokio::spawn`, as DataFusion's
+/// operators do; both backends run them on threads of the executor) are
+/// not jobs, but they follow the shutdown on every backend: a graceful
+/// shutdown waits for them to finish, an immediate one (or an expired
+/// deadline) drops them once every job has ended, and `join` resolves only
+/// after they finished or were dropped. Work handed to Rayon directly
+/// (`rayon::spawn` on the Rayon backend) runs before the pool's threads
+/// exit, whatever the shutdown.
 pub trait Executor: ExecutorBackend {
     /// Submits a future. It is polled on the executor's threads; tasks it
-    /// spawns with the backend's own spawn (for example `tokio::spawn` on
-    /// the Tokio backend) stay on the executor and are waited for by a
-    /// graceful shutdown.
+    /// spawns with `tokio::spawn` stay on the executor and follow its
+    /// shutdown (see [Shutdown](Self#shutdown)).
     ///
     /// # Cancellation
     ///

@@ -53,8 +53,11 @@
 //!
 //! # Sleeping and waking (no lost wake-up)
 //!
-//! A pump that finds no job sleeps until a push wakes it; the handshake
-//! lives in `sleepers`, where loom models check it. Its second look, after
+//! A pump that finds no job looks again for a few microseconds (spinning,
+//! then yielding its thread: crossbeam's `Backoff`), since jobs often come
+//! in quick succession and parking costs a system call on each side; then
+//! it sleeps until a push wakes it. The handshake lives in `sleepers`, where
+//! loom models check it. Its second look, after
 //! it counted itself asleep, is for any queued job, whatever its class's
 //! budget: a job of a capped class over its budget gets the pump up too,
 //! and the pump then sleeps on the budget's end. A pump that found only
@@ -73,6 +76,7 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use async_task::Runnable;
+use crossbeam_utils::Backoff;
 use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
 use tokio::runtime::Handle;
 
@@ -155,6 +159,10 @@ impl RunQueue {
                         executor_api::backend::drop_panic_payload(payload);
                     }
                 }
+                // Jobs often come in quick succession: look again for a few
+                // microseconds before parking (which costs a system call
+                // here and one in the next push).
+                Pop::Empty if self.work_arrives_soon() => {}
                 // Any job pushed meanwhile, of a capped class too, gets the
                 // pump up (it then sleeps on that class's budget, below).
                 Pop::Empty => self.sleep(index, None, &waker),
@@ -164,6 +172,20 @@ impl RunQueue {
                 Pop::Throttled(until) => self.sleep(index, Some(until), &waker),
             }
         }
+    }
+
+    /// Whether a job is pushed (or the queue closes) while the pump spins,
+    /// then yields its thread, a few times: crossbeam's `Backoff`, a few
+    /// microseconds in all.
+    fn work_arrives_soon(&self) -> bool {
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if self.closed.load(Acquire) || !self.jobs.is_empty() {
+                return true;
+            }
+        }
+        false
     }
 
     /// Parks the pump's thread until a push wakes it or `until` passes.
