@@ -357,7 +357,6 @@ impl<B: JobBody> Future for Job<B> {
             .body
             .as_pin_mut()
             .expect("the body is present until the job ends");
-        crate::backend::cpu_time::begin(start);
         let watched = WatchedPoll::begin(this.cell.name(), start);
         // A slice too long for the clock never ends: the job never yields.
         let slice = Slice::begin(start.checked_add(core.time_slice()));
@@ -365,8 +364,8 @@ impl<B: JobBody> Future for Job<B> {
         drop(slice);
         drop(watched);
         let end = Instant::now();
-        // The CPU time the poll ran, not the wall time it took: a poll the
-        // kernel preempted is not charged for the time it did not run.
+        // About the CPU time the poll ran, not the wall time it took: a poll
+        // the kernel preempted is not charged for the time it did not run.
         let ran = crate::backend::cpu_time::charge(start, end);
         classes.charge(
             *this.class,
