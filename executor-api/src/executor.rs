@@ -8,12 +8,14 @@ use std::time::Duration;
 
 use futures_core::Stream;
 
-use crate::backend::{BoxedJob, ExecutorBackend, ExecutorCore, Join, RunnableJob};
-use crate::cancel::CancelToken;
-use crate::handle::JobHandle;
-use crate::job_builder::JobBuilder;
+use crate::backend::ExecutorBackend;
+use crate::job::builder::JobBuilder;
+use crate::job::cancel::CancelToken;
+use crate::job::future::{BoxedJob, RunnableJob};
+use crate::job::handle::JobHandle;
+use crate::job::stream::JobStream;
+use crate::lifecycle::core::{ExecutorCore, Join};
 use crate::metrics::{ClassMetrics, Metrics};
-use crate::stream::JobStream;
 
 /// A dedicated executor for CPU-bound async work.
 ///

@@ -46,9 +46,9 @@ use futures_core::Stream;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use crate::backend::worker::{IoLookup, current_io_runtime};
 use crate::error::JobError;
-use crate::stream::{Relay, channel, pump};
+use crate::job::stream::{Relay, channel, pump};
+use crate::lifecycle::worker::{IoLookup, current_io_runtime};
 
 /// Why an I/O operation requested from a job did not produce its value.
 ///

@@ -77,37 +77,35 @@
 #![deny(missing_docs)]
 
 pub mod backend;
-mod builder;
-mod cancel;
-mod class;
+mod config;
 mod contain;
 mod error;
 mod executor;
-mod handle;
-mod histogram;
 pub mod io;
-mod job_builder;
+mod job;
+mod lifecycle;
 mod metrics;
-#[cfg(feature = "prometheus")]
-pub mod prometheus;
-mod slice;
-mod stream;
+mod sched;
 mod sync;
 
-pub use crate::backend::{Join, Priority};
-pub use crate::builder::Builder;
-pub use crate::cancel::CancelToken;
-pub use crate::class::{DEFAULT_CAP_WINDOW, DEFAULT_CLASS, WorkloadClass};
+#[cfg(feature = "prometheus")]
+pub use crate::metrics::prometheus;
+
+pub use crate::config::builder::Builder;
+pub use crate::config::priority::Priority;
 pub use crate::error::{
     BuildError, JobError, NON_STRING_PANIC, Overload, validate_name, validate_nice,
 };
 pub use crate::executor::{AnyExecutor, Executor};
-pub use crate::handle::JobHandle;
-pub use crate::histogram::DurationHistogram;
-pub use crate::job_builder::JobBuilder;
+pub use crate::job::builder::JobBuilder;
+pub use crate::job::cancel::CancelToken;
+pub use crate::job::handle::JobHandle;
+pub use crate::job::slice::{should_yield, yield_if_needed};
+pub use crate::job::stream::JobStream;
+pub use crate::lifecycle::core::Join;
+pub use crate::metrics::histogram::DurationHistogram;
 pub use crate::metrics::{ClassMetrics, Metrics};
-pub use crate::slice::{should_yield, yield_if_needed};
-pub use crate::stream::JobStream;
+pub use crate::sched::class::{DEFAULT_CAP_WINDOW, DEFAULT_CLASS, WorkloadClass};
 
 /// The README's example, compiled and run as a doc test so that it stays
 /// true.

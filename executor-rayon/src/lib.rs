@@ -47,6 +47,7 @@
 mod builder;
 mod driver;
 mod executor;
+mod gate;
 mod queue;
 mod reactor;
 

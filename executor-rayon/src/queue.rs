@@ -55,23 +55,19 @@
 //! until the first may start (`park_timeout`). Nothing runs on a timer, no
 //! thread spins, and no other thread (the reactor, which runs the tasks
 //! that jobs spawn) is involved.
-//!
-//! A pusher publishes its job and then reads the gate's `asleep` flag; the
-//! gate sets the flag and then looks for a job. Both separate their write
-//! from their read with a `SeqCst` fence, so at least one sees the other:
-//! either the gate finds the job, or the pusher finds the gate asleep and
-//! unparks it (an unpark before the park makes the park return at once).
+//! The sleep and wake-up handshake is `gate`'s.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, fence};
-use std::sync::{Arc, OnceLock};
-use std::thread::{self, Thread};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
 use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
 use rayon::{ThreadPool, Yield};
+
+use crate::gate::GateSleep;
 
 /// How long a pump polls jobs before it runs the Rayon work it finds.
 pub(crate) const SLICE: Duration = Duration::from_millis(1);
@@ -82,10 +78,8 @@ pub(crate) struct RunQueue {
     jobs: ClassQueues<Runnable>,
     /// The executor is stopping: pumps return, and nothing pops any more.
     closed: AtomicBool,
-    /// The gate thread parks (see the module docs).
-    gate_asleep: AtomicBool,
-    /// The gate thread, once it has started.
-    gate_thread: OnceLock<Thread>,
+    /// The gate thread's sleep and wake-up.
+    gate: GateSleep,
 }
 
 impl RunQueue {
@@ -93,15 +87,14 @@ impl RunQueue {
         Arc::new(RunQueue {
             jobs: ClassQueues::new(core),
             closed: AtomicBool::new(false),
-            gate_asleep: AtomicBool::new(false),
-            gate_thread: OnceLock::new(),
+            gate: GateSleep::new(),
         })
     }
 
     /// Marks the calling thread as the gate thread: called once, when the
     /// gate pool's thread starts.
     pub(crate) fn set_gate_thread(&self) {
-        let _ = self.gate_thread.set(thread::current());
+        self.gate.set_thread();
     }
 
     /// Queues `runnable` and wakes the gate if it sleeps. If the executor
@@ -109,20 +102,12 @@ impl RunQueue {
     /// it as cancelled if it had not ended).
     pub(crate) fn push(&self, class: ClassIndex, runnable: Runnable) {
         self.jobs.push(class, runnable);
-        // Pairs with the fence in `gate_wait`; also with the one in `close`:
-        // either this push sees `closed`, or the close's drain sees the job.
-        fence(SeqCst);
-        if self.gate_asleep.load(Relaxed) {
-            self.unpark_gate();
-        }
+        // Either the gate, going to sleep, sees this job, or this wakes it;
+        // and either this push sees `closed`, or the close's drain sees the
+        // job (the notify's fence pairs with the close's).
+        self.gate.notify();
         if self.closed.load(Acquire) {
             self.drain();
-        }
-    }
-
-    fn unpark_gate(&self) {
-        if let Some(gate) = self.gate_thread.get() {
-            gate.unpark();
         }
     }
 
@@ -130,8 +115,7 @@ impl RunQueue {
     /// so jobs that waited for their class's budget may start, and end
     /// cancelled), or the queue closed.
     pub(crate) fn wake_all(&self) {
-        fence(SeqCst);
-        self.unpark_gate();
+        self.gate.wake();
     }
 
     /// The executor is stopping: every pump returns after its current poll
@@ -175,31 +159,13 @@ impl RunQueue {
     }
 
     /// On the gate thread: returns once a job may start or the queue has
-    /// closed; parks meanwhile.
+    /// closed; parks meanwhile (until a push, or until a throttled job may
+    /// start).
     fn gate_wait(&self) {
-        loop {
-            if self.closed.load(Acquire) || self.jobs.has_runnable() {
-                return;
-            }
-            self.gate_asleep.store(true, Relaxed);
-            // Pairs with the fence in `push` and `wake_all`.
-            fence(SeqCst);
-            let next = self.jobs.next_start();
-            let runnable = next.is_some_and(|start| start <= Instant::now());
-            if self.closed.load(Acquire) || runnable {
-                self.gate_asleep.store(false, Relaxed);
-                return;
-            }
-            match next {
-                // Only capped classes over their budget have jobs: sleep
-                // until the first may start, or a push wakes the gate.
-                Some(start) => {
-                    thread::park_timeout(start.saturating_duration_since(Instant::now()))
-                }
-                None => thread::park(),
-            }
-            self.gate_asleep.store(false, Relaxed);
-        }
+        self.gate.wait_until(
+            || self.closed.load(Acquire) || self.jobs.has_runnable(),
+            || self.jobs.next_start(),
+        );
     }
 }
 

@@ -14,7 +14,7 @@ use futures_core::Stream;
 use tokio::sync::mpsc;
 
 use crate::error::JobError;
-use crate::handle::JobHandle;
+use crate::job::handle::JobHandle;
 
 /// A channel holding at most `buffer` items: at least one, and at most
 /// what Tokio's channel can count (`usize::MAX >> 3`).

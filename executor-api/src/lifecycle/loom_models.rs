@@ -18,9 +18,10 @@ use loom::sync::atomic::AtomicUsize;
 use loom::sync::{Arc, Mutex};
 use loom::thread;
 
-use crate::backend::config::PoolConfig;
-use crate::backend::core::ExecutorCore;
-use crate::backend::{BackendThreads, ClosureBody, FutureBody, ShutdownDriver};
+use crate::config::settings::PoolConfig;
+use crate::job::future::{ClosureBody, FutureBody};
+use crate::lifecycle::core::ExecutorCore;
+use crate::lifecycle::driver::{BackendThreads, ShutdownDriver};
 use crate::{CancelToken, JobError};
 
 /// A new core and its driver, with no watchdog (no real threads in a
@@ -459,7 +460,7 @@ fn bounded_admission_racing_a_start_and_a_shutdown() {
 /// deadlock).
 #[test]
 fn immediate_shutdown_racing_a_worker_asleep_on_a_throttled_class() {
-    use crate::backend::{ClassQueues, Pop};
+    use crate::sched::queues::{ClassQueues, Pop};
     use loom::sync::Condvar;
 
     /// The worker's bed: woken by the driver's `abort`.

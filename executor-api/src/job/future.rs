@@ -9,17 +9,17 @@ use std::time::Instant;
 
 use pin_project_lite::pin_project;
 
-use crate::backend::cell::{Delivery, JobCell, Start};
-use crate::backend::classes::ClassIndex;
-use crate::backend::core::Shared;
-use crate::backend::trace::{JobTrace, drop_trace};
-use crate::backend::worker::WatchedPoll;
-use crate::cancel::CancelToken;
 use crate::contain::{drop_contained, drop_payload};
 use crate::error::JobError;
-use crate::handle::JobHandle;
+use crate::job::cancel::CancelToken;
+use crate::job::cell::{Delivery, JobCell, Start};
+use crate::job::handle::JobHandle;
+use crate::job::slice::Slice;
+use crate::job::trace::{JobTrace, drop_trace};
+use crate::lifecycle::core::Shared;
+use crate::lifecycle::worker::WatchedPoll;
 use crate::metrics::Ending;
-use crate::slice::Slice;
+use crate::sched::classes::ClassIndex;
 use crate::sync::Arc;
 
 mod sealed {
@@ -137,7 +137,7 @@ pin_project! {
     ///
     /// Until its first poll, the body waits in the cell the job shares with
     /// its handle, where a cancellation can take it and end the job at
-    /// once, without waiting for a worker (see `backend::cell`).
+    /// once, without waiting for a worker (see `job::cell`).
     #[must_use = "a job does nothing unless polled, and is cancelled when dropped"]
     pub struct Job<B: JobBody> {
         // `None` until the first poll takes it from the cell, and again
@@ -156,7 +156,7 @@ pin_project! {
         // When it was admitted, in nanoseconds since its class table's
         // epoch.
         submitted: u64,
-        // The spans its polls enter (see `backend::trace`), if any.
+        // The spans its polls enter (see `job::trace`), if any.
         trace: Option<Box<JobTrace>>,
     }
 
@@ -366,7 +366,7 @@ impl<B: JobBody> Future for Job<B> {
         let end = Instant::now();
         // About the CPU time the poll ran, not the wall time it took: a poll
         // the kernel preempted is not charged for the time it did not run.
-        let ran = crate::backend::cpu_time::charge(start, end);
+        let ran = crate::sched::cpu_time::charge(start, end);
         classes.charge(
             *this.class,
             u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX),

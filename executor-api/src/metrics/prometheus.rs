@@ -55,9 +55,10 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
-use crate::backend::{ExecutorBackend, ExecutorCore};
-use crate::histogram::DurationHistogram;
+use crate::backend::ExecutorBackend;
+use crate::lifecycle::core::ExecutorCore;
 use crate::metrics::ClassMetrics;
+use crate::metrics::histogram::DurationHistogram;
 
 /// A [`Collector`] of the figures of one or more executors (see the
 /// [module docs](self) for the metrics), to register with

@@ -1,9 +1,13 @@
 //! Job counters, executor-wide and per class, and their snapshots.
 
+pub(crate) mod histogram;
+#[cfg(feature = "prometheus")]
+pub mod prometheus;
+
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Duration;
 
-use crate::histogram::DurationHistogram;
+use crate::metrics::histogram::DurationHistogram;
 use crate::sync::{AtomicU64, CachePadded as Padded};
 
 /// A snapshot of an executor's job counters, over every class.

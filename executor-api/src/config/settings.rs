@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 
-use crate::backend::Priority;
-use crate::class::{DEFAULT_CLASS, WorkloadClass};
+use crate::config::priority::Priority;
 use crate::error::{BuildError, validate_name};
+use crate::sched::class::{DEFAULT_CLASS, WorkloadClass};
 
 /// The niceness of worker threads unless a builder says otherwise.
 pub const DEFAULT_NICE: i32 = 10;
@@ -62,7 +62,7 @@ impl PoolConfig {
             workers: None,
             priority: Priority::DEFAULT,
             io_runtime: None,
-            watchdog: Some(crate::backend::DEFAULT_WATCHDOG_THRESHOLD),
+            watchdog: Some(crate::lifecycle::watchdog::DEFAULT_WATCHDOG_THRESHOLD),
             job_spans: true,
             classes: Vec::new(),
             time_slice: DEFAULT_TIME_SLICE,

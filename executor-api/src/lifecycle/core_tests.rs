@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::backend::core::{Drain, ExecutorCore};
-use crate::backend::{FutureBody, Job, JobBody};
+use crate::job::future::{FutureBody, Job, JobBody};
+use crate::lifecycle::core::{Drain, ExecutorCore};
 use crate::{JobError, JobHandle};
 use futures::task::{ArcWake, waker};
 

@@ -34,10 +34,10 @@ use std::sync::atomic::Ordering::{Acquire, Release};
 use std::task::{Context, Poll, Waker};
 
 use crate::JobError;
-use crate::backend::classes::ClassIndex;
-use crate::backend::core::Shared;
 use crate::contain::{drop_contained, wake_contained};
+use crate::lifecycle::core::Shared;
 use crate::metrics::Ending;
+use crate::sched::classes::ClassIndex;
 use crate::sync::{Arc, AtomicBool, Mutex, lock};
 
 /// What a cell holds for a job that has not started: its body, and what

@@ -37,14 +37,14 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use crate::backend::classes::{ClassIndex, ClassTable};
-use crate::backend::config::ValidPoolConfig;
-use crate::backend::job::{Job, JobBody};
-use crate::backend::trace::JobTrace;
+use crate::config::settings::ValidPoolConfig;
 use crate::contain::{drop_contained, wake_all_contained};
 use crate::error::JobError;
-use crate::handle::JobHandle;
+use crate::job::future::{Job, JobBody};
+use crate::job::handle::JobHandle;
+use crate::job::trace::JobTrace;
 use crate::metrics::{ClassMetrics, Ending, Metrics};
+use crate::sched::classes::{ClassIndex, ClassTable};
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, lock};
 
 use slab::Slab;
@@ -146,7 +146,7 @@ impl ExecutorCore {
     /// class, job spans on.
     #[cfg(all(test, not(executor_loom)))]
     pub(crate) fn new(name: &str) -> Self {
-        let config = crate::backend::config::PoolConfig::new(name)
+        let config = crate::config::settings::PoolConfig::new(name)
             .validate()
             .expect("the default settings are valid");
         ExecutorCore::from_config(&config)
@@ -259,7 +259,7 @@ impl ExecutorCore {
         loop {
             if current & CLOSED != 0 {
                 class.release();
-                crate::backend::trace::drop_trace(trace);
+                crate::job::trace::drop_trace(trace);
                 return self.reject(body);
             }
             // Acquire/Release: orders the admission with the close (invariant 2).

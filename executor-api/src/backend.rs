@@ -29,35 +29,18 @@
 //! 3. hands the threads to [`ShutdownDriver::spawn`], which runs the
 //!    shutdown sequence on a thread of its own (see [`ShutdownDriver`]).
 
-mod classes;
-mod config;
-mod core;
-mod cpu_time;
-mod driver;
-mod job;
-mod ordered;
-mod priority;
-mod trace;
-mod watchdog;
-pub(crate) mod worker;
-
-pub use self::classes::{ClassIndex, ClassQueues, Pop};
-pub(crate) use self::config::PoolConfig;
-pub use self::config::{DEFAULT_NICE, DEFAULT_TIME_SLICE, ValidPoolConfig};
-pub use self::core::{ExecutorCore, Join};
-pub use self::driver::{BackendThreads, ShutdownDriver};
-pub use self::job::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};
-pub use self::priority::{
+pub use crate::config::priority::{
     ParsePriorityError, Priority, current_thread_is_idle_scheduled, current_thread_nice,
     lower_current_thread, use_idle_scheduling,
 };
-pub use self::watchdog::{DEFAULT_WATCHDOG_THRESHOLD, Watchdog};
-pub use self::worker::WorkerContext;
-
-pub(crate) mod cell;
-
-#[cfg(all(test, executor_loom))]
-mod loom_models;
+pub use crate::config::settings::{DEFAULT_NICE, DEFAULT_TIME_SLICE, ValidPoolConfig};
+pub use crate::job::future::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};
+pub use crate::lifecycle::core::{ExecutorCore, Join};
+pub use crate::lifecycle::driver::{BackendThreads, ShutdownDriver};
+pub use crate::lifecycle::watchdog::{DEFAULT_WATCHDOG_THRESHOLD, Watchdog};
+pub use crate::lifecycle::worker::WorkerContext;
+pub use crate::sched::classes::ClassIndex;
+pub use crate::sched::queues::{ClassQueues, Pop};
 
 use crate::error::BuildError;
 

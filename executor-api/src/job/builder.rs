@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use futures_core::Stream;
 
-use crate::backend::{ClassIndex, ClosureBody, FutureBody, JobBody};
-use crate::cancel::CancelToken;
 use crate::error::JobError;
 use crate::executor::Executor;
-use crate::handle::JobHandle;
-use crate::stream::{JobStream, channel, pump};
+use crate::job::cancel::CancelToken;
+use crate::job::future::{ClosureBody, FutureBody, JobBody};
+use crate::job::handle::JobHandle;
+use crate::job::stream::{JobStream, channel, pump};
+use crate::sched::classes::ClassIndex;
 
 /// Submits a job with options, made by [`Executor::job`]: a name, and a
 /// [workload class](crate::WorkloadClass).

@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use tokio::runtime::Handle;
 
-use crate::backend::{Launch, PoolConfig, Priority};
-use crate::class::WorkloadClass;
+use crate::backend::Launch;
+use crate::config::priority::Priority;
+use crate::config::settings::PoolConfig;
 use crate::error::BuildError;
+use crate::sched::class::WorkloadClass;
 
 /// Configures and builds an executor of backend `E`: the same settings,
 /// setters and validation for every backend, which supplies only how its

@@ -31,7 +31,7 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering::{AcqRel, Acquire};
 
-use crate::backend::classes::{ClassIndex, ClassTable};
+use crate::sched::classes::{ClassIndex, ClassTable};
 use crate::sync::{AtomicUsize, Mutex, Queue, lock};
 
 /// Up to this many classes, a worker scans them all for each job (no lock,
@@ -271,9 +271,10 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use crate::WorkloadClass;
-    use crate::backend::classes::{ClassIndex, ClassQueues, Pop};
-    use crate::backend::config::PoolConfig;
-    use crate::backend::core::ExecutorCore;
+    use crate::config::settings::PoolConfig;
+    use crate::lifecycle::core::ExecutorCore;
+    use crate::sched::classes::ClassIndex;
+    use crate::sched::queues::{ClassQueues, Pop};
 
     use super::SCAN_LIMIT;
 

@@ -46,7 +46,7 @@ pub enum Priority {
 impl Priority {
     /// [`Nice`](Self::Nice)`(`[`DEFAULT_NICE`](crate::backend::DEFAULT_NICE)`)`:
     /// what a builder uses unless told otherwise.
-    pub const DEFAULT: Priority = Priority::Nice(crate::backend::DEFAULT_NICE);
+    pub const DEFAULT: Priority = Priority::Nice(crate::config::settings::DEFAULT_NICE);
 
     /// Checks the niceness.
     ///

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
-use crate::backend::watchdog::{PollSlot, Watchdog, WatchdogHandle};
+use crate::lifecycle::watchdog::{PollSlot, Watchdog, WatchdogHandle};
 
 /// What the threads of one executor share: the I/O runtime that
 /// [`io::spawn`](crate::io::spawn) uses, and the watchdog that watches

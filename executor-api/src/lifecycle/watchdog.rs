@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{RecvTimeoutError, Sender};
 use tracing::Dispatch;
 
-use crate::backend::ExecutorCore;
 use crate::contain::drop_payload;
+use crate::lifecycle::core::ExecutorCore;
 
 /// The threshold unless a builder says otherwise.
 pub const DEFAULT_WATCHDOG_THRESHOLD: Duration = Duration::from_millis(100);

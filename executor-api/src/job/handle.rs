@@ -6,8 +6,8 @@ use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::backend::cell::JobCell;
 use crate::error::JobError;
+use crate::job::cell::JobCell;
 use std::sync::Arc;
 
 /// The handle to a submitted job: a future that resolves to the job's value

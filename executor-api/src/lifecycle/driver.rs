@@ -25,7 +25,7 @@
 //! driver dropped its runtime and terminated while a preempted submitter
 //! still held a counted job, so `join` resolved while a job lived. Written
 //! once, the step cannot be skipped by one backend; the loom models
-//! (`backend/loom_models.rs`) run this same code.
+//! (`lifecycle/loom_models.rs`) run this same code.
 
 use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,10 +33,10 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use crate::BuildError;
-use crate::backend::config::ValidPoolConfig;
-use crate::backend::core::{Drain, ExecutorCore};
-use crate::backend::watchdog::Watchdog;
-use crate::backend::worker::WorkerContext;
+use crate::config::settings::ValidPoolConfig;
+use crate::lifecycle::core::{Drain, ExecutorCore};
+use crate::lifecycle::watchdog::Watchdog;
+use crate::lifecycle::worker::WorkerContext;
 
 /// How often a graceful shutdown asks the backend again whether its other
 /// work has finished (backends have no notification for it).
@@ -221,7 +221,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use super::ShutdownDriver;
-    use crate::backend::config::PoolConfig;
+    use crate::config::settings::PoolConfig;
 
     fn threads_named(name: &str) -> usize {
         std::fs::read_dir("/proc/self/task")

@@ -1,0 +1,199 @@
+//! The run queues of an executor's classes ([`ClassQueues`]): one FIFO per
+//! class, popped in the order the policy chooses.
+
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+use std::time::{Duration, Instant};
+
+use crate::lifecycle::core::ExecutorCore;
+use crate::sched::classes::ClassIndex;
+use crate::sched::ordered::{Choice, Ordered, SCAN_LIMIT};
+use crate::sched::policy::Pick;
+use crate::sync::{AtomicUsize, CachePadded, Queue};
+
+/// What [`ClassQueues::pop`] found.
+#[derive(Debug)]
+pub enum Pop<T> {
+    /// The job to run next.
+    Job(T),
+    /// No job is queued.
+    Empty,
+    /// Jobs are queued, but only in capped classes that are over their
+    /// budget: none may start before this instant. Look again then, or when
+    /// a job is pushed.
+    Throttled(Instant),
+}
+
+/// The run queues of an executor's classes: one FIFO per class, and the
+/// choice of the next job by weight, cap and age. A backend pushes each
+/// runnable job to its class
+/// ([`RunnableJob::class`](crate::backend::RunnableJob::class)) and pops
+/// from its workers.
+///
+/// [`pop`](Self::pop) takes the oldest job of the class whose *virtual
+/// time* (the poll time its jobs used, divided by its weight, never
+/// further behind than the last class chosen) is smallest, among the
+/// classes that have jobs and are not over their cap's budget. A capped
+/// class's budget is a rate (its cap in cores) with a burst of
+/// `cores × window`; an immediate shutdown lifts the caps, so that queued
+/// jobs reach a worker and end cancelled.
+///
+/// Pushing never takes a lock (a submitter on the I/O runtime never waits
+/// for a low-priority worker); popping reads each class's state without
+/// one.
+///
+/// A worker that finds nothing to pop may sleep until a push, and one that
+/// is told [`Pop::Throttled`] until that instant or a push that brings a
+/// job that may start earlier ([`next_start`](Self::next_start)).
+pub struct ClassQueues<T> {
+    core: ExecutorCore,
+    queues: Box<[Queue<T>]>,
+    /// Jobs pushed and not yet popped: counted after the push and before
+    /// the pop returns, so that a pop that looked at the queues one after
+    /// another while jobs moved (and saw each empty) knows to look again
+    /// rather than report them empty.
+    queued: CachePadded<AtomicUsize>,
+    /// Past [`SCAN_LIMIT`] classes: the ordered sets the next class is
+    /// chosen from (see `sched::ordered`).
+    ordered: Option<Ordered>,
+}
+
+impl<T> std::fmt::Debug for ClassQueues<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClassQueues")
+            .field("classes", &self.queues.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> ClassQueues<T> {
+    /// Empty queues for the classes of `core`'s executor.
+    pub fn new(core: &ExecutorCore) -> Self {
+        let classes = core.classes().len();
+        let queues = (0..classes).map(|_| Queue::new()).collect();
+        ClassQueues {
+            core: core.clone(),
+            queues,
+            queued: CachePadded(AtomicUsize::new(0)),
+            ordered: (classes > SCAN_LIMIT).then(|| Ordered::new(classes)),
+        }
+    }
+
+    /// Queues `job` at the back of its class.
+    pub fn push(&self, class: ClassIndex, job: T) {
+        self.queues[class.get()].push(job);
+        if let Some(ordered) = &self.ordered {
+            ordered.pushed(class);
+        }
+        self.queued.fetch_add(1, Release);
+    }
+
+    /// Takes the job to run next, if one may start now.
+    pub fn pop(&self) -> Pop<T> {
+        let table = self.core.classes();
+        if let Some(ordered) = &self.ordered {
+            let popped = ordered.pop_with(table, self.core.is_aborted(), |index| {
+                self.queues[index].pop()
+            });
+            return match popped {
+                Ok(job) => {
+                    self.queued.fetch_sub(1, AcqRel);
+                    Pop::Job(job)
+                }
+                Err(Choice::Throttled(until)) => {
+                    Pop::Throttled(table.epoch + Duration::from_nanos(until))
+                }
+                Err(Choice::Empty | Choice::Class(_)) => Pop::Empty,
+            };
+        }
+        if let [only] = &*self.queues
+            && !self.core.classes().capped
+        {
+            return match only.pop() {
+                Some(job) => {
+                    self.queued.fetch_sub(1, AcqRel);
+                    Pop::Job(job)
+                }
+                None => Pop::Empty,
+            };
+        }
+        loop {
+            let caps_lifted = self.core.is_aborted();
+            match table.pick(|index| !self.queues[index].is_empty(), caps_lifted) {
+                Pick::Class(index) => {
+                    if let Some(job) = self.queues[index].pop() {
+                        self.queued.fetch_sub(1, AcqRel);
+                        return Pop::Job(job);
+                    }
+                    // Another worker took it: choose again.
+                }
+                // The queues were looked at one after another: a job may
+                // have moved past the look (pushed to a class already seen,
+                // while another worker took the last of a class not yet
+                // seen). Only a count of zero is empty.
+                Pick::Empty if self.queued.load(Acquire) > 0 => crate::sync::spin_wait(),
+                Pick::Empty => return Pop::Empty,
+                Pick::Throttled(until) => {
+                    return Pop::Throttled(table.epoch + Duration::from_nanos(until));
+                }
+            }
+        }
+    }
+
+    /// Whether [`pop`](Self::pop) would find a job that may start now.
+    pub fn has_runnable(&self) -> bool {
+        self.next_start()
+            .is_some_and(|start| start <= Instant::now())
+    }
+
+    /// How many jobs are queued, in every class (a job being pushed or
+    /// popped at this moment may or may not be counted).
+    pub fn len(&self) -> usize {
+        self.queued.load(Acquire)
+    }
+
+    /// Whether no job is queued in any class.
+    pub fn is_empty(&self) -> bool {
+        self.queues.iter().all(Queue::is_empty)
+    }
+
+    /// When the first queued job may start: now if one may, the earliest
+    /// end of a cap's wait if only capped classes over their budget have
+    /// jobs, `None` if no job is queued. For a worker that sleeps until a
+    /// job may start: a push that makes this earlier should wake it.
+    pub fn next_start(&self) -> Option<Instant> {
+        let table = self.core.classes();
+        let caps_lifted = self.core.is_aborted();
+        if let Some(ordered) = &self.ordered {
+            return match ordered.peek(table, caps_lifted) {
+                Choice::Class(_) => Some(Instant::now()),
+                Choice::Throttled(until) => Some(table.epoch + Duration::from_nanos(until)),
+                Choice::Empty => None,
+            };
+        }
+        match table.pick_without_choosing(|index| !self.queues[index].is_empty(), caps_lifted) {
+            Pick::Class(_) => Some(Instant::now()),
+            Pick::Throttled(until) => Some(table.epoch + Duration::from_nanos(until)),
+            Pick::Empty => None,
+        }
+    }
+
+    /// Takes every queued job, whatever its class and cap, oldest first per
+    /// class: for a backend whose threads are gone, to drop them.
+    pub fn drain(&self) -> impl Iterator<Item = T> + '_ {
+        self.queues
+            .iter()
+            .enumerate()
+            .flat_map(move |(index, queue)| {
+                std::iter::from_fn(move || {
+                    let job = queue.pop();
+                    if job.is_some() {
+                        self.queued.fetch_sub(1, AcqRel);
+                        if let Some(ordered) = &self.ordered {
+                            ordered.drained(index);
+                        }
+                    }
+                    job
+                })
+            })
+    }
+}
