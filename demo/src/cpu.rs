@@ -228,6 +228,22 @@ impl Cpu {
         })
     }
 
+    /// Jobs of the queries' class cancelled so far (under the `fifo`
+    /// schedule, compaction's too: it shares the class); 0 on the shared
+    /// runtime.
+    pub fn cancelled_queries(&self) -> u64 {
+        match self {
+            Cpu::Dedicated(pools) => pools
+                .queries
+                .class_metrics()
+                .into_iter()
+                .filter(|class| class.name == pools.classes.0)
+                .map(|class| class.cancelled)
+                .sum(),
+            Cpu::Shared { .. } => 0,
+        }
+    }
+
     /// The executors' counters, summed (`None` on the shared runtime).
     pub fn metrics(&self) -> Option<Metrics> {
         match self {

@@ -345,7 +345,8 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 /// How a shutdown went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Whether every in-flight request finished before the deadline.
+    /// Whether every in-flight request finished before the deadline, and no
+    /// query because the deadline cancelled it.
     pub drained: bool,
     /// Executor jobs cancelled over the service's life (0 for `shared`).
     pub cancelled_jobs: u64,
@@ -570,11 +571,17 @@ async fn serve(
     tracing::info!(?drain_timeout, "shutting down: draining in-flight queries");
     // The executor drains for the same deadline, then cancels what is left:
     // their requests are answered 503 and the server finishes.
+    let cancelled_before = cpu.cancelled_queries();
     let executor = cpu.clone();
     let executor_done = tokio::spawn(async move { executor.shut_down(drain_timeout).await });
-    let drained = tokio::time::timeout(drain_timeout, &mut server)
+    // Drained: every request finished within the deadline, and no query
+    // because the executor's deadline cancelled its job (the executor's
+    // deadline and this timer race: a query cancelled at the deadline can
+    // be answered before this timer fires).
+    let finished = tokio::time::timeout(drain_timeout, &mut server)
         .await
         .is_ok();
+    let drained = finished && cpu.cancelled_queries() == cancelled_before;
     if !drained {
         // At the deadline the executor cancels its jobs; queries on the
         // shared runtime are cancelled here. Their requests are answered
