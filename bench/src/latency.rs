@@ -428,13 +428,24 @@ fn start(load: Load, cores: usize) -> (Target, Owner) {
 /// one-way latency.
 type Probe = (Instant, crossbeam_channel::Sender<Duration>);
 
-/// Runs the probe for `duration` under `load`.
-pub fn measure(load: Load, cores: usize, duration: Duration, chunks: &Chunks) -> Latency {
-    let io = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("bench-io")
-        .build()
-        .expect("build the I/O runtime");
+/// Runs the probe for `duration` under `load`. With `io_slice`, the I/O
+/// runtime's threads and the probing thread ask the kernel for a short
+/// time slice (`executor_api::latency`).
+pub fn measure(
+    load: Load,
+    cores: usize,
+    duration: Duration,
+    chunks: &Chunks,
+    io_slice: bool,
+) -> Latency {
+    let mut io = tokio::runtime::Builder::new_multi_thread();
+    io.worker_threads(cores).thread_name("bench-io");
+    if io_slice {
+        io.on_thread_start(executor_api::latency::on_thread_start);
+    }
+    let io = io.build().expect("build the I/O runtime");
+    // The probing thread (this one) too, for this scenario only.
+    let _slice = io_slice.then(SliceGuard::mark);
 
     // The latency-sensitive endpoint: answers as soon as it is polled.
     let (requests, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Probe>();
@@ -599,6 +610,28 @@ impl Summary {
     }
 }
 
+/// Gives the calling thread a short time slice while it lives, and the
+/// kernel's default back when dropped.
+struct SliceGuard;
+
+impl SliceGuard {
+    fn mark() -> SliceGuard {
+        if let Err(err) =
+            executor_api::latency::mark_current_thread(executor_api::latency::DEFAULT_SLICE)
+        {
+            eprintln!("bench: --io-slice did not apply: {err}");
+        }
+        SliceGuard
+    }
+}
+
+impl Drop for SliceGuard {
+    fn drop(&mut self) {
+        // The kernel's default: a zero slice request means "default".
+        let _ = executor_api::latency::mark_current_thread(Duration::ZERO);
+    }
+}
+
 /// Runs every scenario `rounds` times, interleaved (round 1 of every
 /// scenario, then round 2, ...), so that drift on a shared machine hits
 /// all alike.
@@ -608,6 +641,7 @@ pub fn measure_all(
     duration: Duration,
     rounds: usize,
     chunks: &Chunks,
+    io_slice: bool,
     progress: &mut dyn FnMut(&str),
 ) -> Vec<(Load, Summary)> {
     let mut summaries: Vec<(Load, Summary)> = loads
@@ -621,7 +655,9 @@ pub fn measure_all(
             loads.len()
         ));
         for (load, summary) in &mut summaries {
-            summary.rounds.push(measure(*load, cores, duration, chunks));
+            summary
+                .rounds
+                .push(measure(*load, cores, duration, chunks, io_slice));
         }
     }
     summaries

@@ -51,6 +51,11 @@ struct Args {
     /// Interleaved rounds of the latency scenarios (default: 3).
     #[arg(long)]
     latency_rounds: Option<usize>,
+    /// In the latency section, give the I/O runtime's threads and the
+    /// probing thread a short time slice (`executor_api::latency`, Linux
+    /// 6.12+): what a service that marks its latency-sensitive threads gets.
+    #[arg(long)]
+    io_slice: bool,
 }
 
 /// A section of the report.
@@ -200,8 +205,15 @@ fn main() -> ExitCode {
             .latency_secs
             .map_or(plan.latency, Duration::from_secs_f64);
         let rounds = args.latency_rounds.unwrap_or(plan.latency_rounds).max(1);
-        let summaries =
-            latency::measure_all(&loads, cores, duration, rounds, &chunks, &mut progress);
+        let summaries = latency::measure_all(
+            &loads,
+            cores,
+            duration,
+            rounds,
+            &chunks,
+            args.io_slice,
+            &mut progress,
+        );
         Some((chunks, summaries))
     } else {
         None

@@ -29,6 +29,11 @@ struct Args {
     /// Worker threads of the I/O runtime [default: one per core].
     #[arg(long)]
     io_threads: Option<NonZeroUsize>,
+    /// Give the I/O runtime's threads a short time slice (Linux 6.12+,
+    /// `executor_api::latency`): they preempt the CPU workers sooner when
+    /// a request arrives.
+    #[arg(long)]
+    io_slice: bool,
     /// Priority of the executor's workers: `normal`, `idle`, or a niceness
     /// 0..=19.
     #[arg(long, default_value = "10")]
@@ -127,12 +132,15 @@ fn cores() -> usize {
 }
 
 fn serve(args: &Args, console: bool) -> Result<(), DemoError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime
         .worker_threads(args.io_threads.map_or_else(cores, NonZeroUsize::get))
         .thread_name("io")
-        .enable_all()
-        .build()
-        .map_err(DemoError::Runtime)?;
+        .enable_all();
+    if args.io_slice {
+        runtime.on_thread_start(executor_api::latency::on_thread_start);
+    }
+    let runtime = runtime.build().map_err(DemoError::Runtime)?;
     let config = ServiceConfig {
         backend: args.backend,
         workers: args.workers.map_or_else(cores, NonZeroUsize::get),

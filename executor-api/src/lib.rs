@@ -83,6 +83,7 @@ mod error;
 mod executor;
 pub mod io;
 mod job;
+pub mod latency;
 mod lifecycle;
 mod metrics;
 mod sched;
