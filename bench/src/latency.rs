@@ -444,8 +444,6 @@ pub fn measure(
         io.on_thread_start(executor_api::latency::on_thread_start);
     }
     let io = io.build().expect("build the I/O runtime");
-    // The probing thread (this one) too, for this scenario only.
-    let _slice = io_slice.then(SliceGuard::mark);
 
     // The latency-sensitive endpoint: answers as soon as it is polled.
     let (requests, mut incoming) = tokio::sync::mpsc::unbounded_channel::<Probe>();
@@ -459,6 +457,9 @@ pub fn measure(
     let done = Arc::new(AtomicU64::new(0));
     let (submit_times_tx, submit_times) = crossbeam_channel::unbounded::<Histogram<u64>>();
     let (target, owner) = start(load, cores);
+    // The probing thread (this one) too, for this scenario only: after the
+    // load's threads were created, so that they do not inherit the slice.
+    let _slice = io_slice.then(SliceGuard::mark);
     let kernel = chunks.kernel;
     let mut serial_chunk = Duration::ZERO;
     if let Some(pattern) = load.pattern() {

@@ -83,7 +83,9 @@ impl std::error::Error for LatencyError {
 }
 
 /// Asks for a time slice of `slice` for the calling thread (see the
-/// [module docs](self)), keeping its policy and nice value. Returns the
+/// [module docs](self)), keeping its policy and nice value. Threads the
+/// calling thread creates afterwards inherit the slice (an executor's
+/// workers reset theirs when they start). Returns the
 /// slice the kernel applied (it clamps requests to 100 µs – 100 ms). A
 /// zero slice gives the thread the kernel's default back.
 ///
@@ -107,7 +109,8 @@ pub fn on_thread_start() {
 
 /// The calling thread's time slice as the kernel reports it: the one it
 /// asked for, or the kernel's default (a few milliseconds) if none; `None`
-/// where the system has no such setting (before Linux 6.12, elsewhere).
+/// where the system has no such setting (before Linux 6.12, elsewhere) and
+/// for a thread under another policy than `SCHED_OTHER`.
 pub fn current_thread_slice() -> Option<Duration> {
     imp::current_slice()
 }
@@ -118,9 +121,9 @@ mod imp {
 
     use super::LatencyError;
 
-    /// `struct sched_attr` of `sched_setattr(2)`, as of Linux 5.3 (the
-    /// kernel accepts any size it knows, and this one is known to every
-    /// kernel with the call).
+    /// `struct sched_attr` of `sched_setattr(2)`, as of Linux 5.3 (56
+    /// bytes). Older kernels know 48 bytes and accept a larger struct whose
+    /// tail is zero, as here (the utilisation clamps are not used).
     #[repr(C)]
     #[derive(Default)]
     struct SchedAttr {
@@ -154,9 +157,21 @@ mod imp {
         if result == 0 {
             Ok(attr)
         } else {
-            Err(LatencyError::Refused(std::io::Error::last_os_error()))
+            Err(refused(std::io::Error::last_os_error()))
         }
     }
+
+    /// A failed call: `ENOSYS` is a kernel without the call, not a refusal.
+    fn refused(err: std::io::Error) -> LatencyError {
+        if err.raw_os_error() == Some(libc::ENOSYS) {
+            LatencyError::Unsupported("the kernel has no sched_setattr (before Linux 3.14)")
+        } else {
+            LatencyError::Refused(err)
+        }
+    }
+
+    /// `SCHED_FLAG_RESET_ON_FORK`: kept if the thread had it.
+    const RESET_ON_FORK: u64 = 0x01;
 
     pub(super) fn set_slice(slice: Duration) -> Result<Duration, LatencyError> {
         let mut attr = get()?;
@@ -166,15 +181,17 @@ mod imp {
             ));
         }
         attr.size = std::mem::size_of::<SchedAttr>() as u32;
-        attr.sched_flags = 0;
+        attr.sched_flags &= RESET_ON_FORK;
         attr.sched_runtime = u64::try_from(slice.as_nanos()).unwrap_or(u64::MAX);
         // SAFETY: `attr` is a valid, initialised `sched_attr` whose `size`
-        // field says its size; pid 0 is the calling thread; flags are 0.
+        // field says its size, and writable for the whole call (on `E2BIG`
+        // the kernel writes the size it knows into it); pid 0 is the
+        // calling thread; flags are 0.
         #[allow(unsafe_code)]
         let result =
-            unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) };
+            unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &mut attr as *mut SchedAttr, 0) };
         if result != 0 {
-            return Err(LatencyError::Refused(std::io::Error::last_os_error()));
+            return Err(refused(std::io::Error::last_os_error()));
         }
         if slice.is_zero() {
             // The kernel's default again.

@@ -252,6 +252,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// verification would build against the old source. Only those copies of
 /// our own crates are removed; a fresh machine has none.
 fn forget_packaged_copies() {
+    forget_packaged_builds();
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| {
@@ -283,6 +284,53 @@ fn forget_packaged_copies() {
             .any(|prefix| name.starts_with(prefix));
             if ours {
                 let _ = std::fs::remove_dir_all(krate.path());
+            }
+        }
+    }
+}
+
+/// Removes what an earlier `cargo package` compiled of our library crates in
+/// its target dir. Cargo fingerprints a registry crate by its version, not
+/// its source: with the version unchanged, the next verification would link
+/// against the old build of a crate it just repackaged.
+fn forget_packaged_builds() {
+    let build = crate::cmd::workspace_root().join("target/package-check/debug");
+    for (dir, prefixes) in [
+        (
+            build.join(".fingerprint"),
+            &[
+                "executor-api-",
+                "executor-tokio-",
+                "executor-rayon-",
+                "executor-datafusion-",
+            ][..],
+        ),
+        (
+            build.join("deps"),
+            &[
+                "libexecutor_api-",
+                "libexecutor_tokio-",
+                "libexecutor_rayon-",
+                "libexecutor_datafusion-",
+                "executor_api-",
+                "executor_tokio-",
+                "executor_rayon-",
+                "executor_datafusion-",
+            ][..],
+        ),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if prefixes.iter().any(|prefix| name.starts_with(prefix)) {
+                let path = entry.path();
+                let _ = if path.is_dir() {
+                    std::fs::remove_dir_all(&path)
+                } else {
+                    std::fs::remove_file(&path)
+                };
             }
         }
     }

@@ -61,14 +61,21 @@ impl Priority {
         }
     }
 
-    /// Applies this priority to the calling thread. A failure is returned
-    /// for the backend to log; the thread keeps running at its current
-    /// priority.
+    /// Applies this priority to the calling thread, and gives it the
+    /// kernel's default time slice (a thread inherits its creator's, which
+    /// may be short: see [`latency`](crate::latency)). A failure is
+    /// returned for the backend to log; the thread keeps running at its
+    /// current priority.
     ///
     /// # Errors
     ///
     /// The OS error.
     pub fn apply_to_current_thread(self) -> std::io::Result<()> {
+        // A thread inherits its creator's time slice: a worker created by a
+        // thread that asked for a short one (`crate::latency`) goes back to
+        // the kernel's default first. Best effort: where slices do not
+        // exist there is nothing to reset.
+        let _ = crate::latency::mark_current_thread(std::time::Duration::ZERO);
         match self {
             Priority::Normal => Ok(()),
             Priority::Nice(nice) => lower_current_thread(nice),

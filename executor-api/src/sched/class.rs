@@ -38,16 +38,17 @@ pub const DEFAULT_CAP_WINDOW: Duration = Duration::from_millis(100);
 /// others have caught up). Long jobs take part by yielding, for example
 /// with [`yield_if_needed`](crate::yield_if_needed) between chunks.
 ///
-/// A poll's time is the CPU time its worker thread ran during it (the
-/// thread's CPU clock), not its wall-clock length: a worker the OS
-/// preempted mid-poll (the workers run at low priority, on a host that may
-/// be busy) does not charge its class for the wait. Polls shorter than
-/// 20 µs are charged their wall time (reading the clock costs a system
-/// call); the clock is read at least once a millisecond of such polls, so
-/// a poll's charge is off by at most that. Work a job hands to other
-/// threads (the pieces of a `par_iter` that other pool threads steal,
-/// `tokio::spawn`) is charged to no class, and neither is time a poll
-/// spends blocked: weights and caps govern what jobs' polls run.
+/// A poll's time is about the CPU time its worker thread ran during it,
+/// not its wall-clock length: a worker the OS preempted mid-poll (the
+/// workers run at low priority, on a host that may be busy) does not
+/// charge its class for the whole wait. Each poll is charged its wall time
+/// times the share of its thread's polling time that the thread ran in
+/// the last 10 ms window (its CPU clock is read once a window: reading it
+/// at every poll cost the I/O runtime's tail latency), at least a quarter;
+/// so a charge is off by the host's drift in load over a window. Work a
+/// job hands to other threads (the pieces of a `par_iter` that other pool
+/// threads steal, `tokio::spawn`) is charged to no class: weights and caps
+/// govern what jobs' polls run.
 ///
 /// Past 64 classes, the next class is chosen from ordered sets instead of
 /// a scan of every class, so a job costs about the same whatever the number

@@ -10,23 +10,28 @@
 //! call that takes the CPU's run-queue lock: read at every poll, it doubled
 //! the I/O runtime's p99 wake-up latency under a burst of CPU work (69-134
 //! µs against 38-44 µs, side by side in the benchmark). So it is read at
-//! most once per [`WINDOW`] of a thread's polling, and in between each poll
-//! is charged its wall time times the share of the thread's polling time
-//! that it actually ran in the last window:
+//! most once per [`WINDOW`] of wall time, by a poll that ends after the
+//! window; each poll is charged its wall time times the share of its
+//! thread's polling time that the thread actually ran in the last window
+//! (the poll that closes a window, by that window's share):
 //!
 //! - a thread that is not preempted runs all of its polling time: the share
 //!   is 1, and polls are charged their wall time;
 //! - on a busy host that lets the workers run 70 % of the time, the share
 //!   falls to about 0.7 within a window, and polls are charged what they
 //!   ran, within the drift of the host's load over one window;
-//! - CPU time the thread spends outside polls (the worker's bookkeeping)
-//!   only raises the share, which never goes above 1: at worst a poll is
-//!   charged its wall time, as before.
+//! - CPU time the thread spends outside polls (the worker's bookkeeping, a
+//!   pump's brief spin before it parks, Rayon work it helps with between
+//!   jobs) only raises the share, which never goes above 1: at worst a poll
+//!   is charged its wall time, as before;
+//! - the share is the thread's, not the poll's: a poll that blocks (waiting
+//!   in a `join` for a stolen piece) lowers it like a preemption does, for
+//!   the polls of every class on that thread in the next window, never
+//!   below a quarter ([`SHARE_FLOOR`]).
 //!
 //! Work a poll hands to other threads (the pieces of a `par_iter` that
 //! other pool threads steal) runs on their clocks and is charged to no
-//! class; a poll that blocks (waiting in a `join` for a stolen piece) lowers
-//! its thread's share like a preemption does.
+//! class.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -37,6 +42,11 @@ pub(crate) const WINDOW: Duration = Duration::from_millis(10);
 
 /// The share of its polling time a thread ran, in 1/[`SHARE_ONE`]ths.
 const SHARE_ONE: u64 = 1 << 16;
+
+/// The smallest share a poll is charged: a quarter of its wall time. A
+/// thread whose polls mostly blocked (waiting in a `join` for a stolen
+/// piece) must not make a whole window of its polls nearly free.
+const SHARE_FLOOR: u64 = SHARE_ONE / 4;
 
 /// What the calling thread knows of its CPU clock.
 #[derive(Clone, Copy)]
@@ -73,10 +83,15 @@ pub(crate) fn charge(start: Instant, end: Instant) -> Duration {
     LEDGER
         .try_with(|cell| {
             let mut ledger = cell.get();
-            let charged = scale(wall, ledger.share);
             ledger.polled += wall;
             match ledger.reading {
-                None => ledger.reading = Some((thread_cpu(), end)),
+                // The first reading is the baseline: this poll is before it.
+                None => {
+                    ledger.reading = Some((thread_cpu(), end));
+                    ledger.polled = Duration::ZERO;
+                }
+                // A window has passed: its share, this poll included, is the
+                // share this poll and the next window's are charged.
                 Some((cpu_before, read_at)) if end.saturating_duration_since(read_at) >= WINDOW => {
                     let cpu = thread_cpu();
                     ledger.share = share_of(cpu.saturating_sub(cpu_before), ledger.polled);
@@ -86,18 +101,19 @@ pub(crate) fn charge(start: Instant, end: Instant) -> Duration {
                 Some(_) => {}
             }
             cell.set(ledger);
-            charged
+            scale(wall, ledger.share)
         })
         .unwrap_or(wall)
 }
 
-/// `ran` as a share of `polled`, at most 1 (in 1/[`SHARE_ONE`]ths).
+/// `ran` as a share of `polled`, between [`SHARE_FLOOR`] and 1 (in
+/// 1/[`SHARE_ONE`]ths).
 fn share_of(ran: Duration, polled: Duration) -> u64 {
     if polled.is_zero() || ran >= polled {
         return SHARE_ONE;
     }
     let share = ran.as_nanos().saturating_mul(u128::from(SHARE_ONE)) / polled.as_nanos();
-    u64::try_from(share).unwrap_or(SHARE_ONE)
+    u64::try_from(share).unwrap_or(SHARE_ONE).max(SHARE_FLOOR)
 }
 
 /// `wall` times `share`.
@@ -132,9 +148,21 @@ mod tests {
         let end = Instant::now();
         let charged = charge(start, end);
         assert!(
-            charged < (end - start) / 4,
+            charged <= (end - start) / 4 + Duration::from_micros(1),
             "a poll that slept {:?} was charged {charged:?}",
             end - start
+        );
+        // One long poll that runs, right after: it closes a window and is
+        // charged that window's share (its own), not the low one before.
+        let start = Instant::now();
+        let cpu = thread_cpu();
+        while thread_cpu() < cpu + 2 * WINDOW {}
+        let end = Instant::now();
+        let charged = charge(start, end);
+        assert!(
+            charged >= 2 * WINDOW * 9 / 10,
+            "a poll that ran {:?} after polls that slept was charged {charged:?}",
+            2 * WINDOW
         );
         // Windows of polls that run: the share comes back to (about) 1.
         for _ in 0..3 {

@@ -146,8 +146,9 @@ impl<T> ClassQueues<T> {
     }
 
     /// How many jobs are queued, in every class (a job being pushed or
-    /// popped at this moment may or may not be counted).
-    pub fn len(&self) -> usize {
+    /// popped at this moment may or may not be counted): one counter, where
+    /// [`is_empty`](Self::is_empty) looks at every class's queue.
+    pub fn queued(&self) -> usize {
         self.queued.load(Acquire)
     }
 
