@@ -21,7 +21,11 @@
 //!   [`STREAM_BUFFER`] chunks ahead (the shape of a query plan's output
 //!   partitions);
 //! - [`Pattern::Burst`]: two loaders, each submitting 64 chunks of about
-//!   0.4 ms at once and awaiting them all, then the next burst.
+//!   0.4 ms at once and awaiting them all, then the next burst;
+//! - [`Pattern::Serial`]: one loader per core, each submitting a chunk of
+//!   about 4 ms, awaiting it, then submitting the next (request and
+//!   response, as a service's handlers do): the workers park and wake once
+//!   per chunk.
 //!
 //! The same loaders drive every [`Load`]: our executors (`spawn_stream`,
 //! `spawn_cpu`); a raw dedicated Tokio runtime (a producer task sending
@@ -50,24 +54,28 @@ pub enum Pattern {
     Steady,
     /// Bursts of many short chunks submitted at once.
     Burst,
+    /// One chunk at a time per loader: each submitted when the one before
+    /// has returned.
+    Serial,
 }
 
 impl Pattern {
-    /// Both patterns.
-    pub const ALL: [Pattern; 2] = [Pattern::Steady, Pattern::Burst];
+    /// Every pattern.
+    pub const ALL: [Pattern; 3] = [Pattern::Steady, Pattern::Burst, Pattern::Serial];
 
     /// The report name.
     pub fn name(self) -> &'static str {
         match self {
             Pattern::Steady => "steady",
             Pattern::Burst => "burst",
+            Pattern::Serial => "serial",
         }
     }
 
     /// The serial time a chunk of this pattern aims at.
     pub fn chunk_target(self) -> Duration {
         match self {
-            Pattern::Steady => Duration::from_micros(4_000),
+            Pattern::Steady | Pattern::Serial => Duration::from_micros(4_000),
             Pattern::Burst => Duration::from_micros(400),
         }
     }
@@ -253,9 +261,11 @@ impl Chunks {
         }
     }
 
-    fn of(&self, pattern: Pattern) -> (Table, Duration) {
+    /// The table and serial chunk time of `pattern` (the serial pattern
+    /// uses the steady one's chunks).
+    pub fn of(&self, pattern: Pattern) -> (Table, Duration) {
         match pattern {
-            Pattern::Steady => self.steady,
+            Pattern::Steady | Pattern::Serial => self.steady,
             Pattern::Burst => self.burst,
         }
     }
@@ -474,6 +484,19 @@ pub fn measure(
                     io.spawn(async move {
                         while !stop.load(Ordering::Relaxed) && chunks.next().await.is_some() {
                             done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            }
+            Pattern::Serial => {
+                for loader in 0..cores {
+                    let (stop, done, target) = (stop.clone(), done.clone(), target.clone());
+                    io.spawn(async move {
+                        let mut next = loader;
+                        while !stop.load(Ordering::Relaxed) {
+                            target.submit(kernel, table, next % count).wait().await;
+                            done.fetch_add(1, Ordering::Relaxed);
+                            next += cores;
                         }
                     });
                 }

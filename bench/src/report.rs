@@ -246,10 +246,7 @@ impl Results {
             }
             let mut sizes = Map::new();
             for pattern in Pattern::ALL {
-                let (table, per_chunk) = match pattern {
-                    Pattern::Steady => chunks.steady,
-                    Pattern::Burst => chunks.burst,
-                };
+                let (table, per_chunk) = chunks.of(pattern);
                 sizes.insert(
                     pattern.name().into(),
                     json!({"rows": table.rows() / table.chunks().max(1), "serial_ms": per_chunk.as_secs_f64() * 1e3}),
@@ -595,7 +592,8 @@ impl Results {
                  Every 1 ms a plain thread sends a message to a task on the I/O runtime (one worker per core) and waits for the reply: \
                  `one-way` is send to receipt, `round trip` send to reply. \
                  Meanwhile group-by chunks saturate every core: `steady`, two loaders per core each with one {:.1} ms chunk in flight; \
-                 `burst`, two loaders each submitting {} chunks of {:.2} ms at once. \
+                 `burst`, two loaders each submitting {} chunks of {:.2} ms at once; \
+                 `serial`, one loader per core submitting a steady-sized chunk each time the last one returned (request and response: the workers park and wake per chunk). \
                  `executor_*`: our backends; `raw_tokio`: a dedicated Tokio runtime fed with `Handle::spawn`; `raw_rayon`: a Rayon pool fed with `spawn` and a oneshot; \
                  each with its threads at the priority named last (`nice10` is our default, `idle` is `SCHED_IDLE`). `shared_runtime`: the chunks run on the I/O runtime itself. \
                  `load_cores`: the CPU the load got (chunks done × serial chunk time ÷ wall time). \

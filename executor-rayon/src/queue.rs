@@ -64,6 +64,7 @@ use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
+use crossbeam_utils::Backoff;
 use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
 use rayon::{ThreadPool, Yield};
 
@@ -149,6 +150,11 @@ impl RunQueue {
                         slice = Instant::now();
                     }
                 }
+                // Jobs often come in quick succession (a service submits
+                // the next as soon as the last one's answer is out): look
+                // again for a few microseconds before going to the gate,
+                // which takes two wake-ups (the gate's, then this pump's).
+                Pop::Empty if self.work_arrives_soon() => {}
                 Pop::Empty | Pop::Throttled(_) => {
                     // Runs this pool's Rayon work while it waits.
                     gate.install(|| self.gate_wait());
@@ -156,6 +162,20 @@ impl RunQueue {
                 }
             }
         }
+    }
+
+    /// Whether a job is pushed (or the queue closes) while the pump spins,
+    /// then yields its thread, a few times: crossbeam's `Backoff`, a few
+    /// microseconds in all. One counter is read, not every class's queue.
+    fn work_arrives_soon(&self) -> bool {
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if self.closed.load(Acquire) || self.jobs.queued() > 0 {
+                return true;
+            }
+        }
+        false
     }
 
     /// On the gate thread: returns once a job may start or the queue has
