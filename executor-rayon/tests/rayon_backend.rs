@@ -99,7 +99,7 @@ fn current_is_the_executor_of_the_calling_pool_thread() {
     shutdown_and_join(&executor);
 }
 
-// ----- jobs start only at the top of a pool thread's stack -----
+// ----- jobs never nest: a thread waiting in Rayon runs no job -----
 
 thread_local! {
     /// Set on a pool thread while the outer job of a nesting test is inside
@@ -127,8 +127,8 @@ fn a_lock_held_across_a_scope_never_deadlocks_on_another_job() {
         let mut guard = outer_lock.lock().unwrap();
         rayon::scope(|scope| {
             scope.spawn(|_| {});
-            // Submitted from the pool thread: its ticket lands on top of
-            // this thread's deque, above the scope's own work.
+            // Submitted from the pool thread inside the scope: had it been
+            // Rayon work, the scope's wait would pop it first.
             let inner_lock = outer_lock.clone();
             let inner = RayonExecutor::current()
                 .expect("on the pool")
@@ -174,8 +174,8 @@ fn a_thread_waiting_in_join_never_starts_another_job() {
         rayon::join(
             || {
                 // Wait until the other thread has stolen the second half,
-                // then submit a job whose ticket tops this thread's deque:
-                // the join's wait pops it next.
+                // then submit a job while this thread is about to wait in
+                // the join (which would pop it next, were it Rayon work).
                 testkit::support::recv("the second half to be stolen", &stolen_rx);
                 let inner = RayonExecutor::current()
                     .expect("on the pool")
