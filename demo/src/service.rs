@@ -588,7 +588,9 @@ async fn serve(
         // 503, and the connections close: give that a moment.
         tracing::warn!("drain deadline passed: cancelling the queries left");
         cpu.cancel_shared();
-        let _ = tokio::time::timeout(ANSWER_GRACE, &mut server).await;
+        if !finished {
+            let _ = tokio::time::timeout(ANSWER_GRACE, &mut server).await;
+        }
     }
     drop(server);
     let _ = executor_done.await;
