@@ -65,7 +65,6 @@ use std::sync::atomic::Ordering::{Acquire, Release};
 use std::time::{Duration, Instant};
 
 use async_task::Runnable;
-use crossbeam_utils::Backoff;
 use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
 use rayon::{ThreadPool, Yield};
 
@@ -155,7 +154,7 @@ impl RunQueue {
                 // the next as soon as the last one's answer is out): look
                 // again for a few microseconds before going to the gate,
                 // which takes two wake-ups (the gate's, then this pump's).
-                Pop::Empty if self.work_arrives_soon() => {}
+                Pop::Empty if self.jobs.job_arrives_soon(|| self.closed.load(Acquire)) => {}
                 Pop::Empty | Pop::Throttled(_) => {
                     // Runs this pool's Rayon work while it waits.
                     gate.install(|| self.gate_wait());
@@ -163,20 +162,6 @@ impl RunQueue {
                 }
             }
         }
-    }
-
-    /// Whether a job is pushed (or the queue closes) while the pump spins,
-    /// then yields its thread, a few times: crossbeam's `Backoff`, a few
-    /// microseconds in all. One counter is read, not every class's queue.
-    fn work_arrives_soon(&self) -> bool {
-        let backoff = Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
-            if self.closed.load(Acquire) || self.jobs.queued() > 0 {
-                return true;
-            }
-        }
-        false
     }
 
     /// On the gate thread: returns once a job may start or the queue has

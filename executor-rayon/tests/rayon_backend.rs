@@ -115,8 +115,17 @@ thread_local! {
 /// wait first.)
 #[test]
 fn a_lock_held_across_a_scope_never_deadlocks_on_another_job() {
+    assert_no_job_nests_in_a_scope("nest", |scope| scope());
+}
+
+/// Runs, on a one-worker executor named `name`, a job that holds a lock
+/// and, through `around` (which calls its argument once), waits in a
+/// `rayon::scope` inside which it submits an inner job taking the same
+/// lock; asserts the inner job ran after the outer one, not nested in its
+/// wait.
+fn assert_no_job_nests_in_a_scope(name: &str, around: fn(&mut dyn FnMut())) {
     let executor = RayonExecutor::builder()
-        .name("nest")
+        .name(name)
         .worker_threads(1)
         .build()
         .unwrap();
@@ -125,20 +134,24 @@ fn a_lock_held_across_a_scope_never_deadlocks_on_another_job() {
     let outer_lock = lock.clone();
     let outer = executor.spawn_cpu(move |_| {
         let mut guard = outer_lock.lock().unwrap();
-        rayon::scope(|scope| {
-            scope.spawn(|_| {});
-            // Submitted from the pool thread inside the scope: had it been
-            // Rayon work, the scope's wait would pop it first.
-            let inner_lock = outer_lock.clone();
-            let inner = RayonExecutor::current()
-                .expect("on the pool")
-                .spawn_cpu(move |_| {
-                    let nested = OUTER_WAITING.with(std::cell::Cell::get);
-                    *inner_lock.lock().unwrap() += 1;
-                    nested
-                });
-            inner_tx.send(inner).unwrap();
-            OUTER_WAITING.with(|flag| flag.set(true));
+        around(&mut || {
+            rayon::scope(|scope| {
+                scope.spawn(|_| {});
+                // Submitted from the pool thread inside the scope: had it
+                // been Rayon work, the scope's wait would pop it first.
+                let inner_lock = outer_lock.clone();
+                let inner = RayonExecutor::current()
+                    .expect("on the pool")
+                    .spawn_cpu(move |_| {
+                        let nested = OUTER_WAITING.with(std::cell::Cell::get);
+                        *inner_lock.lock().unwrap() += 1;
+                        nested
+                    });
+                inner_tx.send(inner).unwrap();
+                OUTER_WAITING.with(|flag| flag.set(true));
+                // Rayon work the wait runs while the inner job is queued.
+                rayon::yield_now();
+            });
         });
         OUTER_WAITING.with(|flag| flag.set(false));
         *guard += 10;
@@ -281,45 +294,6 @@ fn a_job_left_by_a_nested_thread_runs_when_the_thread_is_free() {
 /// out by how jobs reach the threads, not by where the stack is.
 #[test]
 fn a_job_on_a_switched_stack_never_has_another_job_nested() {
-    let executor = RayonExecutor::builder()
-        .name("stack")
-        .worker_threads(1)
-        .build()
-        .unwrap();
-    let lock = std::sync::Arc::new(std::sync::Mutex::new(0u32));
-    let (inner_tx, inner_rx) = crossbeam_channel::bounded(1);
-    let outer_lock = lock.clone();
-    let outer = executor.spawn_cpu(move |_| {
-        let mut guard = outer_lock.lock().unwrap();
-        // A fresh stack segment of its own, wherever the allocator puts it.
-        stacker::grow(1 << 20, || {
-            rayon::scope(|scope| {
-                scope.spawn(|_| {});
-                let inner_lock = outer_lock.clone();
-                let inner = RayonExecutor::current()
-                    .expect("on the pool")
-                    .spawn_cpu(move |_| {
-                        let nested = OUTER_WAITING.with(std::cell::Cell::get);
-                        *inner_lock.lock().unwrap() += 1;
-                        nested
-                    });
-                inner_tx.send(inner).unwrap();
-                OUTER_WAITING.with(|flag| flag.set(true));
-                // Rayon work the wait runs while the inner job is queued.
-                rayon::yield_now();
-            });
-        });
-        OUTER_WAITING.with(|flag| flag.set(false));
-        *guard += 10;
-        *guard
-    });
-    assert_eq!(block_on_within("the outer job", outer), Ok(10));
-    let inner = testkit::support::recv("the inner job's handle", &inner_rx);
-    assert_eq!(
-        block_on_within("the inner job", inner),
-        Ok(false),
-        "the inner job started inside the outer job's wait"
-    );
-    assert_eq!(*lock.lock().unwrap(), 11);
-    shutdown_and_join(&executor);
+    // A fresh stack segment of its own, wherever the allocator puts it.
+    assert_no_job_nests_in_a_scope("stack", |scope| stacker::grow(1 << 20, scope));
 }

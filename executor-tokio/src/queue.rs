@@ -76,7 +76,6 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use async_task::Runnable;
-use crossbeam_utils::Backoff;
 use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
 use tokio::runtime::Handle;
 
@@ -162,7 +161,7 @@ impl RunQueue {
                 // Jobs often come in quick succession: look again for a few
                 // microseconds before parking (which costs a system call
                 // here and one in the next push).
-                Pop::Empty if self.work_arrives_soon() => {}
+                Pop::Empty if self.jobs.job_arrives_soon(|| self.closed.load(Acquire)) => {}
                 // Any job pushed meanwhile, of a capped class too, gets the
                 // pump up (it then sleeps on that class's budget, below).
                 Pop::Empty => self.sleep(index, None, &waker),
@@ -172,22 +171,6 @@ impl RunQueue {
                 Pop::Throttled(until) => self.sleep(index, Some(until), &waker),
             }
         }
-    }
-
-    /// Whether a job is pushed (or the queue closes) while the pump spins,
-    /// then yields its thread, a few times: crossbeam's `Backoff`, a few
-    /// microseconds in all.
-    fn work_arrives_soon(&self) -> bool {
-        let backoff = Backoff::new();
-        while !backoff.is_completed() {
-            backoff.snooze();
-            // One counter, not a look at every class's queue: a push in
-            // flight that this misses is caught by the sleep's handshake.
-            if self.closed.load(Acquire) || self.jobs.queued() > 0 {
-                return true;
-            }
-        }
-        false
     }
 
     /// Parks the pump's thread until a push wakes it or `until` passes.

@@ -152,6 +152,23 @@ impl<T> ClassQueues<T> {
         self.queued.load(Acquire)
     }
 
+    /// For a worker that found no job, before it parks (which costs a
+    /// system call here and one in the next push): whether a job is pushed,
+    /// or `stop` turns true, while the caller spins, then yields its thread,
+    /// a few times (crossbeam's `Backoff`: a few microseconds in all). It
+    /// reads one counter, not every class's queue; a push it misses is the
+    /// sleep handshake's to catch.
+    pub fn job_arrives_soon(&self, stop: impl Fn() -> bool) -> bool {
+        let backoff = crossbeam_utils::Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
+            if stop() || self.queued() > 0 {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Whether no job is queued in any class.
     pub fn is_empty(&self) -> bool {
         self.queues.iter().all(Queue::is_empty)
