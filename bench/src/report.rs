@@ -500,6 +500,20 @@ impl Results {
     /// The Markdown report; plots are referenced by file name.
     pub fn to_markdown(&self) -> String {
         let mut md = String::new();
+        self.write_header(&mut md);
+        self.write_targets(&mut md);
+        self.write_overhead(&mut md);
+        self.write_scaling(&mut md);
+        self.write_latency(&mut md);
+        self.write_shutdown(&mut md);
+        self.write_memory(&mut md);
+        self.write_classes(&mut md);
+        self.write_chunks(&mut md);
+        md
+    }
+
+    /// The machine and how the figures were taken.
+    fn write_header(&self, md: &mut String) {
         let m = &self.machine;
         let _ = writeln!(md, "# Benchmark report\n");
         let _ = writeln!(
@@ -519,7 +533,10 @@ impl Results {
             md,
             "Figures are ratios within this one run: every subject ran on the same machine in the same minutes, rounds interleaved.\n"
         );
+    }
 
+    /// The targets and whether each was met.
+    fn write_targets(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "## Targets\n\n| target | measured | met |\n|---|---|---|"
@@ -531,7 +548,10 @@ impl Results {
                 if met { "yes" } else { "**no**" }
             );
         }
+    }
 
+    /// The per-job cost tables.
+    fn write_overhead(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "\n## Overhead: ns per trivial job\n\n`sequential`: spawn one job, await it, repeat. `batch`: spawn them all, then await them all. Median of the interleaved rounds (fastest–slowest).\n\n| subject | sequential | batch |\n|---|---|---|"
@@ -572,7 +592,10 @@ impl Results {
             }
         }
         let _ = writeln!(md, "\n![overhead](overhead.svg)\n");
+    }
 
+    /// The scaling table.
+    fn write_scaling(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "## Scaling: group-by throughput, speedup over serial\n\n| backend | threads | speedup |\n|---|---|---|"
@@ -583,7 +606,10 @@ impl Results {
             }
         }
         let _ = writeln!(md, "\n![scaling](scaling.svg)\n");
+    }
 
+    /// The latency tables, if the section ran.
+    fn write_latency(&self, md: &mut String) {
         if let Some((chunks, summaries)) = &self.latency {
             let rounds = summaries.first().map_or(0, |(_, s)| s.rounds.len());
             let _ = writeln!(
@@ -652,7 +678,10 @@ impl Results {
             }
             let _ = writeln!(md, "\n![latency](latency.svg)\n");
         }
+    }
 
+    /// The shutdown table.
+    fn write_shutdown(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "## Shutdown, ms\n\n`drain_queued`: from `shutdown()` to `join()` with small jobs queued behind busy workers. `cancel_running`: from `shutdown_now()` to `join()` with futures running and yielding in a loop.\n\n| backend | drain_queued | cancel_running |\n|---|---|---|"
@@ -665,7 +694,10 @@ impl Results {
                 format_value(s.cancel_running_ms)
             );
         }
+    }
 
+    /// The memory tables.
+    fn write_memory(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "\n## Memory: bytes allocated per queued job\n\nNet bytes allocated while submitting jobs behind busy workers (job, handle, queue entry), counted by a wrapping global allocator.\n\n| subject | bytes |\n|---|---|"
@@ -683,12 +715,18 @@ impl Results {
             }
         }
         let _ = writeln!(md, "\n![memory](memory.svg)\n");
+    }
 
+    /// The workload classes' tables, if the section ran.
+    fn write_classes(&self, md: &mut String) {
         if let Some(classes) = &self.classes {
             md.push_str(&classes.to_markdown());
             md.push('\n');
         }
+    }
 
+    /// The workload chunks' sizes.
+    fn write_chunks(&self, md: &mut String) {
         let _ = writeln!(
             md,
             "## Workload chunks\n\n| kernel | rows per chunk | serial ms per chunk |\n|---|---|---|"
@@ -696,7 +734,6 @@ impl Results {
         for (name, rows, ms) in &self.chunk_ms {
             let _ = writeln!(md, "| {name} | {rows} | {ms:.2} |");
         }
-        md
     }
 
     /// Writes `report.json`, `report.md` and the plots into `dir`.

@@ -30,17 +30,19 @@
 //!    shutdown sequence on a thread of its own (see [`ShutdownDriver`]).
 
 pub use crate::config::priority::{
-    ParsePriorityError, Priority, current_thread_is_idle_scheduled, current_thread_nice,
-    lower_current_thread, use_idle_scheduling,
+    DEFAULT_NICE, ParsePriorityError, Priority, current_thread_is_idle_scheduled,
+    current_thread_nice, lower_current_thread, use_idle_scheduling,
 };
-pub use crate::config::settings::{DEFAULT_NICE, DEFAULT_TIME_SLICE, ValidPoolConfig};
+pub use crate::config::settings::{
+    DEFAULT_TIME_SLICE, DEFAULT_WATCHDOG_THRESHOLD, ValidPoolConfig,
+};
 pub use crate::job::future::{BoxedJob, ClosureBody, FutureBody, Job, JobBody, RunnableJob};
 pub use crate::lifecycle::core::{ExecutorCore, Join};
 pub use crate::lifecycle::driver::{BackendThreads, ShutdownDriver};
-pub use crate::lifecycle::watchdog::{DEFAULT_WATCHDOG_THRESHOLD, Watchdog};
+pub use crate::lifecycle::watchdog::Watchdog;
 pub use crate::lifecycle::worker::WorkerContext;
 pub use crate::sched::classes::ClassIndex;
-pub use crate::sched::queues::{ClassQueues, Pop};
+pub use crate::sched::queues::{ClassQueues, Pop, SPIN_BEFORE_PARK};
 
 use crate::error::BuildError;
 
@@ -69,6 +71,40 @@ pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// it).
     #[track_caller]
     fn schedule<J: RunnableJob>(&self, job: J);
+}
+
+/// Turns an admitted job into an [`async_task`] task and schedules it:
+/// `push` receives its runnable, with the job's class, now and at every
+/// wake-up, to queue it where the backend's threads poll it (running a
+/// runnable polls the job once). What a backend whose threads pop a run
+/// queue does in [`ExecutorBackend::schedule`], written once.
+///
+/// In builds with `--cfg tokio_unstable` the job runs inside its
+/// tokio-console span (`console_task_span`), so `#[track_caller]`: call
+/// it from `schedule`, whose caller is the user's `spawn`.
+///
+/// `push` may run on any thread that wakes the job, inside the waker: it
+/// must not block. If it drops the runnable (the backend is stopping), the
+/// job is dropped, which resolves its handle as cancelled.
+#[track_caller]
+pub fn schedule_task<J: RunnableJob>(
+    job: J,
+    push: impl Fn(ClassIndex, async_task::Runnable) + Send + Sync + 'static,
+) {
+    let class = job.class();
+    // tokio-console shows the job under its name and where it was
+    // submitted.
+    #[cfg(tokio_unstable)]
+    let job = {
+        let span = console_task_span(job.name());
+        tracing::Instrument::instrument(job, span)
+    };
+    let (runnable, task) = async_task::spawn(job, move |runnable: async_task::Runnable| {
+        push(class, runnable)
+    });
+    // The job reports to its `JobHandle`; the task handle is not needed.
+    task.detach();
+    runnable.schedule();
 }
 
 /// Drops a panic payload caught with `catch_unwind`, containing a panic of

@@ -54,7 +54,7 @@ impl Launch for RayonExecutor {
             // stack, for the pool's whole life.
             let pumps = queue.clone();
             let pump_gate = gate.clone();
-            pool.spawn_broadcast(move |_| pumps.run_pump(&pump_gate));
+            pool.spawn_broadcast(move |_| crate::pump::run_pump(&pumps, &pump_gate));
             Some(RayonThreads {
                 pool,
                 gate,
@@ -106,20 +106,17 @@ fn build_pool(
     context: WorkerContext,
 ) -> Result<ThreadPool, BuildError> {
     let names = config.clone();
-    let priority = config.priority();
     let reactor = reactor.handle().clone();
     let current = current.clone();
     ThreadPoolBuilder::new()
         .num_threads(config.workers())
         .thread_name(move |index| names.thread_name(index))
         .spawn_handler(spawn_joinable(threads, move || {
-            if let Err(err) = priority.apply_to_current_thread() {
-                tracing::warn!(%err, "could not lower the priority of a pool thread");
-            }
+            // Its priority, the I/O runtime, the watchdog: first thing.
+            context.enter();
             // For the thread's whole life: the guard is never dropped.
             std::mem::forget(reactor.enter());
             current.enter();
-            context.enter();
         }))
         .panic_handler(|payload| {
             // Jobs catch their own panics: what reaches Rayon is a panic of
@@ -140,20 +137,21 @@ fn build_pool(
 }
 
 /// Builds the gate: a pool of one thread (`<name>-gate`) where idle pumps
-/// wait for jobs (see `queue`).
+/// wait for jobs (see `pump`).
 fn build_gate(
     config: &ValidPoolConfig,
     queue: &Arc<RunQueue>,
     threads: &PoolThreads,
 ) -> Result<ThreadPool, BuildError> {
     let name = config.helper_name("gate");
-    let priority = config.priority();
+    let config = config.clone();
     let queue = queue.clone();
     ThreadPoolBuilder::new()
         .num_threads(1)
         .thread_name(move |_| name.clone())
         .spawn_handler(spawn_joinable(threads, move || {
-            if let Err(err) = priority.apply_to_current_thread() {
+            // The pumps' priority; it polls no job, so it is no worker.
+            if let Err(err) = config.apply_priority() {
                 tracing::warn!(%err, "could not lower the priority of the gate thread");
             }
             queue.set_gate_thread();

@@ -4,7 +4,6 @@ use std::cell::RefCell;
 use std::fmt;
 use std::sync::{Arc, OnceLock, Weak};
 
-use async_task::Runnable;
 use executor_api::Executor;
 use executor_api::backend::{ExecutorBackend, ExecutorCore, RunnableJob};
 
@@ -148,23 +147,12 @@ impl ExecutorBackend for RayonExecutor {
     }
 
     fn schedule<J: RunnableJob>(&self, job: J) {
-        // Closures and futures alike become async-task tasks, scheduled
-        // through the run queue so that all jobs share one FIFO order (see
-        // `queue`). A wake-up reschedules the task the same way.
+        // The job becomes a task that the pumps poll (see `queue`); a
+        // wake-up pushes it again, from whichever thread wakes it.
         let queue = self.inner.queue.clone();
-        let class = job.class();
-        // tokio-console shows the job under its name and where it was
-        // submitted.
-        #[cfg(tokio_unstable)]
-        let job = {
-            let span = executor_api::backend::console_task_span(job.name());
-            tracing::Instrument::instrument(job, span)
-        };
-        let (runnable, task) =
-            async_task::spawn(job, move |runnable: Runnable| queue.push(class, runnable));
-        // The job reports to its `JobHandle`; the task handle is not needed.
-        task.detach();
-        runnable.schedule();
+        executor_api::backend::schedule_task(job, move |class, runnable| {
+            queue.push(class, runnable);
+        });
     }
 }
 

@@ -1,5 +1,5 @@
 //! The gate thread's sleep and wake-up: a flag and `Thread::park`, apart
-//! from the queue it waits on (see `queue`'s module docs for the gate).
+//! from the queue it waits on (see `pump`'s module docs for the gate).
 //!
 //! A pusher publishes its work and then reads the `asleep` flag; the gate
 //! thread sets the flag and then looks for work. Both separate their write

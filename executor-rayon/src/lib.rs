@@ -48,6 +48,7 @@ mod builder;
 mod driver;
 mod executor;
 mod gate;
+mod pump;
 mod queue;
 mod reactor;
 

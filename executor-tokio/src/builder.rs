@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread;
 
+use executor_api::BuildError;
 use executor_api::backend::{Launch, ShutdownDriver, ValidPoolConfig, WorkerContext};
-use executor_api::{BuildError, Priority};
 use tokio::runtime::Runtime;
 
 use crate::driver::TokioThreads;
@@ -69,11 +69,10 @@ fn start_pumps(
     for index in 0..queue.pump_count() {
         let (pump_queue, context, handle) =
             (queue.clone(), context.clone(), runtime.handle().clone());
-        let priority = config.priority();
         let started = thread::Builder::new()
             .name(config.thread_name(index))
             .spawn(move || {
-                start_worker_thread(priority, &context);
+                context.enter();
                 pump_queue.run_pump(index, &handle);
             });
         match started {
@@ -87,20 +86,10 @@ fn start_pumps(
     Ok(TokioThreads::new(runtime, queue.clone(), pumps))
 }
 
-/// What every thread of the executor does first: lower its priority as
-/// configured, and enter the worker context.
-fn start_worker_thread(priority: Priority, context: &WorkerContext) {
-    if let Err(err) = priority.apply_to_current_thread() {
-        tracing::warn!(%err, "could not lower the priority of an executor thread");
-    }
-    context.enter();
-}
-
 fn runtime_builder(config: &ValidPoolConfig, context: WorkerContext) -> tokio::runtime::Builder {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     let names = config.clone();
     let next_thread = AtomicUsize::new(0);
-    let priority = config.priority();
     builder
         .worker_threads(config.workers())
         .thread_name_fn(move || {
@@ -109,7 +98,7 @@ fn runtime_builder(config: &ValidPoolConfig, context: WorkerContext) -> tokio::r
                 next_thread.fetch_add(1, Ordering::Relaxed)
             ))
         })
-        .on_thread_start(move || start_worker_thread(priority, &context))
+        .on_thread_start(move || context.enter())
         .enable_all();
     builder
 }

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use async_task::Runnable;
 use executor_api::Executor;
 use executor_api::backend::{ExecutorBackend, ExecutorCore, RunnableJob};
 
@@ -104,23 +103,12 @@ impl ExecutorBackend for DedicatedExecutor {
     }
 
     fn schedule<J: RunnableJob>(&self, job: J) {
-        // The job becomes an async-task task that the run queue's pumps poll
-        // on the workers (see `queue`); a wake-up reschedules it the same
-        // way, from whichever thread wakes it.
+        // The job becomes a task that the pumps poll (see `queue`); a
+        // wake-up pushes it again, from whichever thread wakes it.
         let queue = self.inner.queue.clone();
-        let class = job.class();
-        // tokio-console shows the job under its name and where it was
-        // submitted.
-        #[cfg(tokio_unstable)]
-        let job = {
-            let span = executor_api::backend::console_task_span(job.name());
-            tracing::Instrument::instrument(job, span)
-        };
-        let (runnable, task) =
-            async_task::spawn(job, move |runnable: Runnable| queue.push(class, runnable));
-        // The job reports to its `JobHandle`; the task handle is not needed.
-        task.detach();
-        runnable.schedule();
+        executor_api::backend::schedule_task(job, move |class, runnable| {
+            queue.push(class, runnable);
+        });
     }
 }
 

@@ -34,6 +34,8 @@
 mod builder;
 mod driver;
 mod executor;
+#[cfg(all(test, executor_loom))]
+mod loom_models;
 mod queue;
 mod sleepers;
 mod sync;

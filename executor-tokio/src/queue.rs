@@ -158,9 +158,8 @@ impl RunQueue {
                         executor_api::backend::drop_panic_payload(payload);
                     }
                 }
-                // Jobs often come in quick succession: look again for a few
-                // microseconds before parking (which costs a system call
-                // here and one in the next push).
+                // Jobs often come in quick succession: look again, yielding,
+                // for `SPIN_BEFORE_PARK` before parking (see there why).
                 Pop::Empty if self.jobs.job_arrives_soon(|| self.closed.load(Acquire)) => {}
                 // Any job pushed meanwhile, of a capped class too, gets the
                 // pump up (it then sleeps on that class's budget, below).

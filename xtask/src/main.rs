@@ -2,7 +2,7 @@
 //! `.cargo/config.toml`).
 //!
 //! - `cargo xtask test [--thorough] [--datafusion]`: every check CI runs:
-//!   format, clippy with warnings denied, all tests (nextest, including the
+//!   format, clippy with warnings denied, the import graph, all tests (nextest, including the
 //!   proptest state machine), the loom models, doc tests, docs with
 //!   warnings denied, and `cargo package` of the library crates. It
 //!   installs what it lacks. `--thorough` runs 10 000 state-machine
@@ -13,10 +13,13 @@
 //!   `target/bench/report.json`, `report.md` and SVG plots.
 //! - `cargo xtask demo [ARGS]`: the demo analytics service; `--load`
 //!   compares the backends under load.
+//! - `cargo xtask imports`: `executor-api`'s import graph, checked for
+//!   circles of files and imports through re-exports (a step of `test`).
 
 mod bench;
 mod cmd;
 mod demo;
+mod imports;
 mod test;
 
 use std::process::ExitCode;
@@ -35,8 +38,11 @@ tasks:
           --console serves tokio-console (built with --cfg tokio_unstable
           in target/unstable); --datafusion adds /sql (builds
           DataFusion); --help lists the options
+  imports
+          executor-api's import graph: fails on a circle of files or an
+          import through a re-export; prints the floors
   test [--thorough] [--datafusion]
-          format check, clippy (-D warnings), all tests with cargo-nextest
+          format check, clippy (-D warnings), the import graph, all tests with cargo-nextest
           (including the proptest state machine), the tests that need
           --cfg tokio_unstable in that configuration, the loom models, doc
           tests, cargo doc with warnings denied, and cargo package of the
@@ -52,6 +58,7 @@ fn main() -> ExitCode {
         Some("test") => test::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("demo") => demo::run(&args[1..]),
+        Some("imports") => imports::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -125,6 +125,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             "warnings",
         ]),
     )?;
+    println!("xtask: import graph of executor-api");
+    crate::imports::run(&[])?;
     let (step, runner_args): (&str, &[&str]) = match runner {
         // One process per test: a test sees only its own executor's threads
         // and is killed alone if it hangs.

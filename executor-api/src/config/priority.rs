@@ -3,6 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
+/// The niceness of worker threads unless a builder says otherwise.
+pub const DEFAULT_NICE: i32 = 10;
+
 /// The OS priority of an executor's worker threads: one setting, so that
 /// no pair of builder calls can contradict each other.
 ///
@@ -33,7 +36,7 @@ pub enum Priority {
     /// Linux, never raising a priority (a process already running at a
     /// higher niceness keeps it); validated but without effect elsewhere.
     /// A builder rejects values outside `0..=19` with
-    /// [`BuildError::InvalidNice`](crate::BuildError::InvalidNice).
+    /// [`BuildError::InvalidNice`](crate::error::BuildError::InvalidNice).
     Nice(i32),
     /// Linux's `SCHED_IDLE` policy: the workers get only CPU time that no
     /// other thread wants, and a latency-sensitive thread that wakes up
@@ -46,17 +49,17 @@ pub enum Priority {
 impl Priority {
     /// [`Nice`](Self::Nice)`(`[`DEFAULT_NICE`](crate::backend::DEFAULT_NICE)`)`:
     /// what a builder uses unless told otherwise.
-    pub const DEFAULT: Priority = Priority::Nice(crate::config::settings::DEFAULT_NICE);
+    pub const DEFAULT: Priority = Priority::Nice(DEFAULT_NICE);
 
     /// Checks the niceness.
     ///
     /// # Errors
     ///
-    /// [`BuildError::InvalidNice`](crate::BuildError::InvalidNice) for a
+    /// [`BuildError::InvalidNice`](crate::error::BuildError::InvalidNice) for a
     /// niceness outside `0..=19`.
-    pub fn validate(self) -> Result<Priority, crate::BuildError> {
+    pub fn validate(self) -> Result<Priority, crate::error::BuildError> {
         match self {
-            Priority::Nice(nice) => crate::validate_nice(nice).map(|()| self),
+            Priority::Nice(nice) => crate::error::validate_nice(nice).map(|()| self),
             Priority::Normal | Priority::Idle => Ok(self),
         }
     }

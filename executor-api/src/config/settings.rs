@@ -10,13 +10,14 @@ use crate::config::priority::Priority;
 use crate::error::{BuildError, validate_name};
 use crate::sched::class::{DEFAULT_CLASS, WorkloadClass};
 
-/// The niceness of worker threads unless a builder says otherwise.
-pub const DEFAULT_NICE: i32 = 10;
-
 /// How long a job's poll may run before
 /// [`yield_if_needed`](crate::yield_if_needed) yields, unless a builder
 /// says otherwise.
 pub const DEFAULT_TIME_SLICE: Duration = Duration::from_millis(1);
+
+/// The watchdog's threshold unless a builder says otherwise: a poll that
+/// runs longer is reported as stalled.
+pub const DEFAULT_WATCHDOG_THRESHOLD: Duration = Duration::from_millis(100);
 
 /// The largest weight a class may have.
 const MAX_WEIGHT: u32 = 10_000;
@@ -62,7 +63,7 @@ impl PoolConfig {
             workers: None,
             priority: Priority::DEFAULT,
             io_runtime: None,
-            watchdog: Some(crate::lifecycle::watchdog::DEFAULT_WATCHDOG_THRESHOLD),
+            watchdog: Some(DEFAULT_WATCHDOG_THRESHOLD),
             job_spans: true,
             classes: Vec::new(),
             time_slice: DEFAULT_TIME_SLICE,

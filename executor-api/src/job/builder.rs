@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use futures_core::Stream;
 
+use crate::backend::ExecutorBackend;
 use crate::error::JobError;
-use crate::executor::Executor;
 use crate::job::cancel::CancelToken;
-use crate::job::future::{ClosureBody, FutureBody, JobBody};
+use crate::job::future::{ClosureBody, FutureBody, Job, JobBody};
 use crate::job::handle::JobHandle;
 use crate::job::stream::{JobStream, channel, pump};
 use crate::sched::classes::ClassIndex;
 
-/// Submits a job with options, made by [`Executor::job`]: a name, and a
+/// Submits a job with options, made by [`Executor::job`](crate::Executor::job): a name, and a
 /// [workload class](crate::WorkloadClass).
 ///
 /// The executor's watchdog reports a stalled
@@ -40,7 +40,7 @@ pub struct JobBuilder<'a, E: ?Sized> {
     class: Result<ClassIndex, String>,
 }
 
-impl<'a, E: Executor> JobBuilder<'a, E> {
+impl<'a, E: ExecutorBackend> JobBuilder<'a, E> {
     pub(crate) fn new(executor: &'a E) -> Self {
         JobBuilder {
             executor,
@@ -109,14 +109,14 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
                 return JobHandle::refused(JobError::UnknownClass { class });
             }
         };
-        let (job, handle) = self.executor.core().admit_to(body, self.name, class);
+        let (job, handle) = Job::admit(self.executor.core(), body, self.name, class);
         if let Some(job) = job {
             self.executor.schedule(job);
         }
         handle
     }
 
-    /// Submits a future; see [`Executor::spawn`] for cancellation, panics
+    /// Submits a future; see [`Executor::spawn`](crate::Executor::spawn) for cancellation, panics
     /// and shutdown.
     #[track_caller]
     pub fn spawn<F>(self, future: F) -> JobHandle<F::Output>
@@ -127,7 +127,7 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
         self.submit(FutureBody::new(future))
     }
 
-    /// Submits a CPU closure; see [`Executor::spawn_cpu`] for cancellation,
+    /// Submits a CPU closure; see [`Executor::spawn_cpu`](crate::Executor::spawn_cpu) for cancellation,
     /// panics and shutdown.
     #[track_caller]
     pub fn spawn_cpu<F, T>(self, closure: F) -> JobHandle<T>
@@ -138,7 +138,7 @@ impl<'a, E: Executor> JobBuilder<'a, E> {
         self.submit(ClosureBody::new(closure))
     }
 
-    /// Submits a stream producer; see [`Executor::spawn_stream`].
+    /// Submits a stream producer; see [`Executor::spawn_stream`](crate::Executor::spawn_stream).
     #[track_caller]
     pub fn spawn_stream<S>(self, stream: S, buffer: usize) -> JobStream<S::Item>
     where

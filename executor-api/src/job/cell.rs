@@ -33,8 +33,8 @@ use std::mem;
 use std::sync::atomic::Ordering::{Acquire, Release};
 use std::task::{Context, Poll, Waker};
 
-use crate::JobError;
 use crate::contain::{drop_contained, wake_contained};
+use crate::error::JobError;
 use crate::lifecycle::core::Shared;
 use crate::metrics::Ending;
 use crate::sched::classes::ClassIndex;

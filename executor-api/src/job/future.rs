@@ -16,7 +16,7 @@ use crate::job::cell::{Delivery, JobCell, Start};
 use crate::job::handle::JobHandle;
 use crate::job::slice::Slice;
 use crate::job::trace::{JobTrace, drop_trace};
-use crate::lifecycle::core::Shared;
+use crate::lifecycle::core::{Admission, ExecutorCore, Shared};
 use crate::lifecycle::worker::WatchedPoll;
 use crate::metrics::Ending;
 use crate::sched::classes::ClassIndex;
@@ -173,18 +173,55 @@ pin_project! {
 }
 
 impl<B: JobBody> Job<B> {
+    /// Submits `body` to `core`'s executor, in `class`, named `name`: the
+    /// job to schedule and its handle, or, when the core refuses it (a
+    /// shutdown began, the class's queue is full), no job and a handle that
+    /// resolves to the refusal. A refused body is dropped here, contained.
+    pub(crate) fn admit(
+        core: &ExecutorCore,
+        body: B,
+        name: Option<std::sync::Arc<str>>,
+        class: ClassIndex,
+    ) -> (Option<Self>, JobHandle<B::Output>) {
+        // The span is made before the job is counted: it runs the
+        // subscriber's code, and nothing may come between counting a job and
+        // handing it over (the core's invariant 1). A subscriber that panics
+        // gets the job no span.
+        let trace = if core.job_spans() {
+            JobTrace::new(core.name(), name.as_deref())
+        } else {
+            None
+        };
+        match core.admit(class) {
+            Ok(admission) => {
+                let (job, handle) = Job::new(admission, body, name, trace);
+                (Some(job), handle)
+            }
+            Err(refusal) => {
+                drop_trace(trace);
+                // The body is user code: its destructor may panic.
+                drop_contained(body);
+                (None, JobHandle::refused(refusal))
+            }
+        }
+    }
+
     /// A job and its handle. The name (shown by the watchdog and by
     /// tokio-console) lives in the cell they share: the job's own
     /// allocation stays small, which keeps it in the allocator's
     /// lock-free size class when a worker frees it.
+    /// Takes `admission`'s count: the job holds it until it ends.
     pub(crate) fn new(
-        core: Arc<Shared>,
+        admission: Admission,
         body: B,
         name: Option<std::sync::Arc<str>>,
         trace: Option<Box<JobTrace>>,
-        class: ClassIndex,
-        submitted: u64,
     ) -> (Self, JobHandle<B::Output>) {
+        let Admission {
+            core,
+            class,
+            submitted,
+        } = admission;
         let cell = std::sync::Arc::new(JobCell::new(name, Start::new(body, core, class)));
         let handle = JobHandle::new(cell.clone());
         let job = Job {

@@ -8,8 +8,10 @@
 //! # Invariants
 //!
 //! 1. `jobs` holds `(live jobs << 1) | CLOSED`. A job is live from a
-//!    successful admission until its [`Job`] ends, exactly once, by
-//!    completing or by being dropped. Every holder of a count is a `Job`.
+//!    successful admission until its job ends, exactly once, by completing
+//!    or by being dropped. Every count is held by an [`Admission`] and then
+//!    by the job that takes it ([`Job::new`](crate::job::future::Job::new)),
+//!    at once, with nothing in between that runs user code.
 //! 2. Admission is a compare-and-swap that fails once `CLOSED` is set, so a
 //!    submission racing a shutdown is either counted before the close (and
 //!    drained) or rejected: never lost, never run after the drain ended.
@@ -40,11 +42,9 @@ use std::time::{Duration, Instant};
 use crate::config::settings::ValidPoolConfig;
 use crate::contain::{drop_contained, wake_all_contained};
 use crate::error::JobError;
-use crate::job::future::{Job, JobBody};
-use crate::job::handle::JobHandle;
-use crate::job::trace::JobTrace;
 use crate::metrics::{ClassMetrics, Ending, Metrics};
 use crate::sched::classes::{ClassIndex, ClassTable};
+use crate::sched::queues::ClassQueues;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, lock};
 
 use slab::Slab;
@@ -88,9 +88,10 @@ pub(crate) struct Shared {
     /// Set by an immediate shutdown or an expired deadline: jobs stop at
     /// their next poll, closures see it through their `CancelToken`. Read by
     /// every poll: kept off the line that `jobs` bounces.
-    aborted: CachePadded<AtomicBool>,
+    aborted: Arc<CachePadded<AtomicBool>>,
     /// The workload classes: admission, accounting and the job counters.
-    classes: ClassTable,
+    /// Shared with the backend's [`ClassQueues`].
+    classes: Arc<ClassTable>,
     /// How long a poll runs before `yield_if_needed` yields.
     time_slice: Duration,
     /// Submissions rejected by a shutdown.
@@ -103,6 +104,19 @@ pub(crate) struct Shared {
     /// Notified on every change a blocking waiter may wait for: close,
     /// drained, abort.
     changed: Condvar,
+}
+
+/// One admitted job's count (invariant 1): what
+/// [`ExecutorCore::admit`] returns and the job takes, with its class and
+/// when it was submitted.
+#[must_use = "an admission holds a job's count: hand it to the job at once"]
+pub(crate) struct Admission {
+    /// The lifecycle state the count is held in.
+    pub(crate) core: Arc<Shared>,
+    /// The class the job was admitted to.
+    pub(crate) class: ClassIndex,
+    /// When it was admitted, in nanoseconds since its class table's epoch.
+    pub(crate) submitted: u64,
 }
 
 /// How the drain ended.
@@ -130,6 +144,16 @@ pub(crate) enum Drain {
 #[derive(Clone)]
 pub struct ExecutorCore {
     shared: Arc<Shared>,
+}
+
+impl<T> ClassQueues<T> {
+    /// Empty queues for `core`'s classes, for a backend's workers to pop
+    /// jobs from. They share `core`'s class table (the policy's state) and
+    /// its abort flag (an immediate shutdown lifts the caps, so that jobs
+    /// waiting for a budget start, and end cancelled).
+    pub fn new(core: &ExecutorCore) -> Self {
+        ClassQueues::for_table(core.shared.classes.clone(), core.shared.aborted.clone())
+    }
 }
 
 impl fmt::Debug for ExecutorCore {
@@ -160,8 +184,8 @@ impl ExecutorCore {
                 job_spans: config.job_spans(),
                 name: config.name().to_owned(),
                 jobs: CachePadded(AtomicUsize::new(0)),
-                aborted: CachePadded(AtomicBool::new(false)),
-                classes: ClassTable::new(config.classes()),
+                aborted: Arc::new(CachePadded(AtomicBool::new(false))),
+                classes: Arc::new(ClassTable::new(config.classes())),
                 time_slice: config.time_slice(),
                 rejected: AtomicU64::new(0),
                 stalled_polls: AtomicU64::new(0),
@@ -201,6 +225,8 @@ impl ExecutorCore {
         self.shared.classes.lookup(name)
     }
 
+    /// The class table, for tests that look at a class's state.
+    #[cfg(test)]
     pub(crate) fn classes(&self) -> &ClassTable {
         &self.shared.classes
     }
@@ -215,52 +241,36 @@ impl ExecutorCore {
         self.shared.aborted.load(Acquire)
     }
 
-    /// Admits a job to the default class: counts it and returns it for the
-    /// backend to run, or, if the executor is shutting down, counts a
-    /// rejection and returns `None` with a handle that resolves to
-    /// [`JobError::ShutDown`](crate::JobError::ShutDown).
-    #[cfg(test)]
-    pub(crate) fn admit<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
-        self.admit_to(body, None, ClassIndex::DEFAULT)
+    /// Whether jobs run inside spans (the builder's setting): the job's side
+    /// makes the span before it asks for an [`Admission`], because a span
+    /// runs the subscriber's code and nothing may come between counting a
+    /// job and handing the count to it (invariant 1).
+    pub(crate) fn job_spans(&self) -> bool {
+        self.shared.job_spans
     }
 
-    /// [`admit`](Self::admit), naming the job and choosing its class. A
-    /// class whose queue is full refuses it with
-    /// [`JobError::Overloaded`](crate::JobError::Overloaded) (a shutdown
-    /// takes precedence).
-    pub(crate) fn admit_to<B: JobBody>(
-        &self,
-        body: B,
-        name: Option<std::sync::Arc<str>>,
-        class_index: ClassIndex,
-    ) -> (Option<Job<B>>, JobHandle<B::Output>) {
+    /// Admits a job to `class_index`: counts it and returns the count, for
+    /// the job to take at once. Refuses it with
+    /// [`JobError::ShutDown`](crate::JobError::ShutDown) (counting a
+    /// rejection) once a shutdown began, or with
+    /// [`JobError::Overloaded`](crate::JobError::Overloaded) when the
+    /// class's queue is full (a shutdown takes precedence).
+    pub(crate) fn admit(&self, class_index: ClassIndex) -> Result<Admission, JobError> {
         let class = self.shared.classes.class(class_index);
         if self.is_shutdown() {
-            return self.reject(body);
+            return Err(self.reject());
         }
         if let Err(reason) = class.reserve() {
-            let error = JobError::Overloaded {
+            return Err(JobError::Overloaded {
                 class: class.name().to_string(),
                 reason,
-            };
-            drop_contained(body);
-            return (None, JobHandle::refused(error));
+            });
         }
-        // The span is made before the job is counted: it runs the
-        // subscriber's code, and nothing may come between counting a job and
-        // handing it over (invariant 1). A subscriber that panics gets the
-        // job no span.
-        let trace = if self.shared.job_spans {
-            JobTrace::new(&self.shared.name, name.as_deref())
-        } else {
-            None
-        };
         let mut current = self.shared.jobs.load(Relaxed);
         loop {
             if current & CLOSED != 0 {
                 class.release();
-                crate::job::trace::drop_trace(trace);
-                return self.reject(body);
+                return Err(self.reject());
             }
             // Acquire/Release: orders the admission with the close (invariant 2).
             match self.shared.jobs.compare_exchange_weak(
@@ -274,24 +284,18 @@ impl ExecutorCore {
             }
         }
         class.submitted();
-        let submitted = self.shared.classes.nanos(Instant::now());
-        let (job, handle) = Job::new(
-            self.shared.clone(),
-            body,
-            name,
-            trace,
-            class_index,
-            submitted,
-        );
-        (Some(job), handle)
+        Ok(Admission {
+            core: self.shared.clone(),
+            class: class_index,
+            submitted: self.shared.classes.nanos(Instant::now()),
+        })
     }
 
-    /// Rejects a submission made after a shutdown began.
-    fn reject<B: JobBody>(&self, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
+    /// Counts a submission made after a shutdown began, and says why it was
+    /// refused.
+    fn reject(&self) -> JobError {
         self.shared.rejected.fetch_add(1, Relaxed);
-        // The body is user code: its destructor may panic.
-        drop_contained(body);
-        (None, JobHandle::refused(JobError::ShutDown))
+        JobError::ShutDown
     }
 
     /// Graceful shutdown: reject new jobs, let every admitted job finish.
@@ -613,5 +617,276 @@ impl Future for Join {
 }
 
 #[cfg(all(test, not(executor_loom)))]
-#[path = "core_tests.rs"]
-mod tests;
+mod tests {
+    //! The lifecycle core driven directly, with plain threads standing in for a
+    //! backend: the cases the backends' suites cannot order deterministically.
+    //! Unit tests, since the lifecycle's plumbing is private to this crate.
+
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use crate::error::JobError;
+    use crate::job::future::{FutureBody, Job, JobBody};
+    use crate::job::handle::JobHandle;
+    use crate::lifecycle::core::{Drain, ExecutorCore};
+    use crate::sched::classes::ClassIndex;
+    use futures::task::{ArcWake, waker};
+
+    /// Submits `body` to `core` in the default class, unnamed.
+    fn admit<B: JobBody>(core: &ExecutorCore, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
+        Job::admit(core, body, None, ClassIndex::DEFAULT)
+    }
+
+    /// A waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl ArcWake for Counter {
+        fn wake_by_ref(counter: &Arc<Self>) {
+            counter.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Counter>, Waker) {
+        let counter = Arc::new(Counter::default());
+        (counter.clone(), waker(counter))
+    }
+
+    fn poll<F: Future + Unpin>(future: &mut F, waker: &Waker) -> Poll<F::Output> {
+        Pin::new(future).poll(&mut Context::from_waker(waker))
+    }
+
+    fn poll_job<B: JobBody>(job: &mut Pin<Box<Job<B>>>, waker: &Waker) -> Poll<()> {
+        job.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    /// A body that stays pending until `rx` fires.
+    fn pending_until(
+        rx: futures::channel::oneshot::Receiver<u32>,
+    ) -> FutureBody<impl Future<Output = u32>> {
+        FutureBody::new(async move { rx.await.unwrap_or(0) })
+    }
+
+    /// The state queries say where the lifecycle is.
+    #[test]
+    fn state_queries_follow_the_lifecycle() {
+        let core = ExecutorCore::new("states");
+        assert!(!core.is_shutdown() && !core.is_aborted() && !core.is_joined());
+        core.shutdown();
+        assert!(core.is_shutdown() && !core.is_aborted());
+        core.shutdown_now();
+        assert!(core.is_shutdown() && core.is_aborted());
+        assert_eq!(core.drain(), Drain::Aborted);
+        assert!(!core.is_joined());
+        core.terminate();
+        assert!(
+            core.is_joined(),
+            "no threads registered: terminated is joined"
+        );
+        assert_eq!(core.name(), "states");
+    }
+
+    /// Debug output names the executor and the handle's state.
+    #[test]
+    fn debug_output_is_informative() {
+        let core = ExecutorCore::new("debugged");
+        assert!(format!("{core:?}").contains("debugged"));
+        assert!(format!("{:?}", core.join()).contains("debugged"));
+        let (job, handle) = admit(&core, FutureBody::new(async { 1 }));
+        assert!(format!("{handle:?}").contains("finished: false"));
+        drop(job);
+        assert!(format!("{handle:?}").contains("finished: true"));
+    }
+
+    /// A handle polled again from another task wakes that task, not the first.
+    #[test]
+    fn handle_wakes_its_latest_waker() {
+        let core = ExecutorCore::new("wakers");
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let (job, mut handle) = admit(&core, pending_until(rx));
+        let mut job = Box::pin(job.expect("admitted"));
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        assert!(poll(&mut handle, &first_waker).is_pending());
+        assert!(poll(&mut handle, &second_waker).is_pending());
+        assert!(poll_job(&mut job, Waker::noop()).is_pending());
+        tx.send(5).unwrap();
+        assert!(poll_job(&mut job, Waker::noop()).is_ready());
+        assert_eq!(
+            second.0.load(Ordering::SeqCst),
+            1,
+            "the latest waker was not woken"
+        );
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(poll(&mut handle, &second_waker), Poll::Ready(Ok(5)));
+    }
+
+    /// A job polled again with another waker is woken through that one when
+    /// cancelled.
+    #[test]
+    fn cancel_wakes_the_jobs_latest_waker() {
+        let core = ExecutorCore::new("task-wakers");
+        let (_tx, rx) = futures::channel::oneshot::channel();
+        let (job, handle) = admit(&core, pending_until(rx));
+        let mut job = Box::pin(job.expect("admitted"));
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        assert!(poll_job(&mut job, &first_waker).is_pending());
+        assert!(poll_job(&mut job, &second_waker).is_pending());
+        handle.cancel();
+        assert_eq!(
+            second.0.load(Ordering::SeqCst),
+            1,
+            "the latest waker was not woken"
+        );
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert!(poll_job(&mut job, &second_waker).is_ready());
+        assert_eq!(
+            futures::executor::block_on(handle),
+            Err(JobError::Cancelled)
+        );
+    }
+
+    /// A cancel that lands while the body is being polled makes the job wake
+    /// itself, so that it ends instead of waiting for a wake-up that never
+    /// comes.
+    #[test]
+    fn cancel_during_a_poll_is_not_lost() {
+        let core = ExecutorCore::new("mid-poll");
+        let slot: Arc<Mutex<Option<JobHandle<()>>>> = Arc::default();
+        let cancel_from_body = slot.clone();
+        let (job, handle) = admit(
+            &core,
+            FutureBody::new(std::future::poll_fn(move |_| {
+                if let Some(handle) = cancel_from_body.lock().unwrap().as_ref() {
+                    handle.cancel();
+                }
+                Poll::<()>::Pending
+            })),
+        );
+        *slot.lock().unwrap() = Some(handle);
+        let mut job = Box::pin(job.expect("admitted"));
+        let (woken, waker) = counting_waker();
+        assert!(poll_job(&mut job, &waker).is_pending());
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the job must wake itself"
+        );
+        assert!(poll_job(&mut job, &waker).is_ready());
+        let handle = slot.lock().unwrap().take().unwrap();
+        assert_eq!(
+            futures::executor::block_on(handle),
+            Err(JobError::Cancelled)
+        );
+    }
+
+    /// Parked jobs leave the parked set when they end, and an abort wakes the
+    /// ones still parked.
+    #[test]
+    fn parked_jobs_are_tracked_and_woken_by_an_abort() {
+        let core = ExecutorCore::new("parked");
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let (job, _handle) = admit(&core, pending_until(rx));
+        let mut finishing = Box::pin(job.expect("admitted"));
+        let (_rx_tx, rx2) = futures::channel::oneshot::channel();
+        let (job, stuck_handle) = admit(&core, pending_until(rx2));
+        let mut stuck = Box::pin(job.expect("admitted"));
+        assert_eq!(core.parked_jobs(), 0);
+        assert!(poll_job(&mut finishing, Waker::noop()).is_pending());
+        let (woken, waker) = counting_waker();
+        assert!(poll_job(&mut stuck, &waker).is_pending());
+        assert_eq!(core.parked_jobs(), 2);
+        tx.send(1).unwrap();
+        assert!(poll_job(&mut finishing, Waker::noop()).is_ready());
+        assert_eq!(core.parked_jobs(), 1, "an ended job left its waker behind");
+        core.shutdown_now();
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the abort did not wake the parked job"
+        );
+        assert_eq!(core.parked_jobs(), 0);
+        assert!(poll_job(&mut stuck, Waker::noop()).is_ready());
+        assert_eq!(
+            futures::executor::block_on(stuck_handle),
+            Err(JobError::Cancelled)
+        );
+    }
+
+    /// After an abort, `wait_for_jobs` returns only once the jobs have ended.
+    #[test]
+    fn wait_for_jobs_waits_for_the_running_jobs() {
+        let core = ExecutorCore::new("wait");
+        let (_tx, rx) = futures::channel::oneshot::channel();
+        let (job, handle) = admit(&core, pending_until(rx));
+        let mut job = Box::pin(job.expect("admitted"));
+        assert!(poll_job(&mut job, Waker::noop()).is_pending());
+        core.shutdown_now();
+        assert_eq!(core.drain(), Drain::Aborted);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let core = core.clone();
+            std::thread::spawn(move || {
+                core.wait_for_jobs();
+                done_tx.send(core.metrics().in_flight()).unwrap();
+            })
+        };
+        // Bounded observation: the waiter must still be waiting.
+        assert!(done_rx.recv_timeout(Duration::from_millis(100)).is_err());
+        assert!(poll_job(&mut job, Waker::noop()).is_ready());
+        assert_eq!(done_rx.recv_timeout(Duration::from_secs(60)), Ok(0));
+        waiter.join().unwrap();
+        assert_eq!(
+            futures::executor::block_on(handle),
+            Err(JobError::Cancelled)
+        );
+    }
+
+    /// `join` joins each registered thread once, and a second joiner waits
+    /// until the first has finished joining them.
+    #[test]
+    fn join_joins_registered_threads_once() {
+        let core = ExecutorCore::new("threads");
+        let joins = Arc::new(AtomicUsize::new(0));
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (joining_tx, joining_rx) = std::sync::mpsc::channel::<()>();
+        {
+            let joins = joins.clone();
+            core.register_thread(move || {
+                joining_tx.send(()).unwrap();
+                // Stands in for a thread that takes a moment to exit.
+                release_rx.recv().unwrap();
+                joins.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        core.shutdown();
+        assert_eq!(core.drain(), Drain::Drained);
+        core.terminate();
+        let first = {
+            let core = core.clone();
+            std::thread::spawn(move || futures::executor::block_on(core.join()))
+        };
+        joining_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        let mut second = core.join();
+        let (woken, waker) = counting_waker();
+        assert!(
+            poll(&mut second, &waker).is_pending(),
+            "joined before the threads were"
+        );
+        release_tx.send(()).unwrap();
+        first.join().unwrap();
+        assert_eq!(
+            woken.0.load(Ordering::SeqCst),
+            1,
+            "the second joiner was not woken"
+        );
+        assert!(poll(&mut second, &waker).is_ready());
+        futures::executor::block_on(core.join());
+        assert_eq!(joins.load(Ordering::SeqCst), 1);
+    }
+}

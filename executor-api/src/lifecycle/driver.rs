@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use crate::BuildError;
 use crate::config::settings::ValidPoolConfig;
+use crate::error::BuildError;
 use crate::lifecycle::core::{Drain, ExecutorCore};
 use crate::lifecycle::watchdog::Watchdog;
 use crate::lifecycle::worker::WorkerContext;
@@ -135,7 +135,11 @@ impl ShutdownDriver {
             )?),
             None => None,
         };
-        let context = WorkerContext::new(config.io_runtime().cloned(), watchdog.as_ref());
+        let context = WorkerContext::new(
+            config.priority(),
+            config.io_runtime().cloned(),
+            watchdog.as_ref(),
+        );
         let driver = ShutdownDriver {
             core: core.clone(),
             watchdog,

@@ -19,10 +19,18 @@ use loom::sync::{Arc, Mutex};
 use loom::thread;
 
 use crate::config::settings::PoolConfig;
-use crate::job::future::{ClosureBody, FutureBody};
+use crate::error::JobError;
+use crate::job::cancel::CancelToken;
+use crate::job::future::{ClosureBody, FutureBody, Job, JobBody};
+use crate::job::handle::JobHandle;
 use crate::lifecycle::core::ExecutorCore;
 use crate::lifecycle::driver::{BackendThreads, ShutdownDriver};
-use crate::{CancelToken, JobError};
+use crate::sched::classes::ClassIndex;
+
+/// Submits `body` to `core` in the default class, unnamed.
+fn admit<B: JobBody>(core: &ExecutorCore, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
+    Job::admit(core, body, None, ClassIndex::DEFAULT)
+}
 
 /// A new core and its driver, with no watchdog (no real threads in a
 /// model).
@@ -141,7 +149,7 @@ fn spawn_racing_shutdown() {
         let submitter = {
             let core = core.clone();
             thread::spawn(move || {
-                let (job, handle) = core.admit(FutureBody::new(async { 7 }));
+                let (job, handle) = admit(&core, FutureBody::new(async { 7 }));
                 if let Some(job) = job {
                     block_on(job);
                 }
@@ -175,7 +183,7 @@ fn spawn_racing_shutdown() {
 fn last_job_ending_racing_join() {
     loom::model(|| {
         let (core, driver) = core_and_driver();
-        let (job, handle) = core.admit(FutureBody::new(async { 1 }));
+        let (job, handle) = admit(&core, FutureBody::new(async { 1 }));
         let job = job.expect("admitted before the shutdown");
         core.shutdown();
         let worker = thread::spawn(move || block_on(job));
@@ -204,7 +212,7 @@ fn handle_dropped_racing_completion() {
         let drops = Arc::new(AtomicUsize::new(0));
         let (core, _driver) = core_and_driver();
         let value = Counted(drops.clone());
-        let (job, handle) = core.admit(FutureBody::new(async move { value }));
+        let (job, handle) = admit(&core, FutureBody::new(async move { value }));
         let job = job.expect("admitted");
         let worker = thread::spawn(move || block_on(job));
         let dropper = thread::spawn(move || drop(handle));
@@ -230,9 +238,12 @@ fn cancel_racing_panic() {
     quiet_expected_panics();
     loom::model(|| {
         let (core, _driver) = core_and_driver();
-        let (job, handle) = core.admit(ClosureBody::new(|_: &CancelToken<'_>| -> u8 {
-            std::panic::panic_any("expected loom panic")
-        }));
+        let (job, handle) = admit(
+            &core,
+            ClosureBody::new(|_: &CancelToken<'_>| -> u8 {
+                std::panic::panic_any("expected loom panic")
+            }),
+        );
         let job = job.expect("admitted");
         let worker = thread::spawn(move || block_on(job));
         let canceller = thread::spawn(move || {
@@ -307,7 +318,7 @@ fn two_joins_and_a_drop_racing() {
 fn two_concurrent_shutdowns() {
     loom::model(|| {
         let (core, driver) = core_and_driver();
-        let (job, handle) = core.admit(FutureBody::new(std::future::pending::<()>()));
+        let (job, handle) = admit(&core, FutureBody::new(std::future::pending::<()>()));
         let job = job.expect("admitted");
         let worker = thread::spawn(move || block_on(job));
         let graceful = {
@@ -350,9 +361,12 @@ fn admission_racing_an_immediate_shutdown() {
             let runtime = runtime.clone();
             let value = Counted(drops.clone());
             thread::spawn(move || {
-                let (job, handle) = core.admit(FutureBody::new(async move {
-                    let _captured = value;
-                }));
+                let (job, handle) = admit(
+                    &core,
+                    FutureBody::new(async move {
+                        let _captured = value;
+                    }),
+                );
                 if let Some(job) = job {
                     runtime.schedule(Box::pin(job));
                 }
@@ -409,13 +423,13 @@ fn bounded_admission_racing_a_start_and_a_shutdown() {
     loom::model(|| {
         let (core, driver) = core_with_class(crate::WorkloadClass::new("bounded").max_queued(1));
         let class = core.class_named("bounded").expect("the class exists");
-        let (first, first_handle) = core.admit_to(FutureBody::new(async { 1 }), None, class);
+        let (first, first_handle) = Job::admit(&core, FutureBody::new(async { 1 }), None, class);
         let first = first.expect("the class is empty");
         let worker = thread::spawn(move || block_on(first));
         let submitter = {
             let core = core.clone();
             thread::spawn(move || {
-                let (job, handle) = core.admit_to(FutureBody::new(async { 2 }), None, class);
+                let (job, handle) = Job::admit(&core, FutureBody::new(async { 2 }), None, class);
                 if let Some(job) = job {
                     block_on(job);
                 }
@@ -490,7 +504,7 @@ fn immediate_shutdown_racing_a_worker_asleep_on_a_throttled_class() {
         core.classes()
             .charge(class, 1_000_000_000, now + 1_000_000_000);
         let queues = Arc::new(ClassQueues::new(&core));
-        let (job, handle) = core.admit_to(FutureBody::new(async { 1 }), None, class);
+        let (job, handle) = Job::admit(&core, FutureBody::new(async { 1 }), None, class);
         queues.push(class, job.expect("admitted"));
         let bed = Bed::default();
         let worker = {

@@ -25,9 +25,6 @@ use tracing::Dispatch;
 use crate::contain::drop_payload;
 use crate::lifecycle::core::ExecutorCore;
 
-/// The threshold unless a builder says otherwise.
-pub const DEFAULT_WATCHDOG_THRESHOLD: Duration = Duration::from_millis(100);
-
 /// What one worker thread is polling, seen by the watchdog.
 pub(crate) struct PollSlot {
     /// The worker thread's name, for the report.

@@ -5,17 +5,22 @@ use std::sync::Arc;
 
 use tokio::runtime::Handle;
 
+use crate::config::priority::Priority;
+use crate::contain::drop_payload;
 use crate::lifecycle::watchdog::{PollSlot, Watchdog, WatchdogHandle};
 
-/// What the threads of one executor share: the I/O runtime that
-/// [`io::spawn`](crate::io::spawn) uses, and the watchdog that watches
-/// their polls.
+/// What the threads of one executor share: their priority, the I/O
+/// runtime that [`io::spawn`](crate::io::spawn) uses, and the watchdog that
+/// watches their polls.
 ///
 /// A backend gets one per executor from
 /// [`ShutdownDriver::new`](crate::backend::ShutdownDriver::new) and calls
-/// [`enter`](Self::enter) at the start of each worker thread.
+/// [`enter`](Self::enter) first thing on each thread that polls jobs or
+/// runs the tasks they spawn: one call gives the thread all three, so no
+/// backend can forget one.
 #[derive(Clone, Default)]
 pub struct WorkerContext {
+    priority: Option<Priority>,
     io: Option<Handle>,
     watchdog: Option<WatchdogHandle>,
 }
@@ -23,6 +28,7 @@ pub struct WorkerContext {
 impl std::fmt::Debug for WorkerContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WorkerContext")
+            .field("priority", &self.priority)
             .field("io_runtime", &self.io.is_some())
             .field("watchdog", &self.watchdog.is_some())
             .finish()
@@ -40,18 +46,35 @@ thread_local! {
 }
 
 impl WorkerContext {
-    /// A context with the given I/O runtime and watchdog.
-    pub(crate) fn new(io: Option<Handle>, watchdog: Option<&Watchdog>) -> Self {
+    /// A context with the given priority, I/O runtime and watchdog.
+    pub(crate) fn new(priority: Priority, io: Option<Handle>, watchdog: Option<&Watchdog>) -> Self {
         WorkerContext {
+            priority: Some(priority),
             io,
             watchdog: watchdog.map(Watchdog::handle),
         }
     }
 
-    /// Marks the calling thread as a worker of this context's executor,
-    /// for the rest of its life: jobs polled here find the I/O runtime, and
-    /// the watchdog watches their polls.
+    /// Makes the calling thread a worker of this context's executor, for
+    /// the rest of its life: it runs at the executor's priority, jobs
+    /// polled here find the I/O runtime, and the watchdog watches their
+    /// polls.
+    ///
+    /// If the OS refuses the priority (raising it back needs a privilege
+    /// the process may lack), the thread keeps its current one and a
+    /// warning is logged (a subscriber that panics is contained). Never
+    /// panics.
     pub fn enter(&self) {
+        if let Some(priority) = self.priority
+            && let Err(err) = priority.apply_to_current_thread()
+        {
+            let warned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tracing::warn!(%err, %priority, "could not set the priority of an executor thread");
+            }));
+            if let Err(payload) = warned {
+                drop_payload(payload);
+            }
+        }
         let current = Current {
             io: self.io.clone(),
             slot: self

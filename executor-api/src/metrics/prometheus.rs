@@ -57,8 +57,8 @@ use prometheus_client::registry::Unit;
 
 use crate::backend::ExecutorBackend;
 use crate::lifecycle::core::ExecutorCore;
-use crate::metrics::ClassMetrics;
 use crate::metrics::histogram::DurationHistogram;
+use crate::metrics::{ClassMetrics, Metrics};
 
 /// A [`Collector`] of the figures of one or more executors (see the
 /// [module docs](self) for the metrics), to register with
@@ -151,140 +151,200 @@ impl Collector for ExecutorCollector {
                 })
             })
             .collect();
-        type Count = fn(&ClassMetrics) -> u64;
-        let counters: [(&str, &str, Count); 2] = [
-            (
-                "executor_jobs_submitted",
-                "Jobs accepted into the class",
-                |class| class.submitted,
-            ),
-            (
-                "executor_jobs_overloaded",
-                "Submissions refused because the class's queue was full",
-                |class| class.overloaded,
-            ),
-        ];
-        for (name, help, count) in counters {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            for labelled in &classes {
-                ConstCounter::new(count(&labelled.class))
-                    .encode(family.encode_family(&labelled.labels())?)?;
-            }
-        }
-        let mut ended = encoder.encode_descriptor(
-            "executor_jobs_ended",
-            "Jobs that ended, by outcome",
-            None,
-            MetricType::Counter,
-        )?;
-        for labelled in &classes {
-            let class = &labelled.class;
-            for (outcome, count) in [
-                ("completed", class.completed),
-                ("cancelled", class.cancelled),
-                ("panicked", class.panicked),
-                ("expired", class.expired),
-            ] {
-                let [executor, class] = labelled.labels();
-                let labels = [executor, class, ("outcome", Escaped(outcome))];
-                ConstCounter::new(count).encode(ended.encode_family(&labels)?)?;
-            }
-        }
-        let gauges: [(&str, &str, Count); 3] = [
-            (
-                "executor_jobs_queued",
-                "Accepted jobs that have not started",
-                |class| class.queued,
-            ),
-            (
-                "executor_jobs_running",
-                "Jobs started and not ended",
-                |class| class.running,
-            ),
-            ("executor_class_weight", "The class's weight", |class| {
-                u64::from(class.weight)
-            }),
-        ];
-        for (name, help, count) in gauges {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for labelled in &classes {
-                ConstGauge::new(count(&labelled.class) as i64)
-                    .encode(family.encode_family(&labelled.labels())?)?;
-            }
-        }
-        let mut caps = encoder.encode_descriptor(
-            "executor_class_cap_cores",
-            "The class's cap, in cores (capped classes only)",
-            None,
-            MetricType::Gauge,
-        )?;
-        for labelled in &classes {
-            if let Some(cores) = labelled.class.cap {
-                ConstGauge::new(cores).encode(caps.encode_family(&labelled.labels())?)?;
-            }
-        }
-        let mut worker = encoder.encode_descriptor(
-            "executor_worker",
-            "Worker time the class's jobs' polls took",
-            Some(&Unit::Seconds),
-            MetricType::Counter,
-        )?;
-        for labelled in &classes {
-            ConstCounter::new(seconds(labelled.class.worker_time))
-                .encode(worker.encode_family(&labelled.labels())?)?;
-        }
-        type Histogram = fn(&ClassMetrics) -> &DurationHistogram;
-        let histograms: [(&str, &str, Histogram); 2] = [
-            (
-                "executor_queue_wait",
-                "From submission to first poll, per started job",
-                |class| &class.queue_wait,
-            ),
-            (
-                "executor_poll",
-                "The length of each poll of the class's jobs",
-                |class| &class.poll_time,
-            ),
-        ];
-        for (name, help, histogram) in histograms {
-            let mut family = encoder.encode_descriptor(
-                name,
-                help,
-                Some(&Unit::Seconds),
-                MetricType::Histogram,
-            )?;
-            for labelled in &classes {
-                let histogram = histogram(&labelled.class);
-                family
-                    .encode_family(&labelled.labels())?
-                    .encode_histogram::<NoLabelSet>(
-                        seconds(histogram.sum()),
-                        histogram.count(),
-                        &buckets(histogram),
-                        None,
-                    )?;
-            }
-        }
-        type Total = fn(&crate::Metrics) -> u64;
-        let totals: [(&str, &str, Total); 2] = [
-            (
-                "executor_jobs_rejected",
-                "Submissions rejected because the executor was shutting down",
-                |metrics| metrics.rejected,
-            ),
-            (
-                "executor_stalled_polls",
-                "Polls that ran past the watchdog's threshold",
-                |metrics| metrics.stalled_polls,
-            ),
-        ];
-        for (name, help, total) in totals {
-            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
-            for core in &self.cores {
-                ConstCounter::new(total(&core.metrics()))
-                    .encode(family.encode_family(&[("executor", Escaped(core.name()))])?)?;
-            }
-        }
-        Ok(())
+        encode_class_counters(&mut encoder, &classes)?;
+        encode_endings(&mut encoder, &classes)?;
+        encode_class_gauges(&mut encoder, &classes)?;
+        encode_caps(&mut encoder, &classes)?;
+        encode_worker_time(&mut encoder, &classes)?;
+        encode_histograms(&mut encoder, &classes)?;
+        encode_executor_totals(&mut encoder, &self.cores)
     }
+}
+
+/// A figure of one class, read from its metrics.
+type ClassFigure = fn(&ClassMetrics) -> u64;
+
+/// The counters of each class: submissions accepted and refused.
+fn encode_class_counters(
+    encoder: &mut DescriptorEncoder<'_>,
+    classes: &[Labelled<'_>],
+) -> Result<(), std::fmt::Error> {
+    let counters: [(&str, &str, ClassFigure); 2] = [
+        (
+            "executor_jobs_submitted",
+            "Jobs accepted into the class",
+            |class| class.submitted,
+        ),
+        (
+            "executor_jobs_overloaded",
+            "Submissions refused because the class's queue was full",
+            |class| class.overloaded,
+        ),
+    ];
+    for (name, help, count) in counters {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for labelled in classes {
+            ConstCounter::new(count(&labelled.class))
+                .encode(family.encode_family(&labelled.labels())?)?;
+        }
+    }
+    Ok(())
+}
+
+/// One counter of ended jobs, labelled by outcome.
+fn encode_endings(
+    encoder: &mut DescriptorEncoder<'_>,
+    classes: &[Labelled<'_>],
+) -> Result<(), std::fmt::Error> {
+    let mut ended = encoder.encode_descriptor(
+        "executor_jobs_ended",
+        "Jobs that ended, by outcome",
+        None,
+        MetricType::Counter,
+    )?;
+    for labelled in classes {
+        let class = &labelled.class;
+        for (outcome, count) in [
+            ("completed", class.completed),
+            ("cancelled", class.cancelled),
+            ("panicked", class.panicked),
+            ("expired", class.expired),
+        ] {
+            let [executor, class] = labelled.labels();
+            let labels = [executor, class, ("outcome", Escaped(outcome))];
+            ConstCounter::new(count).encode(ended.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The gauges of each class: jobs queued and running, and its weight.
+fn encode_class_gauges(
+    encoder: &mut DescriptorEncoder<'_>,
+    classes: &[Labelled<'_>],
+) -> Result<(), std::fmt::Error> {
+    let gauges: [(&str, &str, ClassFigure); 3] = [
+        (
+            "executor_jobs_queued",
+            "Accepted jobs that have not started",
+            |class| class.queued,
+        ),
+        (
+            "executor_jobs_running",
+            "Jobs started and not ended",
+            |class| class.running,
+        ),
+        ("executor_class_weight", "The class's weight", |class| {
+            u64::from(class.weight)
+        }),
+    ];
+    for (name, help, count) in gauges {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+        for labelled in classes {
+            ConstGauge::new(count(&labelled.class) as i64)
+                .encode(family.encode_family(&labelled.labels())?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The cap of each capped class, in cores.
+fn encode_caps(
+    encoder: &mut DescriptorEncoder<'_>,
+    classes: &[Labelled<'_>],
+) -> Result<(), std::fmt::Error> {
+    let mut caps = encoder.encode_descriptor(
+        "executor_class_cap_cores",
+        "The class's cap, in cores (capped classes only)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for labelled in classes {
+        if let Some(cores) = labelled.class.cap {
+            ConstGauge::new(cores).encode(caps.encode_family(&labelled.labels())?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The worker time each class's polls took.
+fn encode_worker_time(
+    encoder: &mut DescriptorEncoder<'_>,
+    classes: &[Labelled<'_>],
+) -> Result<(), std::fmt::Error> {
+    let mut worker = encoder.encode_descriptor(
+        "executor_worker",
+        "Worker time the class's jobs' polls took",
+        Some(&Unit::Seconds),
+        MetricType::Counter,
+    )?;
+    for labelled in classes {
+        ConstCounter::new(seconds(labelled.class.worker_time))
+            .encode(worker.encode_family(&labelled.labels())?)?;
+    }
+    Ok(())
+}
+
+/// The histograms of each class: queue wait and poll length.
+fn encode_histograms(
+    encoder: &mut DescriptorEncoder<'_>,
+    classes: &[Labelled<'_>],
+) -> Result<(), std::fmt::Error> {
+    type Histogram = fn(&ClassMetrics) -> &DurationHistogram;
+    let histograms: [(&str, &str, Histogram); 2] = [
+        (
+            "executor_queue_wait",
+            "From submission to first poll, per started job",
+            |class| &class.queue_wait,
+        ),
+        (
+            "executor_poll",
+            "The length of each poll of the class's jobs",
+            |class| &class.poll_time,
+        ),
+    ];
+    for (name, help, histogram) in histograms {
+        let mut family =
+            encoder.encode_descriptor(name, help, Some(&Unit::Seconds), MetricType::Histogram)?;
+        for labelled in classes {
+            let histogram = histogram(&labelled.class);
+            family
+                .encode_family(&labelled.labels())?
+                .encode_histogram::<NoLabelSet>(
+                    seconds(histogram.sum()),
+                    histogram.count(),
+                    &buckets(histogram),
+                    None,
+                )?;
+        }
+    }
+    Ok(())
+}
+
+/// The counters of each executor as a whole: rejections and stalled polls.
+fn encode_executor_totals(
+    encoder: &mut DescriptorEncoder<'_>,
+    cores: &[ExecutorCore],
+) -> Result<(), std::fmt::Error> {
+    type Total = fn(&Metrics) -> u64;
+    let totals: [(&str, &str, Total); 2] = [
+        (
+            "executor_jobs_rejected",
+            "Submissions rejected because the executor was shutting down",
+            |metrics| metrics.rejected,
+        ),
+        (
+            "executor_stalled_polls",
+            "Polls that ran past the watchdog's threshold",
+            |metrics| metrics.stalled_polls,
+        ),
+    ];
+    for (name, help, total) in totals {
+        let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+        for core in cores {
+            ConstCounter::new(total(&core.metrics()))
+                .encode(family.encode_family(&[("executor", Escaped(core.name()))])?)?;
+        }
+    }
+    Ok(())
 }
