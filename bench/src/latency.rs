@@ -170,21 +170,101 @@ impl Load {
     }
 }
 
-/// The scenarios of a full latency section: unloaded; the shared runtime;
-/// and, for each pattern and priority, both our backends and both raw
-/// designs.
-pub fn scenarios(priorities: &[Priority]) -> Vec<Load> {
-    let mut loads = vec![Load::Unloaded];
-    for pattern in Pattern::ALL {
-        loads.push(Load::SharedRuntime(pattern));
-        for &priority in priorities {
-            loads.push(Load::Executor(Backend::Tokio, priority, pattern));
-            loads.push(Load::RawTokio(priority, pattern));
-            loads.push(Load::Executor(Backend::Rayon, priority, pattern));
-            loads.push(Load::RawRayon(priority, pattern));
+/// One latency scenario: a load, and whether the I/O runtime's threads and
+/// the probing thread ask the kernel for a short time slice
+/// (`executor_api::latency`, Linux 6.12+: what a service that marks its
+/// latency-sensitive threads gets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scenario {
+    /// What runs beside the probe.
+    pub load: Load,
+    /// Whether the I/O threads have a short slice.
+    pub io_slice: bool,
+}
+
+impl Scenario {
+    /// The report name: the load's, with `+io_slice` when the I/O threads
+    /// have a short slice.
+    pub fn name(self) -> String {
+        if self.io_slice {
+            format!("{}+io_slice", self.load.name())
+        } else {
+            self.load.name()
         }
     }
-    loads
+
+    /// The load pattern, if any.
+    pub fn pattern(self) -> Option<Pattern> {
+        self.load.pattern()
+    }
+
+    /// The probe alone, with the same I/O threads.
+    pub fn unloaded(self) -> Scenario {
+        Scenario {
+            load: Load::Unloaded,
+            ..self
+        }
+    }
+
+    /// The raw design at the same setting, for one of our executors.
+    pub fn raw_counterpart(self) -> Option<Scenario> {
+        self.load
+            .raw_counterpart()
+            .map(|load| Scenario { load, ..self })
+    }
+
+    /// For our Tokio backend, the Rayon backend at the same setting.
+    pub fn rayon_counterpart(self) -> Option<Scenario> {
+        match self.load {
+            Load::Executor(Backend::Tokio, priority, pattern) => Some(Scenario {
+                load: Load::Executor(Backend::Rayon, priority, pattern),
+                ..self
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Which I/O threads the latency section measures with.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IoSlice {
+    /// The kernel's default slice, and a short one: every scenario twice.
+    Both,
+    /// A short slice only.
+    With,
+    /// The kernel's default slice only.
+    Without,
+}
+
+impl IoSlice {
+    fn settings(self) -> &'static [bool] {
+        match self {
+            IoSlice::Both => &[false, true],
+            IoSlice::With => &[true],
+            IoSlice::Without => &[false],
+        }
+    }
+}
+
+/// The scenarios of a full latency section, for each I/O thread setting:
+/// unloaded; the shared runtime; and, for each pattern and priority, both
+/// our backends and both raw designs.
+pub fn scenarios(priorities: &[Priority], io_slice: IoSlice) -> Vec<Scenario> {
+    let mut scenarios = Vec::new();
+    for &io_slice in io_slice.settings() {
+        let mut loads = vec![Load::Unloaded];
+        for pattern in Pattern::ALL {
+            loads.push(Load::SharedRuntime(pattern));
+            for &priority in priorities {
+                loads.push(Load::Executor(Backend::Tokio, priority, pattern));
+                loads.push(Load::RawTokio(priority, pattern));
+                loads.push(Load::Executor(Backend::Rayon, priority, pattern));
+                loads.push(Load::RawRayon(priority, pattern));
+            }
+        }
+        scenarios.extend(loads.into_iter().map(|load| Scenario { load, io_slice }));
+    }
+    scenarios
 }
 
 /// Percentiles of one probe direction, µs.
@@ -660,28 +740,31 @@ impl Drop for SliceGuard {
 /// scenario, then round 2, ...), so that drift on a shared machine hits
 /// all alike.
 pub fn measure_all(
-    loads: &[Load],
+    scenarios: &[Scenario],
     cores: usize,
     duration: Duration,
     rounds: usize,
     chunks: &Chunks,
-    io_slice: bool,
     progress: &mut dyn FnMut(&str),
-) -> Vec<(Load, Summary)> {
-    let mut summaries: Vec<(Load, Summary)> = loads
+) -> Vec<(Scenario, Summary)> {
+    let mut summaries: Vec<(Scenario, Summary)> = scenarios
         .iter()
-        .map(|&load| (load, Summary::default()))
+        .map(|&scenario| (scenario, Summary::default()))
         .collect();
     for round in 0..rounds {
         progress(&format!(
             "latency round {}/{rounds}: {} scenarios of {duration:?}",
             round + 1,
-            loads.len()
+            scenarios.len()
         ));
-        for (load, summary) in &mut summaries {
-            summary
-                .rounds
-                .push(measure(*load, cores, duration, chunks, io_slice));
+        for (scenario, summary) in &mut summaries {
+            summary.rounds.push(measure(
+                scenario.load,
+                cores,
+                duration,
+                chunks,
+                scenario.io_slice,
+            ));
         }
     }
     summaries

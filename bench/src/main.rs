@@ -51,11 +51,13 @@ struct Args {
     /// Interleaved rounds of the latency scenarios (default: 3).
     #[arg(long)]
     latency_rounds: Option<usize>,
-    /// In the latency section, give the I/O runtime's threads and the
-    /// probing thread a short time slice (`executor_api::latency`, Linux
-    /// 6.12+): what a service that marks its latency-sensitive threads gets.
-    #[arg(long)]
-    io_slice: bool,
+    /// In the latency section, measure with the I/O runtime's threads and
+    /// the probing thread at the kernel's default time slice (`without`),
+    /// with a short one (`with`: `executor_api::latency`, Linux 6.12+, what
+    /// a service that marks its latency-sensitive threads gets), or both,
+    /// side by side.
+    #[arg(long, value_enum, default_value = "both")]
+    io_slice: latency::IoSlice,
 }
 
 /// A section of the report.
@@ -189,12 +191,12 @@ fn main() -> ExitCode {
         progress("latency: sizing the chunks");
         let chunks = Chunks::calibrate(kernel);
         let priorities = [Priority::DEFAULT, Priority::Nice(19), Priority::Idle];
-        let loads: Vec<_> = latency::scenarios(&priorities)
+        let scenarios: Vec<_> = latency::scenarios(&priorities, args.io_slice)
             .into_iter()
-            .filter(|load| {
-                let name = load.name();
+            .filter(|scenario| {
+                let name = scenario.name();
                 args.scenarios.is_empty()
-                    || name == "unloaded"
+                    || scenario.load == latency::Load::Unloaded
                     || args
                         .scenarios
                         .iter()
@@ -205,15 +207,8 @@ fn main() -> ExitCode {
             .latency_secs
             .map_or(plan.latency, Duration::from_secs_f64);
         let rounds = args.latency_rounds.unwrap_or(plan.latency_rounds).max(1);
-        let summaries = latency::measure_all(
-            &loads,
-            cores,
-            duration,
-            rounds,
-            &chunks,
-            args.io_slice,
-            &mut progress,
-        );
+        let summaries =
+            latency::measure_all(&scenarios, cores, duration, rounds, &chunks, &mut progress);
         Some((chunks, summaries))
     } else {
         None

@@ -16,7 +16,19 @@ pub struct Overhead {
     pub sequential_spread: (f64, f64),
     /// Fastest and slowest batch round.
     pub batch_spread: (f64, f64),
+    /// [`SUBMITTERS`] threads each spawn their share of a batch at once,
+    /// then await it: contention on the submission path.
+    pub contended_ns: f64,
+    /// Fastest and slowest contended round.
+    pub contended_spread: (f64, f64),
 }
+
+/// How many threads submit at once in the contended measurement: as many
+/// as a 16-core machine's request handlers, to load the shared queue and
+/// counters of the submission path the way such a machine would (on fewer
+/// cores the threads take turns, so this shows contention on the shared
+/// state, not on the cores).
+pub const SUBMITTERS: u64 = 16;
 
 /// How many jobs each measurement runs.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +60,32 @@ fn batch(subject: &Subject, jobs: u64) -> f64 {
         }
         start.elapsed().as_nanos() as f64 / jobs as f64
     })
+}
+
+fn contended(subject: &Subject, jobs: u64) -> f64 {
+    let per_thread = (jobs / SUBMITTERS).max(1);
+    let start_line = std::sync::Barrier::new(SUBMITTERS as usize + 1);
+    let start = std::thread::scope(|scope| {
+        for submitter in 0..SUBMITTERS {
+            let start_line = &start_line;
+            scope.spawn(move || {
+                let _runtime = subject.enter_runtime();
+                start_line.wait();
+                let first = submitter * per_thread;
+                let held: Vec<_> = (first..first + per_thread)
+                    .map(|i| subject.submit(i))
+                    .collect();
+                futures::executor::block_on(async {
+                    for job in held {
+                        job.value().await;
+                    }
+                });
+            });
+        }
+        start_line.wait();
+        Instant::now()
+    });
+    start.elapsed().as_nanos() as f64 / (per_thread * SUBMITTERS) as f64
 }
 
 /// The median of `values`.
@@ -119,6 +157,8 @@ pub fn measure_with_subscriber(
                         batch_ns: median(bat.clone()),
                         sequential_spread: (f64::NAN, f64::NAN),
                         batch_spread: spread(&bat),
+                        contended_ns: f64::NAN,
+                        contended_spread: (f64::NAN, f64::NAN),
                     },
                 )
             })
@@ -142,18 +182,20 @@ pub fn measure_all(
         sequential(subject, sizes.sequential / 10 + 1);
         batch(subject, sizes.batch / 10 + 1);
     }
-    let mut samples: Vec<(Vec<f64>, Vec<f64>)> = vec![(Vec::new(), Vec::new()); subjects.len()];
+    type Samples = (Vec<f64>, Vec<f64>, Vec<f64>);
+    let mut samples: Vec<Samples> = vec![(Vec::new(), Vec::new(), Vec::new()); subjects.len()];
     for round in 0..sizes.rounds {
         progress(&format!("overhead round {}/{}", round + 1, sizes.rounds));
-        for ((_, subject), (seq, bat)) in subjects.iter().zip(&mut samples) {
+        for ((_, subject), (seq, bat, con)) in subjects.iter().zip(&mut samples) {
             seq.push(sequential(subject, sizes.sequential));
             bat.push(batch(subject, sizes.batch));
+            con.push(contended(subject, sizes.batch));
         }
     }
     subjects
         .into_iter()
         .zip(samples)
-        .map(|((name, subject), (seq, bat))| {
+        .map(|((name, subject), (seq, bat, con))| {
             subject.finish();
             (
                 name,
@@ -162,6 +204,8 @@ pub fn measure_all(
                     batch_ns: median(bat.clone()),
                     sequential_spread: spread(&seq),
                     batch_spread: spread(&bat),
+                    contended_ns: median(con.clone()),
+                    contended_spread: spread(&con),
                 },
             )
         })

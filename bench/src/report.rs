@@ -7,7 +7,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::backend::Priority;
-use crate::latency::{Chunks, Latency, Load, Pattern, Spread, Summary};
+use crate::latency::{Chunks, Latency, Load, Pattern, Scenario, Spread, Summary};
 use crate::overhead::Overhead;
 use crate::scaling::Scaling;
 use crate::shutdown::Shutdown;
@@ -30,7 +30,7 @@ pub struct Results {
     pub scaling: Vec<(&'static str, Scaling)>,
     /// The latency section, if it ran: the chunks of each pattern, and
     /// every scenario's rounds.
-    pub latency: Option<(Chunks, Vec<(Load, Summary)>)>,
+    pub latency: Option<(Chunks, Vec<(Scenario, Summary)>)>,
     /// Shutdown per backend.
     pub shutdown: Vec<(&'static str, Shutdown)>,
     /// The workload-classes scenario, if it ran.
@@ -85,6 +85,8 @@ pub fn read_other_run(path: &Path) -> Result<OtherRun, String> {
                     batch_ns: o["batch"].as_f64()?,
                     sequential_spread: pair("sequential_spread")?,
                     batch_spread: pair("batch_spread")?,
+                    contended_ns: o["contended"].as_f64().unwrap_or(f64::NAN),
+                    contended_spread: pair("contended_spread").unwrap_or((f64::NAN, f64::NAN)),
                 },
             ))
         })
@@ -162,6 +164,8 @@ impl Results {
                     "batch": o.batch_ns,
                     "sequential_spread": [o.sequential_spread.0, o.sequential_spread.1],
                     "batch_spread": [o.batch_spread.0, o.batch_spread.1],
+                    "contended": o.contended_ns,
+                    "contended_spread": [o.contended_spread.0, o.contended_spread.1],
                 }),
             );
         }
@@ -222,7 +226,7 @@ impl Results {
                     ("round_trip_p99", Figure::RoundTrip(Quantile::P99)),
                     ("round_trip_p999", Figure::RoundTrip(Quantile::P999)),
                 ] {
-                    if let Some(r) = self.ratio(*load, Load::Unloaded, figure) {
+                    if let Some(r) = self.ratio(*load, load.unloaded(), figure) {
                         ratios.insert(format!("{key}_vs_unloaded"), json!(r));
                     }
                     if let Some(r) = load
@@ -278,6 +282,8 @@ impl Results {
                     "batch": o.batch_ns,
                     "sequential_spread": [o.sequential_spread.0, o.sequential_spread.1],
                     "batch_spread": [o.batch_spread.0, o.batch_spread.1],
+                    "contended": o.contended_ns,
+                    "contended_spread": [o.contended_spread.0, o.contended_spread.1],
                 }),
             );
         }
@@ -309,7 +315,7 @@ impl Results {
             .map(|(_, o)| *o)
     }
 
-    fn summary_of(&self, load: Load) -> Option<&Summary> {
+    fn summary_of(&self, load: Scenario) -> Option<&Summary> {
         self.latency
             .as_ref()?
             .1
@@ -319,7 +325,7 @@ impl Results {
     }
 
     /// The median of `figure` under `load` over the median under `base`.
-    fn ratio(&self, load: Load, base: Load, figure: Figure) -> Option<f64> {
+    fn ratio(&self, load: Scenario, base: Scenario, figure: Figure) -> Option<f64> {
         let a = self.summary_of(load)?.spread(|l| figure.of(l)).median;
         let b = self.summary_of(base)?.spread(|l| figure.of(l)).median;
         Some(a / b)
@@ -451,7 +457,7 @@ impl Results {
         let cores = self.machine["cores"].as_f64().unwrap_or(1.0);
         if let Some((_, summaries)) = &self.latency {
             for (load, summary) in summaries {
-                let Load::Executor(_, priority, _) = *load else {
+                let Load::Executor(_, priority, _) = load.load else {
                     continue;
                 };
                 let name = load.name();
@@ -460,7 +466,7 @@ impl Results {
                         (Figure::OneWay(Quantile::P99), "p99", 1.5),
                         (Figure::OneWay(Quantile::P999), "p999", 3.0),
                     ] {
-                        if let Some(r) = self.ratio(*load, Load::Unloaded, figure) {
+                        if let Some(r) = self.ratio(*load, load.unloaded(), figure) {
                             targets.push((
                                 format!("latency: {name} one-way {label} ≤ {limit} × unloaded"),
                                 format!("{r:.2} ×"),
@@ -473,6 +479,15 @@ impl Results {
                         format!("latency: {name} load gets ≥ 0.95 × {cores} cores"),
                         format!("{load_cores:.2}"),
                         load_cores >= 0.95 * cores,
+                    ));
+                }
+                if let Some(rayon) = load.rayon_counterpart()
+                    && let Some(r) = self.ratio(*load, rayon, Figure::OneWay(Quantile::P99))
+                {
+                    targets.push((
+                        format!("latency: {name} one-way p99 ≤ 1.5 × {}", rayon.name()),
+                        format!("{r:.2} ×"),
+                        r <= 1.5,
                     ));
                 }
                 if let Some(raw) = load.raw_counterpart() {
@@ -554,14 +569,16 @@ impl Results {
     fn write_overhead(&self, md: &mut String) {
         let _ = writeln!(
             md,
-            "\n## Overhead: ns per trivial job\n\n`sequential`: spawn one job, await it, repeat. `batch`: spawn them all, then await them all. Median of the interleaved rounds (fastest–slowest).\n\n| subject | sequential | batch |\n|---|---|---|"
+            "\n## Overhead: ns per trivial job\n\n`sequential`: spawn one job, await it, repeat. `batch`: spawn them all, then await them all. `{submitters} submitters`: {submitters} threads each spawn their share of a batch at once, then await it (contention on the shared submission path, as on a machine with that many request handlers; on fewer cores they take turns). Median of the interleaved rounds (fastest–slowest).\n\n| subject | sequential | batch | {submitters} submitters |\n|---|---|---|---|",
+            submitters = crate::overhead::SUBMITTERS,
         );
         for (name, o) in &self.overhead {
             let _ = writeln!(
                 md,
-                "| {name} | {} | {} |",
+                "| {name} | {} | {} | {} |",
                 with_spread(o.sequential_ns, o.sequential_spread),
                 with_spread(o.batch_ns, o.batch_spread),
+                with_spread(o.contended_ns, o.contended_spread),
             );
         }
         if !self.overhead_without_tokio_unstable.is_empty() {
@@ -622,6 +639,7 @@ impl Results {
                  `serial`, one loader per core submitting a steady-sized chunk each time the last one returned (request and response: the workers park and wake per chunk). \
                  `executor_*`: our backends; `raw_tokio`: a dedicated Tokio runtime fed with `Handle::spawn`; `raw_rayon`: a Rayon pool fed with `spawn` and a oneshot; \
                  each with its threads at the priority named last (`nice10` is our default, `idle` is `SCHED_IDLE`). `shared_runtime`: the chunks run on the I/O runtime itself. \
+                 `+io_slice`: the I/O runtime's threads and the probing thread asked the kernel for a short time slice (`executor_api::latency`, Linux 6.12+); without it, the kernel's default. \
                  `load_cores`: the CPU the load got (chunks done × serial chunk time ÷ wall time). \
                  `submit`: how long one submission call of the burst pattern took on the I/O runtime's thread. \
                  Each cell: median of {rounds} interleaved rounds (smallest–largest).\n",
@@ -658,10 +676,10 @@ impl Results {
             }
             let _ = writeln!(
                 md,
-                "\nRatios of medians, one-way: against unloaded, and against the raw design at the same priority and pattern.\n\n| scenario | p99 / unloaded | p999 / unloaded | p99 / raw | p999 / raw |\n|---|---|---|---|---|"
+                "\nRatios of medians, one-way: against unloaded, and against the raw design at the same priority and pattern, each with the same I/O threads.\n\n| scenario | p99 / unloaded | p999 / unloaded | p99 / raw | p999 / raw |\n|---|---|---|---|---|"
             );
             for (load, _) in summaries {
-                if !matches!(load, Load::Executor(..)) {
+                if !matches!(load.load, Load::Executor(..)) {
                     continue;
                 }
                 let fmt = |r: Option<f64>| r.map_or("–".to_owned(), |r| format!("{r:.2}"));
@@ -670,8 +688,8 @@ impl Results {
                     md,
                     "| {} | {} | {} | {} | {} |",
                     load.name(),
-                    fmt(self.ratio(*load, Load::Unloaded, Figure::OneWay(Quantile::P99))),
-                    fmt(self.ratio(*load, Load::Unloaded, Figure::OneWay(Quantile::P999))),
+                    fmt(self.ratio(*load, load.unloaded(), Figure::OneWay(Quantile::P99))),
+                    fmt(self.ratio(*load, load.unloaded(), Figure::OneWay(Quantile::P999))),
                     fmt(raw.and_then(|raw| self.ratio(*load, raw, Figure::OneWay(Quantile::P99)))),
                     fmt(raw.and_then(|raw| self.ratio(*load, raw, Figure::OneWay(Quantile::P999)))),
                 );

@@ -264,6 +264,16 @@ impl Subject {
         }
     }
 
+    /// Makes the calling thread a caller of this subject until the guard
+    /// drops: inside the runtime for `tokio_spawn_same_runtime` (whose
+    /// `tokio::spawn` needs one), nothing otherwise.
+    pub fn enter_runtime(&self) -> Option<tokio::runtime::EnterGuard<'_>> {
+        match self {
+            Subject::TokioSpawnSameRuntime(runtime) => Some(runtime.enter()),
+            _ => None,
+        }
+    }
+
     /// Runs `future` where this subject's caller runs: inside the runtime
     /// for `tokio_spawn_same_runtime`, on the calling thread otherwise.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {

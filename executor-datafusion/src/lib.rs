@@ -16,7 +16,9 @@
 //!   with it), so the CPU work stops;
 //! - **panics**: an operator that panics ends its partition with one error
 //!   item, a [`DataFusionError::External`] holding the
-//!   [`JobError::Panicked`], never a crash;
+//!   [`JobError::Panicked`], never a crash; wherever the operator ran,
+//!   including in a task DataFusion spawned (below a `RepartitionExec`),
+//!   whose panic DataFusion reports as a Tokio `JoinError`;
 //! - **shutdown**: the executor's contract holds (a graceful shutdown lets
 //!   the partitions finish, an immediate one ends them with a
 //!   [`JobError::Cancelled`] item).
@@ -27,8 +29,8 @@
 //!
 //! Tasks that operators spawn themselves (DataFusion's `SpawnedTask`, for
 //! example in `RepartitionExec`) are `tokio::spawn`s from inside the job:
-//! on the Tokio backend they run on the executor's workers; on the Rayon
-//! backend, on its reactor thread.
+//! they run on the executor's Tokio workers (`<name>-rt-<n>`, at the
+//! executor's priority) on both backends.
 //!
 //! # Examples
 //!
@@ -74,6 +76,7 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use executor_api::{Executor, JobError};
 use futures::{StreamExt, TryStreamExt};
+use tokio::task::JoinError;
 
 /// Runs every output partition of `plan` on `executor`, one job per
 /// partition, and returns their batches merged into one stream, in the
@@ -177,9 +180,11 @@ fn partitions<E: Executor>(
             if let Some(class) = class {
                 job = job.class(class);
             }
-            let items = job
-                .spawn_stream(producer, buffer)
-                .map(|item| item.unwrap_or_else(|err| Err(job_error(err))));
+            let items = job.spawn_stream(producer, buffer).map(|item| match item {
+                Ok(Ok(batch)) => Ok(batch),
+                Ok(Err(err)) => Err(typed_panic(err)),
+                Err(err) => Err(job_error(err)),
+            });
             Box::pin(RecordBatchStreamAdapter::new(schema.clone(), items))
                 as SendableRecordBatchStream
         })
@@ -190,6 +195,60 @@ fn partitions<E: Executor>(
 /// reachable (`DataFusionError::External`, downcast it).
 fn job_error(err: JobError) -> DataFusionError {
     DataFusionError::External(Box::new(err))
+}
+
+/// `err`, or, if it reports an operator's panic as a Tokio `JoinError` (a
+/// task that an operator spawned panicked, for example below a
+/// `RepartitionExec`), the [`JobError::Panicked`] that it is: so that
+/// [`job_error_of`] finds every operator's panic, wherever it ran.
+fn typed_panic(err: DataFusionError) -> DataFusionError {
+    match panic_message(&err) {
+        Some(message) => job_error(JobError::Panicked { message }),
+        None => err,
+    }
+}
+
+/// The message of the task panic that `err` reports, if it reports one.
+fn panic_message(err: &DataFusionError) -> Option<String> {
+    match err {
+        DataFusionError::ExecutionJoin(join) => join_panic_message(join),
+        DataFusionError::Context(_, inner) => panic_message(inner),
+        DataFusionError::Shared(inner) => panic_message(inner),
+        DataFusionError::External(inner) => {
+            if let Some(join) = inner.downcast_ref::<JoinError>() {
+                join_panic_message(join)
+            } else if let Some(join) = inner.downcast_ref::<Arc<JoinError>>() {
+                join_panic_message(join)
+            } else {
+                inner
+                    .downcast_ref::<DataFusionError>()
+                    .and_then(panic_message)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The panic message of a task that panicked, if `join` says it did.
+/// Tokio's text for it is `task <id> panicked with message "<message>"`
+/// (the payload's string, escaped), or `task <id> panicked` for a payload
+/// that is no string; the payload itself is out of reach (DataFusion shares
+/// the error between partitions, behind an `Arc`).
+fn join_panic_message(join: &JoinError) -> Option<String> {
+    if !join.is_panic() {
+        return None;
+    }
+    let text = join.to_string();
+    Some(match text.split_once(" panicked with message ") {
+        Some((_, quoted)) => quoted
+            .strip_prefix('"')
+            .and_then(|rest| rest.strip_suffix('"'))
+            .unwrap_or(quoted)
+            .replace("\\\"", "\"")
+            .replace("\\n", "\n")
+            .replace("\\\\", "\\"),
+        None => executor_api::NON_STRING_PANIC.to_owned(),
+    })
 }
 
 /// The [`JobError`] behind a DataFusion error from [`execute_stream`], if

@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 /// Batches that went through the `tick` function (one test uses it).
 static TICKS: AtomicU64 = AtomicU64::new(0);
 
+/// Where each batch through `where_am_i` was evaluated: thread name and
+/// niceness (one test uses it).
+static WHERE: std::sync::Mutex<Vec<(String, Option<i32>)>> = std::sync::Mutex::new(Vec::new());
+
 use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
@@ -78,6 +82,20 @@ fn session(partitions: usize, batches: usize) -> SessionContext {
         Arc::new(
             |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
                 TICKS.fetch_add(1, Ordering::SeqCst);
+                Ok(args[0].clone())
+            },
+        ),
+    ));
+    ctx.register_udf(create_udf(
+        "where_am_i",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(
+            |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+                let thread = std::thread::current().name().unwrap_or("").to_owned();
+                let nice = executor_api::backend::current_thread_nice();
+                WHERE.lock().unwrap().push((thread, nice));
                 Ok(args[0].clone())
             },
         ),
@@ -254,38 +272,117 @@ fn dropping_the_stream_cancels_every_partition() {
     }
 }
 
+/// Queries whose `boom` call (a panicking UDF) runs in each position an
+/// operator can be in: in the partition's own stream, above a
+/// repartition, below one (in a task DataFusion spawned, whose panic it
+/// reports as a Tokio `JoinError`), and in a join.
+const PANICKING_QUERIES: [(&str, &str); 4] = [
+    ("a projection over the scan", "SELECT boom(v) FROM t"),
+    (
+        "a projection above a repartition",
+        "SELECT boom(s) FROM (SELECT k, sum(v) AS s FROM t GROUP BY k)",
+    ),
+    (
+        "an aggregate below a repartition",
+        "SELECT k, sum(boom(v)) FROM t GROUP BY k",
+    ),
+    (
+        "a join's filter",
+        "SELECT count(*) FROM t a JOIN t b ON a.k = b.k AND boom(a.v) > b.v",
+    ),
+];
+
 /// An operator that panics ends the stream with an error item holding the
-/// job's panic; the executor keeps running.
+/// job's panic, typed (`JobError::Panicked` with its message) wherever the
+/// operator ran; the executor keeps running.
 #[test]
-fn an_operator_panic_is_an_error_item() {
+fn an_operator_panic_is_a_typed_error_item_wherever_it_runs() {
     let io = runtime();
     for executor in executors() {
+        for (position, query) in PANICKING_QUERIES {
+            io.block_on(async {
+                let ctx = session(2, 2);
+                let plan = ctx
+                    .sql(query)
+                    .await
+                    .unwrap()
+                    .create_physical_plan()
+                    .await
+                    .unwrap();
+                let stream =
+                    executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 2);
+                let err = within("the failing query", stream.try_collect::<Vec<_>>())
+                    .await
+                    .expect_err("the panic was lost");
+                match executor_datafusion::job_error_of(&err) {
+                    Some(JobError::Panicked { message }) => {
+                        assert!(
+                            message.contains("operator failure"),
+                            "{position}: {message}"
+                        )
+                    }
+                    other => panic!(
+                        "{}, panic in {position}: not typed as the job's panic: {other:?} ({err})",
+                        executor.name()
+                    ),
+                }
+                // Still serving.
+                let value = within("a job after the panic", executor.spawn(async { 7 })).await;
+                assert_eq!(value, Ok(7));
+            });
+        }
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
+
+/// A plan with a repartition: the work below it runs in tasks that
+/// DataFusion spawns (`tokio::spawn` inside the job). On both backends they
+/// run on the executor's threads, at its priority, never on the I/O
+/// runtime or at normal priority (checked from inside the operator).
+#[test]
+fn tasks_that_datafusion_spawns_run_on_the_executor_at_its_priority() {
+    let io = runtime();
+    for executor in executors() {
+        WHERE.lock().unwrap().clear();
         io.block_on(async {
-            let ctx = session(2, 2);
+            let ctx = session(2, 4);
             let plan = ctx
-                .sql("SELECT boom(v) FROM t")
+                .sql("SELECT k, sum(where_am_i(v)) FROM t GROUP BY k")
                 .await
                 .unwrap()
                 .create_physical_plan()
                 .await
                 .unwrap();
+            let display = datafusion::physical_plan::displayable(plan.as_ref())
+                .indent(false)
+                .to_string();
+            assert!(
+                display.contains("RepartitionExec"),
+                "no repartition: {display}"
+            );
             let stream = executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 2);
-            let err = within("the failing query", stream.try_collect::<Vec<_>>())
+            let batches = within("the query", stream.try_collect::<Vec<_>>())
                 .await
-                .expect_err("the panic was lost");
-            match executor_datafusion::job_error_of(&err) {
-                Some(JobError::Panicked { message }) => {
-                    assert!(message.contains("operator failure"), "{message}")
-                }
-                other => panic!(
-                    "{}: not the job's panic: {other:?} ({err})",
-                    executor.name()
-                ),
-            }
-            // Still serving.
-            let value = within("a job after the panic", executor.spawn(async { 7 })).await;
-            assert_eq!(value, Ok(7));
+                .expect("query");
+            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 10);
         });
+        let seen = std::mem::take(&mut *WHERE.lock().unwrap());
+        assert!(!seen.is_empty(), "where_am_i never ran");
+        let prefix = format!("{}-", executor.name());
+        for (thread, nice) in &seen {
+            assert!(
+                thread.starts_with(&prefix),
+                "{}: an operator ran on thread {thread:?}, not the executor's",
+                executor.name()
+            );
+            assert_eq!(
+                *nice,
+                Some(executor_api::backend::DEFAULT_NICE),
+                "{}: an operator ran at another priority on {thread:?}",
+                executor.name()
+            );
+        }
         executor.shutdown();
         futures::executor::block_on(executor.join());
     }

@@ -22,12 +22,13 @@ impl Launch for RayonExecutor {
 
     /// Starts its own Rayon pool (never the global one) with one pump per
     /// thread, the gate thread (`<name>-gate`) where idle pumps wait for
-    /// jobs, a reactor thread (`<name>-reactor`) for timers and I/O, the
-    /// driver thread (`<name>-driver`) for shutdown, and the watchdog
-    /// thread.
+    /// jobs, the reactor (`<name>-reactor`, with as many Tokio workers
+    /// `<name>-rt-<n>` at the pool's priority) for timers, I/O and the
+    /// tasks jobs spawn, the driver thread (`<name>-driver`) for shutdown,
+    /// and the watchdog thread.
     fn launch(config: ValidPoolConfig) -> Result<RayonExecutor, BuildError> {
         let (core, driver, context) = ShutdownDriver::new(&config)?;
-        let reactor = Reactor::start(config.helper_name("reactor"), context.clone())?;
+        let reactor = Reactor::start(&config, context.clone())?;
         let current = CurrentSlot::default();
         let queue = RunQueue::new(&core);
         let threads = PoolThreads::default();

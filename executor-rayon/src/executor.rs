@@ -17,12 +17,16 @@ use crate::queue::RunQueue;
 /// `rayon::join`, `rayon::scope`) uses the same pool. Futures run on the
 /// pool too: polled on pool threads and, when woken, rescheduled on the
 /// pool. Jobs run in the order they were scheduled; a future that yields
-/// goes to the back of the line, so it never starves the others. Timers and I/O (`tokio::time`, `tokio::net`) work inside them,
-/// driven by the executor's reactor thread; spawn sub-tasks with
-/// [`RayonExecutor::current`] (a `tokio::spawn` would run on the reactor
-/// thread, not the pool; [`io::spawn`](executor_api::io::spawn) works
-/// there too, so that libraries that spawn their own tasks, like
-/// DataFusion's operators, still send their I/O to the I/O runtime).
+/// goes to the back of the line, so it never starves the others. Timers
+/// and I/O (`tokio::time`, `tokio::net`) work inside them, driven by the
+/// executor's reactor, a Tokio runtime with one worker per pool thread
+/// (`<name>-rt-<n>`) at the pool's priority. Spawn sub-jobs with
+/// [`RayonExecutor::current`]; a `tokio::spawn` inside a job runs on the
+/// reactor's workers, not as a job (it is not counted, classed or
+/// cancelled with the job), and [`io::spawn`](executor_api::io::spawn)
+/// works there too, so that libraries that spawn their own tasks, like
+/// DataFusion's operators, run them at the pool's priority and still send
+/// their I/O to the I/O runtime.
 ///
 /// Jobs never nest: each pool thread runs one *pump* that polls jobs, and
 /// jobs are never handed to Rayon, so a thread that waits inside

@@ -8,8 +8,9 @@ use executor_rayon::RayonExecutor;
 use rayon::prelude::*;
 use testkit::support::{block_on_within, names_of_busy_workers, shutdown_and_join, threads_named};
 
-/// By default one pool thread per available core, plus the gate, the
-/// driver, the reactor and the watchdog.
+/// By default one pool thread per available core, as many reactor workers
+/// (for the tasks jobs spawn), plus the gate, the driver, the reactor's
+/// owner and the watchdog.
 #[test]
 fn default_threads_are_one_per_core_a_gate_a_driver_a_reactor_and_a_watchdog() {
     let executor = RayonExecutor::builder().name("defr").build().unwrap();
@@ -19,8 +20,16 @@ fn default_threads_are_one_per_core_a_gate_a_driver_a_reactor_and_a_watchdog() {
     threads.sort();
     assert_eq!(
         threads.len(),
-        cores + 4,
-        "pool, gate, driver, reactor and watchdog: {threads:?}"
+        2 * cores + 4,
+        "pool, reactor workers, gate, driver, reactor and watchdog: {threads:?}"
+    );
+    assert_eq!(
+        threads
+            .iter()
+            .filter(|name| name.starts_with("defr-rt-"))
+            .count(),
+        cores,
+        "{threads:?}"
     );
     assert!(threads.contains(&"defr-gate".to_owned()), "{threads:?}");
     assert!(threads.contains(&"defr-watch".to_owned()), "{threads:?}");
