@@ -279,9 +279,10 @@ struct SqlParams {
     q: Option<String>,
 }
 
-/// `/sql?q=...`: the query's result as a text table. A malformed query is
-/// a 400 with DataFusion's message; admission is `/query`'s; a client that
-/// hangs up cancels the query's jobs.
+/// `/sql?q=...`: the query's result as a text table, bounded (see
+/// `crate::sql`). A malformed query, a statement that is not a query and a
+/// query over the memory limit are 400s that say why; admission is
+/// `/query`'s; a client that hangs up cancels the query's jobs.
 #[cfg(feature = "datafusion")]
 async fn sql(
     State(state): State<Arc<AppState>>,
@@ -306,6 +307,8 @@ async fn sql(
             .await
             .map_err(|err| match err {
                 crate::sql::SqlError::BadQuery(message) => ApiError::bad_request(message),
+                crate::sql::SqlError::NotReadOnly(message)
+                | crate::sql::SqlError::TooMuchMemory(message) => ApiError::bad_request(message),
                 crate::sql::SqlError::Failed(message) => ApiError {
                     status: StatusCode::INTERNAL_SERVER_ERROR,
                     message: format!("the query failed: {message}"),

@@ -59,6 +59,15 @@ pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
     /// [`ShutdownDriver::new`].
     fn core(&self) -> &ExecutorCore;
 
+    /// How many tasks that jobs handed to the executor's own Tokio runtime
+    /// (`tokio::spawn` inside a job) are alive: counted in
+    /// [`Metrics::spawned_tasks`](crate::Metrics::spawned_tasks) and
+    /// [`in_flight`](crate::Metrics::in_flight). A backend without such a
+    /// runtime keeps the default, 0.
+    fn spawned_tasks(&self) -> usize {
+        0
+    }
+
     /// Runs an admitted job on this executor's threads, polling it until it
     /// returns `Ready` and waking it like any future.
     ///

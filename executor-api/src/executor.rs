@@ -265,7 +265,9 @@ pub trait Executor: ExecutorBackend {
 
     /// A snapshot of the job counters, over every class.
     fn metrics(&self) -> Metrics {
-        self.core().metrics()
+        let mut metrics = self.core().metrics();
+        metrics.spawned_tasks = self.spawned_tasks() as u64;
+        metrics
     }
 
     /// A snapshot of each [workload class](crate::WorkloadClass)'s figures
@@ -292,6 +294,8 @@ impl<E: ExecutorBackend> Executor for E {}
 trait DynExecutor: Send + Sync + 'static {
     fn dyn_core(&self) -> &ExecutorCore;
 
+    fn dyn_spawned_tasks(&self) -> usize;
+
     /// The job is type-erased.
     #[track_caller]
     fn dyn_schedule(&self, job: BoxedJob);
@@ -300,6 +304,10 @@ trait DynExecutor: Send + Sync + 'static {
 impl<E: ExecutorBackend> DynExecutor for E {
     fn dyn_core(&self) -> &ExecutorCore {
         self.core()
+    }
+
+    fn dyn_spawned_tasks(&self) -> usize {
+        self.spawned_tasks()
     }
 
     fn dyn_schedule(&self, job: BoxedJob) {
@@ -347,6 +355,10 @@ impl AnyExecutor {
 impl ExecutorBackend for AnyExecutor {
     fn core(&self) -> &ExecutorCore {
         self.inner.dyn_core()
+    }
+
+    fn spawned_tasks(&self) -> usize {
+        self.inner.dyn_spawned_tasks()
     }
 
     fn schedule<J: RunnableJob>(&self, job: J) {

@@ -64,9 +64,19 @@
 
 #![deny(missing_docs)]
 
+mod ext;
 mod object_store;
 
+pub use crate::ext::{DEFAULT_BUFFER, DataFrameExt, ExecutionPlanExt};
 pub use crate::object_store::IoObjectStore;
+
+// What building, running and shutting down an executor takes, so that this
+// crate is the one dependency of the common case.
+pub use executor_api::{Executor, JobError, Priority, WorkloadClass};
+#[cfg(feature = "rayon-backend")]
+pub use executor_rayon::RayonExecutor;
+#[cfg(feature = "tokio-backend")]
+pub use executor_tokio::DedicatedExecutor;
 
 use std::sync::Arc;
 
@@ -74,7 +84,6 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
-use executor_api::{Executor, JobError};
 use futures::{StreamExt, TryStreamExt};
 use tokio::task::JoinError;
 
@@ -214,6 +223,8 @@ fn panic_message(err: &DataFusionError) -> Option<String> {
         DataFusionError::ExecutionJoin(join) => join_panic_message(join),
         DataFusionError::Context(_, inner) => panic_message(inner),
         DataFusionError::Shared(inner) => panic_message(inner),
+        DataFusionError::Diagnostic(_, inner) => panic_message(inner),
+        DataFusionError::Collection(errors) => errors.iter().find_map(panic_message),
         DataFusionError::External(inner) => {
             if let Some(join) = inner.downcast_ref::<JoinError>() {
                 join_panic_message(join)
@@ -240,15 +251,47 @@ fn join_panic_message(join: &JoinError) -> Option<String> {
     }
     let text = join.to_string();
     Some(match text.split_once(" panicked with message ") {
-        Some((_, quoted)) => quoted
-            .strip_prefix('"')
-            .and_then(|rest| rest.strip_suffix('"'))
-            .unwrap_or(quoted)
-            .replace("\\\"", "\"")
-            .replace("\\n", "\n")
-            .replace("\\\\", "\\"),
+        Some((_, quoted)) => unescape(
+            quoted
+                .strip_prefix('"')
+                .and_then(|rest| rest.strip_suffix('"'))
+                .unwrap_or(quoted),
+        ),
         None => executor_api::NON_STRING_PANIC.to_owned(),
     })
+}
+
+/// `escaped`, a string as `{:?}` writes it (without its quotes), read back:
+/// `\\`, `\"`, `\'`, `\n`, `\r`, `\t`, `\0` and `\u{..}`, in one pass.
+fn unescape(escaped: &str) -> String {
+    let mut text = String::with_capacity(escaped.len());
+    let mut chars = escaped.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            text.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => text.push('\n'),
+            Some('r') => text.push('\r'),
+            Some('t') => text.push('\t'),
+            Some('0') => text.push('\0'),
+            Some('u') => {
+                let code: String = chars
+                    .by_ref()
+                    .skip_while(|c| *c == '{')
+                    .take_while(|c| *c != '}')
+                    .collect();
+                match u32::from_str_radix(&code, 16).ok().and_then(char::from_u32) {
+                    Some(decoded) => text.push(decoded),
+                    None => text.push_str(&format!("\\u{{{code}}}")),
+                }
+            }
+            Some(other) => text.push(other),
+            None => text.push('\\'),
+        }
+    }
+    text
 }
 
 /// The [`JobError`] behind a DataFusion error from [`execute_stream`], if
@@ -276,3 +319,22 @@ pub fn job_error_of(err: &DataFusionError) -> Option<&JobError> {
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+#[cfg(test)]
+mod tests {
+    use super::unescape;
+
+    #[test]
+    fn a_debug_formatted_message_reads_back() {
+        for message in [
+            "plain",
+            "a \"quote\"",
+            "back\\slash n",
+            "line\nbreak\ttab",
+            "é ✓ \u{7}",
+        ] {
+            let debug = format!("{message:?}");
+            assert_eq!(unescape(&debug[1..debug.len() - 1]), message);
+        }
+    }
+}

@@ -198,6 +198,64 @@ fn a_query_gives_datafusions_answer_on_both_backends() {
     }
 }
 
+/// The one-call methods: a DataFrame collected on the executor, and a
+/// plan streamed from it, give DataFusion's own answer, with the
+/// partitions run as jobs.
+#[test]
+fn the_extension_traits_give_datafusions_answer() {
+    use executor_datafusion::{DataFrameExt, ExecutionPlanExt};
+    let io = runtime();
+    for executor in executors() {
+        io.block_on(async {
+            let ctx = session(4, 8);
+            let sql = "SELECT k, sum(v) AS total FROM t GROUP BY k";
+            let expected = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+            let before = executor.metrics().completed;
+            let collected = within(
+                "collect_on",
+                ctx.sql(sql).await.unwrap().collect_on(&executor),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                sorted_rows(&collected),
+                sorted_rows(&expected),
+                "{}",
+                executor.name()
+            );
+            let plan = ctx
+                .sql(sql)
+                .await
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let partitions = plan.output_partitioning_count() as u64;
+            let streamed: Vec<RecordBatch> = within(
+                "execute_stream_on",
+                plan.execute_stream_on(&executor, ctx.task_ctx())
+                    .try_collect(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                sorted_rows(&streamed),
+                sorted_rows(&expected),
+                "{}",
+                executor.name()
+            );
+            // Both ran their partitions as jobs (one per partition each).
+            assert!(
+                executor.metrics().completed >= before + 2 * partitions,
+                "{}: the partitions did not run as jobs",
+                executor.name()
+            );
+        });
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
+
 trait PartitionCount {
     fn output_partitioning_count(&self) -> usize;
 }

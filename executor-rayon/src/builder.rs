@@ -43,7 +43,7 @@ impl Launch for RayonExecutor {
                 return Err(err);
             }
         };
-        let executor = RayonExecutor::new(core, queue.clone());
+        let executor = RayonExecutor::new(core, queue.clone(), reactor.handle().clone());
         current.set(&executor);
         // The driver holds the only strong references to the pools (the
         // pumps hold the gate until they return): dropping them is what

@@ -90,6 +90,9 @@ struct Inner {
     /// the driver owns it, so that dropping it at shutdown stops the threads
     /// even while users hold clones.
     queue: Arc<RunQueue>,
+    /// The reactor's runtime, which runs the tasks jobs spawn (for their
+    /// count).
+    tasks: tokio::runtime::Handle,
 }
 
 impl Drop for Inner {
@@ -106,9 +109,13 @@ impl RayonExecutor {
         Builder::new()
     }
 
-    pub(crate) fn new(core: ExecutorCore, queue: Arc<RunQueue>) -> Self {
+    pub(crate) fn new(
+        core: ExecutorCore,
+        queue: Arc<RunQueue>,
+        tasks: tokio::runtime::Handle,
+    ) -> Self {
         RayonExecutor {
-            inner: Arc::new(Inner { core, queue }),
+            inner: Arc::new(Inner { core, queue, tasks }),
         }
     }
 
@@ -148,6 +155,11 @@ impl RayonExecutor {
 impl ExecutorBackend for RayonExecutor {
     fn core(&self) -> &ExecutorCore {
         &self.inner.core
+    }
+
+    /// The tasks alive on the reactor: what jobs `tokio::spawn`.
+    fn spawned_tasks(&self) -> usize {
+        self.inner.tasks.metrics().num_alive_tasks()
     }
 
     fn schedule<J: RunnableJob>(&self, job: J) {

@@ -32,12 +32,13 @@ impl Launch for DedicatedExecutor {
         driver.spawn(config.helper_name("driver"), move || {
             // The runtime is built, and later dropped, on this thread:
             // never inside an async context.
-            let started = { runtime_builder }
-                .build()
-                .and_then(|runtime| start_pumps(&config, &context, &pumps, runtime));
+            let started = { runtime_builder }.build().and_then(|runtime| {
+                let tasks = runtime.handle().clone();
+                start_pumps(&config, &context, &pumps, runtime).map(|threads| (threads, tasks))
+            });
             match started {
-                Ok(threads) => {
-                    let _ = ready_tx.send(Ok(()));
+                Ok((threads, tasks)) => {
+                    let _ = ready_tx.send(Ok(tasks));
                     Some(threads)
                 }
                 Err(err) => {
@@ -47,7 +48,7 @@ impl Launch for DedicatedExecutor {
             }
         })?;
         match ready_rx.recv() {
-            Ok(Ok(())) => Ok(DedicatedExecutor::new(core, queue)),
+            Ok(Ok(tasks)) => Ok(DedicatedExecutor::new(core, queue, tasks)),
             Ok(Err(err)) => Err(BuildError::Io(err)),
             Err(mpsc::RecvError) => Err(BuildError::Io(std::io::Error::other(
                 "the executor's driver thread exited while starting the runtime",

@@ -73,6 +73,8 @@ struct Inner {
     core: ExecutorCore,
     /// Where jobs wait for a worker.
     queue: Arc<RunQueue>,
+    /// The runtime that runs the tasks jobs spawn (for their count).
+    tasks: tokio::runtime::Handle,
 }
 
 impl Drop for Inner {
@@ -90,9 +92,13 @@ impl DedicatedExecutor {
         Builder::new()
     }
 
-    pub(crate) fn new(core: ExecutorCore, queue: Arc<RunQueue>) -> Self {
+    pub(crate) fn new(
+        core: ExecutorCore,
+        queue: Arc<RunQueue>,
+        tasks: tokio::runtime::Handle,
+    ) -> Self {
         DedicatedExecutor {
-            inner: Arc::new(Inner { core, queue }),
+            inner: Arc::new(Inner { core, queue, tasks }),
         }
     }
 }
@@ -100,6 +106,11 @@ impl DedicatedExecutor {
 impl ExecutorBackend for DedicatedExecutor {
     fn core(&self) -> &ExecutorCore {
         &self.inner.core
+    }
+
+    /// The tasks alive on the executor's runtime: what jobs `tokio::spawn`.
+    fn spawned_tasks(&self) -> usize {
+        self.inner.tasks.metrics().num_alive_tasks()
     }
 
     fn schedule<J: RunnableJob>(&self, job: J) {

@@ -23,7 +23,7 @@ use workload::{GroupBy, Table};
 
 use crate::support::{
     DropCounter, Gate, assert_no_threads_named, block_on_within, names_of_busy_workers, recv,
-    shutdown_and_join, threads_named, timeout, tokio_block_on_within,
+    shutdown_and_join, threads_named, timeout, tokio_block_on_within, wait_until,
 };
 use executor_api::backend::{DEFAULT_NICE, current_thread_is_idle_scheduled, current_thread_nice};
 
@@ -363,6 +363,33 @@ pub fn tokio_tasks_spawned_by_jobs_follow_the_shutdown<B: Backend>() {
     executor.shutdown_now();
     block_on_within("join after an immediate shutdown", executor.join());
     assert_eq!(drops.drops(), 1, "the task outlived the executor");
+}
+
+/// Tasks that jobs hand to Tokio count as the executor's work: in
+/// `spawned_tasks` and `in_flight` while they live, so that an executor
+/// whose jobs have all ended but whose spawned tasks still run is not idle;
+/// zero once they end.
+pub fn tasks_spawned_by_jobs_count_in_flight_until_they_end<B: Backend>() {
+    let executor = build::<B>("tkcount", 1);
+    let gate = Gate::new();
+    let task_gate = gate.clone();
+    let job = executor.spawn(async move {
+        drop(tokio::spawn(async move {
+            task_gate.opened().await;
+        }));
+    });
+    assert_eq!(block_on_within("the spawning job", job), Ok(()));
+    let metrics = executor.metrics();
+    assert_eq!(
+        (metrics.queued, metrics.running, metrics.spawned_tasks),
+        (0, 0, 1),
+        "the job ended; its task lives"
+    );
+    assert_eq!(metrics.in_flight(), 1, "the live task is not idle");
+    gate.open();
+    wait_until("the task to end", || executor.metrics().in_flight() == 0);
+    assert_eq!(executor.metrics().spawned_tasks, 0);
+    shutdown_and_join(&executor);
 }
 
 /// A job that yields in a loop does not starve the others: with one
@@ -1089,6 +1116,7 @@ macro_rules! conformance_tests {
             job_spawns_subtasks,
             graceful_shutdown_waits_for_subtasks,
             tokio_tasks_spawned_by_jobs_follow_the_shutdown,
+            tasks_spawned_by_jobs_count_in_flight_until_they_end,
             yielding_job_does_not_starve_others,
             shutdown_now_cuts_short_a_graceful_drain,
             panic_with_str_payload,

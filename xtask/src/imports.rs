@@ -66,6 +66,9 @@ impl Graph {
         for name in names {
             let mut targets = BTreeSet::new();
             for path in paths_in(&graph.modules[&name].code) {
+                let Some(path) = graph.this_crates_path(&name, path) else {
+                    continue;
+                };
                 let absolute = absolute(&name, &path)?;
                 let (target, rest) = graph.resolve(&absolute);
                 if let Some(item) = rest.first()
@@ -83,6 +86,26 @@ impl Graph {
             graph.edges.insert(name, targets);
         }
         Ok(graph)
+    }
+
+    /// `path` as written in `module`, if it names this crate: from
+    /// `crate`, `super` or `self`, or from one of `module`'s child modules
+    /// (then read as `self::`); `None` for another crate's path.
+    fn this_crates_path(&self, module: &str, path: Vec<String>) -> Option<Vec<String>> {
+        let first = path.first()?;
+        if ["crate", "super", "self"].contains(&first.as_str()) {
+            return Some(path);
+        }
+        let child = if module.is_empty() {
+            first.clone()
+        } else {
+            format!("{module}::{first}")
+        };
+        self.modules.contains_key(&child).then(|| {
+            let mut from_self = vec!["self".to_owned()];
+            from_self.extend(path);
+            from_self
+        })
     }
 
     /// The deepest module `path` names, and the segments after it.
@@ -198,7 +221,7 @@ fn without_tests(code: &str) -> String {
         .position(|pair| {
             let (attribute, item) = (pair[0].trim(), pair[1].trim());
             attribute.starts_with("#[cfg(")
-                && attribute.contains("test")
+                && find_word(attribute, "test").is_some()
                 && item.starts_with("mod ")
                 && item.ends_with('{')
         })
@@ -215,6 +238,14 @@ fn paths_in(code: &str) -> Vec<Vec<String>> {
     let mut rest = code;
     while let Some(at) = find_word(rest, "use") {
         let offset = code.len() - rest.len() + at;
+        // Only the `use` that starts an item (after a visibility, if any):
+        // not the word in a string.
+        let line_start = code[..offset].rfind('\n').map_or(0, |at| at + 1);
+        let before = code[line_start..offset].trim();
+        if !(before.is_empty() || before.starts_with("pub")) {
+            rest = &rest[at + 3..];
+            continue;
+        }
         let after = &rest[at + 3..];
         let end = after.find(';').unwrap_or(after.len());
         // `a as b` keeps its `as` apart (`@`); other whitespace goes.
@@ -224,10 +255,11 @@ fn paths_in(code: &str) -> Vec<Vec<String>> {
             .join(" ")
             .replace(" as ", "@")
             .replace(' ', "");
-        if ["crate::", "super::", "self::"]
-            .iter()
-            .any(|root| tree.starts_with(root))
-        {
+        // Every tree but those of other crates (`std::`, `tokio::`): a
+        // tree that starts at a child module (`use child::Name`, as a
+        // `mod.rs` may write) is told apart later, where the modules are
+        // known.
+        if !tree.is_empty() && !tree.starts_with("::") {
             let mut expanded = Vec::new();
             expand(&tree, &mut expanded);
             let inline = inline_modules_at(code, offset);
@@ -355,7 +387,11 @@ fn expand(tree: &str, paths: &mut Vec<Vec<String>>) {
         return;
     };
     let prefix = &tree[..open];
-    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    let close = tree
+        .rfind('}')
+        .filter(|&close| close > open)
+        .unwrap_or(tree.len());
+    let inner = &tree[open + 1..close];
     let mut depth = 0;
     let mut start = 0;
     let mut parts = Vec::new();

@@ -183,22 +183,24 @@ impl<B: JobBody> Job<B> {
         name: Option<std::sync::Arc<str>>,
         class: ClassIndex,
     ) -> (Option<Self>, JobHandle<B::Output>) {
-        // The span is made before the job is counted: it runs the
-        // subscriber's code, and nothing may come between counting a job and
-        // handing it over (the core's invariant 1). A subscriber that panics
-        // gets the job no span.
-        let trace = if core.job_spans() {
-            JobTrace::new(core.name(), name.as_deref())
-        } else {
-            None
+        // The span is made once the class has room and before the job is
+        // counted: it runs the subscriber's code, and nothing may come
+        // between counting a job and handing it over (the core's invariant
+        // 1). A subscriber that panics gets the job no span.
+        let make_trace = || {
+            if core.job_spans() {
+                JobTrace::new(core.name(), name.as_deref())
+            } else {
+                None
+            }
         };
-        match core.admit(class) {
-            Ok(admission) => {
+        match core.admit(class, make_trace) {
+            Ok((admission, trace)) => {
                 let (job, handle) = Job::new(admission, body, name, trace);
                 (Some(job), handle)
             }
-            Err(refusal) => {
-                drop_trace(trace);
+            Err((refusal, trace)) => {
+                drop_trace(trace.flatten());
                 // The body is user code: its destructor may panic.
                 drop_contained(body);
                 (None, JobHandle::refused(refusal))

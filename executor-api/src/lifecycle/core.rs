@@ -241,36 +241,48 @@ impl ExecutorCore {
         self.shared.aborted.load(Acquire)
     }
 
-    /// Whether jobs run inside spans (the builder's setting): the job's side
-    /// makes the span before it asks for an [`Admission`], because a span
-    /// runs the subscriber's code and nothing may come between counting a
-    /// job and handing the count to it (invariant 1).
+    /// Whether jobs run inside spans (the builder's setting).
     pub(crate) fn job_spans(&self) -> bool {
         self.shared.job_spans
     }
 
     /// Admits a job to `class_index`: counts it and returns the count, for
-    /// the job to take at once. Refuses it with
+    /// the job to take at once, with what `prepare` made. Refuses it with
     /// [`JobError::ShutDown`](crate::JobError::ShutDown) (counting a
     /// rejection) once a shutdown began, or with
     /// [`JobError::Overloaded`](crate::JobError::Overloaded) when the
-    /// class's queue is full (a shutdown takes precedence).
-    pub(crate) fn admit(&self, class_index: ClassIndex) -> Result<Admission, JobError> {
+    /// class's queue is full (a shutdown takes precedence), returning what
+    /// `prepare` made if it ran.
+    ///
+    /// `prepare` runs once the class has room and before the job is
+    /// counted: the job's side makes its span there (user code: the
+    /// subscriber's), because nothing may come between counting a job and
+    /// handing the count to it (invariant 1), and a refused job should cost
+    /// no span.
+    pub(crate) fn admit<T>(
+        &self,
+        class_index: ClassIndex,
+        prepare: impl FnOnce() -> T,
+    ) -> Result<(Admission, T), (JobError, Option<T>)> {
         let class = self.shared.classes.class(class_index);
         if self.is_shutdown() {
-            return Err(self.reject());
+            return Err((self.reject(), None));
         }
         if let Err(reason) = class.reserve() {
-            return Err(JobError::Overloaded {
-                class: class.name().to_string(),
-                reason,
-            });
+            return Err((
+                JobError::Overloaded {
+                    class: class.name().to_string(),
+                    reason,
+                },
+                None,
+            ));
         }
+        let prepared = prepare();
         let mut current = self.shared.jobs.load(Relaxed);
         loop {
             if current & CLOSED != 0 {
                 class.release();
-                return Err(self.reject());
+                return Err((self.reject(), Some(prepared)));
             }
             // Acquire/Release: orders the admission with the close (invariant 2).
             match self.shared.jobs.compare_exchange_weak(
@@ -284,11 +296,12 @@ impl ExecutorCore {
             }
         }
         class.submitted();
-        Ok(Admission {
+        let admission = Admission {
             core: self.shared.clone(),
             class: class_index,
             submitted: self.shared.classes.nanos(Instant::now()),
-        })
+        };
+        Ok((admission, prepared))
     }
 
     /// Counts a submission made after a shutdown began, and says why it was

@@ -55,12 +55,20 @@ pub struct Metrics {
     /// yielding (each long poll counts once). See the backend builder's
     /// `watchdog` setting.
     pub stalled_polls: u64,
+    /// Tasks that jobs handed to the executor's own Tokio runtime
+    /// (`tokio::spawn` inside a job: DataFusion's repartitioning, for one)
+    /// and that have not ended. They are not jobs (no class, no handle),
+    /// but they are the executor's work: a graceful shutdown waits for
+    /// them.
+    pub spawned_tasks: u64,
 }
 
 impl Metrics {
-    /// Jobs accepted and not yet ended: `queued + running`.
+    /// The executor's work not yet ended: jobs accepted and not ended
+    /// (`queued + running`), and the tasks they spawned that are still
+    /// alive (`spawned_tasks`). Zero means idle.
     pub fn in_flight(&self) -> u64 {
-        self.queued + self.running
+        self.queued + self.running + self.spawned_tasks
     }
 }
 
@@ -229,6 +237,9 @@ impl CounterSnapshot {
             overloaded: self.overloaded,
             rejected,
             stalled_polls,
+            // Only the executor knows its runtime: `Executor::metrics`
+            // fills it in.
+            spawned_tasks: 0,
         }
     }
 }
