@@ -68,7 +68,7 @@ mod ext;
 mod object_store;
 
 pub use crate::ext::{DEFAULT_BUFFER, DataFrameExt, ExecutionPlanExt};
-pub use crate::object_store::IoObjectStore;
+pub use crate::object_store::{IO_STREAM_BUFFER, IoObjectStore};
 
 // What building, running and shutting down an executor takes, so that this
 // crate is the one dependency of the common case.

@@ -17,9 +17,11 @@ use object_store::{
     ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
-/// Items an I/O stream (a listing, a deletion) runs ahead of the job that
-/// consumes it.
-const STREAM_BUFFER: usize = 16;
+/// Items an I/O stream (a read's chunks, a listing, a deletion) runs ahead
+/// of the job that consumes it: a read holds at most this many of the
+/// inner store's chunks (8 KiB each for a local file) besides the one the
+/// job has.
+pub const IO_STREAM_BUFFER: usize = 16;
 
 /// Wraps an [`ObjectStore`] so that its requests, made from a job on an
 /// executor (a DataFusion scan polled by [`execute_stream`](crate::execute_stream)),
@@ -28,10 +30,14 @@ const STREAM_BUFFER: usize = 16;
 /// executor's low-priority CPU threads, and a job waiting for bytes
 /// leaves its worker to other jobs.
 ///
-/// - a `get` reads the whole requested range there and hands the job the
-///   bytes (DataFusion's scans ask for ranges);
+/// - a `get` streams the requested range from there, at most
+///   [`IO_STREAM_BUFFER`] of the inner store's chunks ahead of the job (a
+///   local file's are 8 KiB): never the whole range in memory before the
+///   job sees a byte;
+/// - `get_ranges` (several small ranges at once, as Parquet's footer and
+///   column chunks) reads them there and hands the job the bytes;
 /// - a listing or a deletion stream is driven there, at most
-///   16 items ahead;
+///   [`IO_STREAM_BUFFER`] items ahead;
 /// - dropping the request (a cancelled job) aborts it there;
 /// - called outside a job (planning on the caller's runtime, for example),
 ///   a request runs where it is called, as the inner store would.
@@ -102,7 +108,7 @@ fn stream_on_io<T: Send + 'static>(
 ) -> BoxStream<'static, Result<T>> {
     match io::runtime() {
         Err(IoError::NotInJob) => stream,
-        _ => io::spawn_stream(stream, STREAM_BUFFER)
+        _ => io::spawn_stream(stream, IO_STREAM_BUFFER)
             .map(|item| item.unwrap_or_else(|err| Err(io_error(err))))
             .boxed(),
     }
@@ -131,30 +137,25 @@ impl ObjectStore for IoObjectStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         let (inner, location) = (self.inner.clone(), location.clone());
-        on_io(async move {
-            let head = options.head;
-            let result = inner.get_opts(&location, options).await?;
-            if head {
-                return Ok(result);
-            }
-            // Read the bytes here, on the I/O runtime: a local file's
-            // payload would otherwise be read by whoever consumes it.
-            let (meta, range, attributes) = (
-                result.meta.clone(),
-                result.range.clone(),
-                result.attributes.clone(),
-            );
-            let bytes = result.bytes().await?;
-            Ok(GetResult {
-                payload: GetResultPayload::Stream(
-                    futures::stream::once(async move { Ok(bytes) }).boxed(),
-                ),
-                meta,
-                range,
-                attributes,
-            })
+        let head = options.head;
+        let result = on_io(async move { inner.get_opts(&location, options).await }).await?;
+        if head {
+            return Ok(result);
+        }
+        // The payload is read on the I/O runtime too, chunk by chunk, as
+        // the job consumes it (a local file's would otherwise be read by
+        // whoever consumes it, on a CPU thread).
+        let (meta, range, attributes) = (
+            result.meta.clone(),
+            result.range.clone(),
+            result.attributes.clone(),
+        );
+        Ok(GetResult {
+            payload: GetResultPayload::Stream(stream_on_io(result.into_stream())),
+            meta,
+            range,
+            attributes,
         })
-        .await
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {

@@ -11,8 +11,8 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::prelude::{CsvReadOptions, SessionContext};
 use executor_api::{AnyExecutor, Executor};
 use executor_datafusion::IoObjectStore;
-use futures::TryStreamExt;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{
@@ -170,6 +170,184 @@ fn a_scans_reads_run_on_the_io_runtime() {
                 executor.name()
             );
         });
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
+
+/// A store whose object is served as a stream of `CHUNK`-byte chunks,
+/// counting the bytes its stream has produced.
+#[derive(Debug, Default)]
+struct Chunked {
+    inner: InMemory,
+    produced: Arc<std::sync::atomic::AtomicUsize>,
+    producer_threads: Arc<Mutex<Vec<String>>>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl fmt::Display for Chunked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Chunked")
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Chunked {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        let result = self.inner.get_opts(location, options).await?;
+        let (meta, range, attributes) = (
+            result.meta.clone(),
+            result.range.clone(),
+            result.attributes.clone(),
+        );
+        let bytes = result.bytes().await?;
+        let (produced, threads) = (self.produced.clone(), self.producer_threads.clone());
+        let chunks = (0..bytes.len())
+            .step_by(CHUNK)
+            .map(move |start| bytes.slice(start..(start + CHUNK).min(bytes.len())));
+        let stream = futures::stream::iter(chunks).map(move |chunk| {
+            produced.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
+            let thread = std::thread::current()
+                .name()
+                .unwrap_or("unnamed")
+                .to_owned();
+            threads.lock().unwrap().push(thread);
+            Ok(chunk)
+        });
+        Ok(GetResult {
+            payload: object_store::GetResultPayload::Stream(Box::pin(stream)),
+            meta,
+            range,
+            attributes,
+        })
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+/// A large read from a job streams from the I/O runtime: the bytes read
+/// ahead of the job never exceed `IO_STREAM_BUFFER` chunks (plus the one in
+/// the job's hands and the one in flight), and every chunk is produced on
+/// the I/O runtime; the whole object arrives intact.
+#[test]
+fn a_large_read_streams_with_bounded_memory() {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let io = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("io-rt")
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let executors = io.block_on(async {
+        vec![
+            AnyExecutor::new(
+                executor_tokio::DedicatedExecutor::builder()
+                    .name("big-tokio")
+                    .build()
+                    .expect("build"),
+            ),
+            AnyExecutor::new(
+                executor_rayon::RayonExecutor::builder()
+                    .name("big-rayon")
+                    .build()
+                    .expect("build"),
+            ),
+        ]
+    });
+    const SIZE: usize = 32 << 20;
+    let bound = (executor_datafusion::IO_STREAM_BUFFER + 2) * CHUNK;
+    for executor in executors {
+        let chunked = Arc::new(Chunked::default());
+        let object: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+        io.block_on(chunked.put(&Path::from("big"), PutPayload::from(object)))
+            .unwrap();
+        let store = IoObjectStore::new(chunked.clone());
+        let produced = chunked.produced.clone();
+        let job = executor.spawn(async move {
+            let mut stream = store.get(&Path::from("big")).await?.into_stream();
+            let (mut consumed, mut most_ahead, mut checksum) = (0usize, 0usize, 0u64);
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                // Give the producer every chance to run ahead.
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+                // Produced and not yet consumed, this chunk included.
+                most_ahead = most_ahead.max(produced.load(SeqCst) - consumed);
+                consumed += chunk.len();
+                checksum = chunk.iter().fold(checksum, |sum, byte| {
+                    sum.wrapping_mul(31) + u64::from(*byte)
+                });
+            }
+            Ok::<_, object_store::Error>((consumed, most_ahead, checksum))
+        });
+        let (consumed, most_ahead, checksum) = io
+            .block_on(async {
+                tokio::time::timeout(Duration::from_secs(60), job)
+                    .await
+                    .expect("the read timed out")
+            })
+            .expect("job")
+            .expect("read");
+        let expected = (0..SIZE).fold(0u64, |sum, i| sum.wrapping_mul(31) + (i % 251) as u64);
+        assert_eq!(
+            (consumed, checksum),
+            (SIZE, expected),
+            "{}",
+            executor.name()
+        );
+        assert!(
+            most_ahead <= bound,
+            "{}: {most_ahead} bytes were read ahead of the job (bound {bound})",
+            executor.name()
+        );
+        let threads = chunked.producer_threads.lock().unwrap().clone();
+        assert!(
+            threads.iter().all(|thread| thread.starts_with("io-rt")),
+            "{}: chunks produced on {:?}",
+            executor.name(),
+            threads.iter().find(|thread| !thread.starts_with("io-rt"))
+        );
         executor.shutdown();
         futures::executor::block_on(executor.join());
     }
