@@ -282,6 +282,13 @@ pub trait Executor: ExecutorBackend {
         self.core().name()
     }
 
+    /// How many threads poll its jobs: the builder's `worker_threads`
+    /// (by default, one per available core). How many jobs run at once,
+    /// and the natural number of partitions for a query on it.
+    fn worker_threads(&self) -> usize {
+        self.core().worker_threads()
+    }
+
     /// Whether a shutdown has been requested.
     fn is_shutdown(&self) -> bool {
         self.core().is_shutdown()

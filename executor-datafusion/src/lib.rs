@@ -66,9 +66,11 @@
 
 mod ext;
 mod object_store;
+mod session;
 
 pub use crate::ext::{DEFAULT_BUFFER, DataFrameExt, ExecutionPlanExt};
 pub use crate::object_store::{IO_STREAM_BUFFER, IoObjectStore};
+pub use crate::session::{IoObjectStoreRegistry, session_for};
 
 // What building, running and shutting down an executor takes, so that this
 // crate is the one dependency of the common case.

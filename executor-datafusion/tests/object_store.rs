@@ -94,33 +94,46 @@ impl ObjectStore for Recorder {
     }
 }
 
-/// Every read of a CSV scan run through the executor happens on a thread
-/// of the I/O runtime, on both backends; none on an executor's worker.
-#[test]
-fn a_scans_reads_run_on_the_io_runtime() {
-    let io = tokio::runtime::Builder::new_multi_thread()
+/// The I/O runtime of these tests: one worker, its threads named `io-rt`.
+fn io_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("io-rt")
         .enable_all()
         .build()
-        .expect("runtime");
-    let executors = io.block_on(async {
-        // Built from the I/O runtime: it becomes their I/O runtime.
+        .expect("runtime")
+}
+
+/// Both backends, built from `io` (so it becomes their I/O runtime).
+fn executors_on(
+    io: &tokio::runtime::Runtime,
+    tokio_name: &str,
+    rayon_name: &str,
+) -> Vec<AnyExecutor> {
+    io.block_on(async {
         vec![
             AnyExecutor::new(
                 executor_tokio::DedicatedExecutor::builder()
-                    .name("os-tokio")
+                    .name(tokio_name)
                     .build()
                     .expect("build"),
             ),
             AnyExecutor::new(
                 executor_rayon::RayonExecutor::builder()
-                    .name("os-rayon")
+                    .name(rayon_name)
                     .build()
                     .expect("build"),
             ),
         ]
-    });
+    })
+}
+
+/// Every read of a CSV scan run through the executor happens on a thread
+/// of the I/O runtime, on both backends; none on an executor's worker.
+#[test]
+fn a_scans_reads_run_on_the_io_runtime() {
+    let io = io_runtime();
+    let executors = executors_on(&io, "os-tokio", "os-rayon");
     for executor in executors {
         io.block_on(async {
             let recorder = Arc::new(Recorder::default());
@@ -272,28 +285,8 @@ impl ObjectStore for Chunked {
 fn a_large_read_streams_with_bounded_memory() {
     use std::sync::atomic::Ordering::SeqCst;
 
-    let io = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("io-rt")
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let executors = io.block_on(async {
-        vec![
-            AnyExecutor::new(
-                executor_tokio::DedicatedExecutor::builder()
-                    .name("big-tokio")
-                    .build()
-                    .expect("build"),
-            ),
-            AnyExecutor::new(
-                executor_rayon::RayonExecutor::builder()
-                    .name("big-rayon")
-                    .build()
-                    .expect("build"),
-            ),
-        ]
-    });
+    let io = io_runtime();
+    let executors = executors_on(&io, "big-tokio", "big-rayon");
     const SIZE: usize = 32 << 20;
     let bound = (executor_datafusion::IO_STREAM_BUFFER + 2) * CHUNK;
     for executor in executors {
@@ -351,4 +344,64 @@ fn a_large_read_streams_with_bounded_memory() {
         executor.shutdown();
         futures::executor::block_on(executor.join());
     }
+}
+
+/// `session_for` fits the executor: as many target partitions as it has
+/// workers, every object store (the local file system's included) wrapped
+/// in an `IoObjectStore`, and a CSV file read from jobs answers as
+/// DataFusion alone does.
+#[test]
+fn a_session_for_the_executor_reads_through_the_io_runtime() {
+    use executor_datafusion::DataFrameExt;
+
+    let io = io_runtime();
+    let dir = std::env::temp_dir().join(format!("session-for-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("t.csv");
+    let csv: String = std::iter::once("k,v\n".to_owned())
+        .chain((0..10_000).map(|row| format!("{},{row}\n", row % 7)))
+        .collect();
+    std::fs::write(&file, csv).unwrap();
+    let executor = io.block_on(async {
+        executor_tokio::DedicatedExecutor::builder()
+            .name("sess")
+            .worker_threads(3)
+            .build()
+            .expect("build")
+    });
+    io.block_on(async {
+        let ctx =
+            executor_datafusion::session_for(&executor, datafusion::prelude::SessionConfig::new())
+                .unwrap();
+        assert_eq!(ctx.copied_config().target_partitions(), 3);
+        let store = ctx
+            .runtime_env()
+            .object_store(datafusion::execution::object_store::ObjectStoreUrl::local_filesystem())
+            .unwrap();
+        assert!(store.to_string().starts_with("IoObjectStore("), "{store}");
+        ctx.register_csv("t", file.to_str().unwrap(), CsvReadOptions::new())
+            .await
+            .unwrap();
+        let sql = "SELECT k, count(*) AS n FROM t GROUP BY k";
+        let ours = tokio::time::timeout(
+            Duration::from_secs(60),
+            ctx.sql(sql).await.unwrap().collect_on(&executor),
+        )
+        .await
+        .expect("the query timed out")
+        .unwrap();
+        let alone = SessionContext::new();
+        alone
+            .register_csv("t", file.to_str().unwrap(), CsvReadOptions::new())
+            .await
+            .unwrap();
+        let expected = alone.sql(sql).await.unwrap().collect().await.unwrap();
+        let rows =
+            |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
+        assert_eq!(rows(&ours), rows(&expected));
+        assert_eq!(rows(&ours), 7);
+    });
+    executor.shutdown();
+    futures::executor::block_on(executor.join());
+    let _ = std::fs::remove_dir_all(&dir);
 }

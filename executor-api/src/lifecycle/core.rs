@@ -80,6 +80,8 @@ struct State {
 
 pub(crate) struct Shared {
     name: String,
+    /// How many threads poll jobs (the builder's `worker_threads`).
+    workers: usize,
     /// Whether jobs run inside spans (the builder's setting).
     job_spans: bool,
     /// See invariant 1. Written by submitters and workers for every job:
@@ -183,6 +185,7 @@ impl ExecutorCore {
             shared: Arc::new(Shared {
                 job_spans: config.job_spans(),
                 name: config.name().to_owned(),
+                workers: config.workers(),
                 jobs: CachePadded(AtomicUsize::new(0)),
                 aborted: Arc::new(CachePadded(AtomicBool::new(false))),
                 classes: Arc::new(ClassTable::new(config.classes())),
@@ -205,6 +208,11 @@ impl ExecutorCore {
     /// The executor's name.
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// How many threads poll the executor's jobs.
+    pub fn worker_threads(&self) -> usize {
+        self.shared.workers
     }
 
     /// A snapshot of the job counters, over every class.
