@@ -228,7 +228,18 @@ impl SqlEngine {
         let (mut rows, mut bytes) = (0, 0);
         let mut cut = false;
         while let Some(batch) = stream.try_next().await.map_err(query_error)? {
-            bytes += batch.get_array_memory_size();
+            // The rows' own bytes: an aggregate's or a limit's batches are
+            // slices of larger buffers, which the whole-buffer size would
+            // count again and again.
+            bytes += batch
+                .columns()
+                .iter()
+                .map(|column| {
+                    let data = column.to_data();
+                    data.get_slice_memory_size()
+                        .unwrap_or_else(|_| column.get_array_memory_size())
+                })
+                .sum::<usize>();
             if rows + batch.num_rows() > MAX_ROWS || bytes > MAX_BATCH_BYTES {
                 let keep = (MAX_ROWS - rows).min(batch.num_rows());
                 if bytes <= MAX_BATCH_BYTES {
@@ -315,7 +326,7 @@ fn text_table(names: Vec<String>, batches: &[RecordBatch]) -> Result<(String, bo
 fn with_note(mut table: String, cut: bool) -> String {
     if cut {
         table.push_str(&format!(
-            "(cut: /sql answers at most {MAX_ROWS} rows, {MAX_BODY_BYTES} bytes and {MAX_CELL_CHARS} characters per value; add a LIMIT or aggregate)\n"
+            "(cut: /sql answers at most {MAX_ROWS} rows, {MAX_BATCH_BYTES} bytes of results, {MAX_BODY_BYTES} bytes of text and {MAX_CELL_CHARS} characters per value; add a LIMIT or aggregate)\n"
         ));
     }
     table

@@ -139,7 +139,9 @@ impl ObjectStore for IoObjectStore {
         let (inner, location) = (self.inner.clone(), location.clone());
         let head = options.head;
         let result = on_io(async move { inner.get_opts(&location, options).await }).await?;
-        if head {
+        // Outside a job the payload is the inner store's, unchanged (a
+        // local file's stays a file, for DataFusion's fast paths).
+        if head || matches!(io::runtime(), Err(IoError::NotInJob)) {
             return Ok(result);
         }
         // The payload is read on the I/O runtime too, chunk by chunk, as

@@ -285,6 +285,8 @@ impl ExecutorCore {
                 None,
             ));
         }
+        // `prepare` must not unwind: the slot just reserved would leak
+        // (the job side's contains the subscriber's panics).
         let prepared = prepare();
         let mut current = self.shared.jobs.load(Relaxed);
         loop {
