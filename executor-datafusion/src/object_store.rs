@@ -19,7 +19,7 @@ use object_store::{
 
 /// Items an I/O stream (a read's chunks, a listing, a deletion) runs ahead
 /// of the job that consumes it: a read holds at most this many of the
-/// inner store's chunks (8 KiB each for a local file) besides the one the
+/// inner store's chunks (256 KiB each for a local file, read here) besides the one the
 /// job has.
 pub const IO_STREAM_BUFFER: usize = 16;
 
@@ -32,7 +32,7 @@ pub const IO_STREAM_BUFFER: usize = 16;
 ///
 /// - a `get` streams the requested range from there, at most
 ///   [`IO_STREAM_BUFFER`] of the inner store's chunks ahead of the job (a
-///   local file's are 8 KiB): never the whole range in memory before the
+///   local file is read in 256 KiB chunks): never the whole range in memory before the
 ///   job sees a byte;
 /// - `get_ranges` (several small ranges at once, as Parquet's footer and
 ///   column chunks) reads them there and hands the job the bytes;
@@ -101,6 +101,37 @@ where
     }
 }
 
+/// Bytes per blocking read of a local file's range, inside a job.
+const FILE_CHUNK: u64 = 256 * 1024;
+
+/// `range` of `file`, read in [`FILE_CHUNK`]-byte blocking reads (on the
+/// runtime that polls the stream: the I/O runtime's blocking pool).
+fn file_chunks(file: std::fs::File, range: Range<u64>) -> BoxStream<'static, Result<Bytes>> {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::Generic {
+        store: "IoObjectStore",
+        source,
+    };
+    futures::stream::try_unfold((file, range), move |(mut file, range)| async move {
+        if range.start >= range.end {
+            return Ok(None);
+        }
+        let len = (range.end - range.start).min(FILE_CHUNK);
+        let start = range.start;
+        let (file, bytes) = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Seek, SeekFrom};
+            file.seek(SeekFrom::Start(start))?;
+            let mut buffer = vec![0; len as usize];
+            file.read_exact(&mut buffer)?;
+            Ok::<_, std::io::Error>((file, Bytes::from(buffer)))
+        })
+        .await
+        .map_err(|err| failed(Box::new(err)))?
+        .map_err(|err| failed(Box::new(err)))?;
+        Ok(Some((bytes, (file, start + len..range.end))))
+    })
+    .boxed()
+}
+
 /// Drives `stream` on the I/O runtime from inside a job, or returns it
 /// outside one.
 fn stream_on_io<T: Send + 'static>(
@@ -152,8 +183,14 @@ impl ObjectStore for IoObjectStore {
             result.range.clone(),
             result.attributes.clone(),
         );
+        let chunks = match result.payload {
+            // object_store reads a file in 8 KiB blocking reads: fewer,
+            // larger ones here.
+            GetResultPayload::File(file, _) => file_chunks(file, range.clone()),
+            GetResultPayload::Stream(stream) => stream,
+        };
         Ok(GetResult {
-            payload: GetResultPayload::Stream(stream_on_io(result.into_stream())),
+            payload: GetResultPayload::Stream(stream_on_io(chunks)),
             meta,
             range,
             attributes,

@@ -359,8 +359,9 @@ fn a_session_for_the_executor_reads_through_the_io_runtime() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("t.csv");
     let csv: String = std::iter::once("k,v\n".to_owned())
-        .chain((0..10_000).map(|row| format!("{},{row}\n", row % 7)))
+        .chain((0..100_000).map(|row| format!("{},{row}\n", row % 7)))
         .collect();
+    // About 1 MB: several of IoObjectStore's 256 KiB reads.
     std::fs::write(&file, csv).unwrap();
     let executor = io.block_on(async {
         executor_tokio::DedicatedExecutor::builder()
@@ -382,7 +383,9 @@ fn a_session_for_the_executor_reads_through_the_io_runtime() {
         ctx.register_csv("t", file.to_str().unwrap(), CsvReadOptions::new())
             .await
             .unwrap();
-        let sql = "SELECT k, count(*) AS n FROM t GROUP BY k";
+        // Every byte counts in the sums: a read that loses or moves one
+        // changes the answer.
+        let sql = "SELECT k, count(*) AS n, sum(v) AS s FROM t GROUP BY k ORDER BY k";
         let ours = tokio::time::timeout(
             Duration::from_secs(60),
             ctx.sql(sql).await.unwrap().collect_on(&executor),
@@ -396,10 +399,13 @@ fn a_session_for_the_executor_reads_through_the_io_runtime() {
             .await
             .unwrap();
         let expected = alone.sql(sql).await.unwrap().collect().await.unwrap();
-        let rows =
-            |batches: &[RecordBatch]| batches.iter().map(RecordBatch::num_rows).sum::<usize>();
-        assert_eq!(rows(&ours), rows(&expected));
-        assert_eq!(rows(&ours), 7);
+        let text = |batches: &[RecordBatch]| {
+            datafusion::arrow::util::pretty::pretty_format_batches(batches)
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(text(&ours), text(&expected));
+        assert_eq!(ours.iter().map(RecordBatch::num_rows).sum::<usize>(), 7);
     });
     executor.shutdown();
     futures::executor::block_on(executor.join());
