@@ -114,6 +114,19 @@ fn session(partitions: usize, batches: usize) -> SessionContext {
     ctx
 }
 
+/// The physical plan of `sql` in `ctx`.
+async fn plan(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+    ctx.sql(sql)
+        .await
+        .unwrap()
+        .create_physical_plan()
+        .await
+        .unwrap()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -163,21 +176,9 @@ fn a_query_gives_datafusions_answer_on_both_backends() {
             let sql = "SELECT k, sum(v) AS total FROM t GROUP BY k";
             // A plan runs once (its repartitioning keeps state): one for
             // DataFusion's own answer, one for ours.
-            let reference = ctx
-                .sql(sql)
-                .await
-                .unwrap()
-                .create_physical_plan()
-                .await
-                .unwrap();
+            let reference = plan(&ctx, sql).await;
             let expected = collect(reference, ctx.task_ctx()).await.unwrap();
-            let plan = ctx
-                .sql(sql)
-                .await
-                .unwrap()
-                .create_physical_plan()
-                .await
-                .unwrap();
+            let plan = plan(&ctx, sql).await;
             let stream =
                 executor_datafusion::execute_stream(&executor, plan.clone(), ctx.task_ctx(), 2);
             let batches: Vec<RecordBatch> =
@@ -223,13 +224,7 @@ fn the_extension_traits_give_datafusions_answer() {
                 "{}",
                 executor.name()
             );
-            let plan = ctx
-                .sql(sql)
-                .await
-                .unwrap()
-                .create_physical_plan()
-                .await
-                .unwrap();
+            let plan = plan(&ctx, sql).await;
             let partitions = plan.output_partitioning_count() as u64;
             let streamed: Vec<RecordBatch> = within(
                 "execute_stream_on",
@@ -360,13 +355,7 @@ fn an_operator_panic_is_a_typed_error_item_wherever_it_runs() {
         for (position, query) in PANICKING_QUERIES {
             io.block_on(async {
                 let ctx = session(2, 2);
-                let plan = ctx
-                    .sql(query)
-                    .await
-                    .unwrap()
-                    .create_physical_plan()
-                    .await
-                    .unwrap();
+                let plan = plan(&ctx, query).await;
                 let stream =
                     executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 2);
                 let err = within("the failing query", stream.try_collect::<Vec<_>>())

@@ -20,21 +20,38 @@ use object_store::{
     ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
 };
 
-/// An in-memory store that records the thread of every read.
+/// An in-memory store that records the thread of every read; with a
+/// `chunk` size, it serves an object as a stream of chunks of that size,
+/// counting the bytes produced and recording the thread of each chunk.
 #[derive(Debug, Default)]
 struct Recorder {
     inner: InMemory,
-    reads: Mutex<Vec<String>>,
+    reads: Arc<Mutex<Vec<String>>>,
+    chunk: Option<usize>,
+    produced: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Recorder {
-    fn record(&self) {
-        let thread = std::thread::current()
-            .name()
-            .unwrap_or("unnamed")
-            .to_owned();
-        self.reads.lock().unwrap().push(thread);
+    /// A recorder that serves objects in chunks of `chunk` bytes.
+    fn chunked(chunk: usize) -> Recorder {
+        Recorder {
+            chunk: Some(chunk),
+            ..Recorder::default()
+        }
     }
+
+    fn record(&self) {
+        record_into(&self.reads);
+    }
+}
+
+/// Records the calling thread's name in `reads`.
+fn record_into(reads: &Mutex<Vec<String>>) {
+    let thread = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned();
+    reads.lock().unwrap().push(thread);
 }
 
 impl fmt::Display for Recorder {
@@ -66,7 +83,31 @@ impl ObjectStore for Recorder {
         if !options.head {
             self.record();
         }
-        self.inner.get_opts(location, options).await
+        let result = self.inner.get_opts(location, options).await?;
+        let Some(size) = self.chunk else {
+            return Ok(result);
+        };
+        let (meta, range, attributes) = (
+            result.meta.clone(),
+            result.range.clone(),
+            result.attributes.clone(),
+        );
+        let bytes = result.bytes().await?;
+        let (produced, reads) = (self.produced.clone(), self.reads.clone());
+        let chunks = (0..bytes.len())
+            .step_by(size)
+            .map(move |start| bytes.slice(start..(start + size).min(bytes.len())));
+        let stream = futures::stream::iter(chunks).map(move |chunk| {
+            produced.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
+            record_into(&reads);
+            Ok(chunk)
+        });
+        Ok(GetResult {
+            payload: object_store::GetResultPayload::Stream(Box::pin(stream)),
+            meta,
+            range,
+            attributes,
+        })
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
@@ -188,94 +229,8 @@ fn a_scans_reads_run_on_the_io_runtime() {
     }
 }
 
-/// A store whose object is served as a stream of `CHUNK`-byte chunks,
-/// counting the bytes its stream has produced.
-#[derive(Debug, Default)]
-struct Chunked {
-    inner: InMemory,
-    produced: Arc<std::sync::atomic::AtomicUsize>,
-    producer_threads: Arc<Mutex<Vec<String>>>,
-}
-
+/// The chunk size of the large read.
 const CHUNK: usize = 64 * 1024;
-
-impl fmt::Display for Chunked {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Chunked")
-    }
-}
-
-#[async_trait]
-impl ObjectStore for Chunked {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> Result<PutResult> {
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> Result<Box<dyn MultipartUpload>> {
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
-        let result = self.inner.get_opts(location, options).await?;
-        let (meta, range, attributes) = (
-            result.meta.clone(),
-            result.range.clone(),
-            result.attributes.clone(),
-        );
-        let bytes = result.bytes().await?;
-        let (produced, threads) = (self.produced.clone(), self.producer_threads.clone());
-        let chunks = (0..bytes.len())
-            .step_by(CHUNK)
-            .map(move |start| bytes.slice(start..(start + CHUNK).min(bytes.len())));
-        let stream = futures::stream::iter(chunks).map(move |chunk| {
-            produced.fetch_add(chunk.len(), std::sync::atomic::Ordering::SeqCst);
-            let thread = std::thread::current()
-                .name()
-                .unwrap_or("unnamed")
-                .to_owned();
-            threads.lock().unwrap().push(thread);
-            Ok(chunk)
-        });
-        Ok(GetResult {
-            payload: object_store::GetResultPayload::Stream(Box::pin(stream)),
-            meta,
-            range,
-            attributes,
-        })
-    }
-
-    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
-        self.inner.get_ranges(location, ranges).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, Result<Path>>,
-    ) -> BoxStream<'static, Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
-        self.inner.copy_opts(from, to, options).await
-    }
-}
 
 /// A large read from a job streams from the I/O runtime: the bytes read
 /// ahead of the job never exceed `IO_STREAM_BUFFER` chunks (plus the one in
@@ -290,7 +245,7 @@ fn a_large_read_streams_with_bounded_memory() {
     const SIZE: usize = 32 << 20;
     let bound = (executor_datafusion::IO_STREAM_BUFFER + 2) * CHUNK;
     for executor in executors {
-        let chunked = Arc::new(Chunked::default());
+        let chunked = Arc::new(Recorder::chunked(CHUNK));
         let object: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
         io.block_on(chunked.put(&Path::from("big"), PutPayload::from(object)))
             .unwrap();
@@ -334,10 +289,10 @@ fn a_large_read_streams_with_bounded_memory() {
             "{}: {most_ahead} bytes were read ahead of the job (bound {bound})",
             executor.name()
         );
-        let threads = chunked.producer_threads.lock().unwrap().clone();
+        let threads = chunked.reads.lock().unwrap().clone();
         assert!(
             threads.iter().all(|thread| thread.starts_with("io-rt")),
-            "{}: chunks produced on {:?}",
+            "{}: read or chunk produced on {:?}",
             executor.name(),
             threads.iter().find(|thread| !thread.starts_with("io-rt"))
         );
