@@ -42,7 +42,7 @@ pub use crate::lifecycle::driver::{BackendThreads, ShutdownDriver};
 pub use crate::lifecycle::watchdog::Watchdog;
 pub use crate::lifecycle::worker::WorkerContext;
 pub use crate::sched::classes::ClassIndex;
-pub use crate::sched::queues::{ClassQueues, Pop, SPIN_BEFORE_PARK};
+pub use crate::sched::queues::{ClassQueues, Placement, Pop, SPIN_BEFORE_PARK};
 
 use crate::error::BuildError;
 
@@ -83,8 +83,8 @@ pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
 }
 
 /// Turns an admitted job into an [`async_task`] task and schedules it:
-/// `push` receives its runnable, with the job's class, now and at every
-/// wake-up, to queue it where the backend's threads poll it (running a
+/// `push` receives its runnable, with the job's [`Placement`] (class and
+/// group) for [`ClassQueues::push`], now and at every wake-up, to queue it where the backend's threads poll it (running a
 /// runnable polls the job once). What a backend whose threads pop a run
 /// queue does in [`ExecutorBackend::schedule`], written once.
 ///
@@ -98,9 +98,9 @@ pub trait ExecutorBackend: Clone + std::fmt::Debug + Send + Sync + 'static {
 #[track_caller]
 pub fn schedule_task<J: RunnableJob>(
     job: J,
-    push: impl Fn(ClassIndex, async_task::Runnable) + Send + Sync + 'static,
+    push: impl Fn(&Placement, async_task::Runnable) + Send + Sync + 'static,
 ) {
-    let class = job.class();
+    let placement = job.placement();
     // tokio-console shows the job under its name and where it was
     // submitted.
     #[cfg(tokio_unstable)]
@@ -109,7 +109,7 @@ pub fn schedule_task<J: RunnableJob>(
         tracing::Instrument::instrument(job, span)
     };
     let (runnable, task) = async_task::spawn(job, move |runnable: async_task::Runnable| {
-        push(class, runnable)
+        push(&placement, runnable)
     });
     // The job reports to its `JobHandle`; the task handle is not needed.
     task.detach();

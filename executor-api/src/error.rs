@@ -52,6 +52,17 @@ pub enum JobError {
         /// The name it was submitted to.
         class: String,
     },
+    /// The job was submitted to a [`JobGroup`](crate::JobGroup) made by
+    /// another executor; it never ran.
+    ForeignGroup,
+    /// The job was submitted to a [`JobGroup`](crate::JobGroup) and to a
+    /// class other than the group's; it never ran.
+    GroupClassMismatch {
+        /// The group's class.
+        group_class: String,
+        /// The class the job was submitted to.
+        class: String,
+    },
 }
 
 /// Which limit of a [`WorkloadClass`](crate::WorkloadClass) refused a job
@@ -157,6 +168,17 @@ impl fmt::Display for JobError {
                 f,
                 "job refused: the executor has no class {class:?}; add it with \
                  Builder::class, or submit without a class"
+            ),
+            JobError::ForeignGroup => write!(
+                f,
+                "job refused: its group was made by another executor; make the group with \
+                 the executor you submit to (Executor::group)"
+            ),
+            JobError::GroupClassMismatch { group_class, class } => write!(
+                f,
+                "job refused: submitted to class {class:?} and to a group of class \
+                 {group_class:?}; a group's jobs run in its class (Executor::group_in), so \
+                 leave out JobBuilder::class"
             ),
         }
     }

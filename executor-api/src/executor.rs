@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use crate::backend::ExecutorBackend;
+use crate::error::JobError;
 use crate::job::builder::JobBuilder;
 use crate::job::cancel::CancelToken;
 use crate::job::future::{BoxedJob, RunnableJob};
@@ -16,6 +17,8 @@ use crate::job::handle::JobHandle;
 use crate::job::stream::JobStream;
 use crate::lifecycle::core::{ExecutorCore, Join};
 use crate::metrics::{ClassMetrics, Metrics};
+use crate::sched::classes::ClassIndex;
+use crate::sched::group::JobGroup;
 
 /// A dedicated executor for CPU-bound async work.
 ///
@@ -217,6 +220,47 @@ pub trait Executor: ExecutorBackend {
     /// ```
     fn job(&self) -> JobBuilder<'_, Self> {
         JobBuilder::new(self)
+    }
+
+    /// A new [job group](JobGroup) in the default class: submit a query's
+    /// jobs to one with [`JobBuilder::group`], and it shares the class's
+    /// CPU with the other groups by the CPU time each has used, so short
+    /// queries are not stuck behind long ones.
+    ///
+    /// Cheap (one allocation); the group ends when its last clone and its
+    /// last job are gone. A group made after a shutdown began is harmless:
+    /// its jobs are rejected like any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::Executor;
+    /// # let executor = executor_tokio::DedicatedExecutor::builder().build().unwrap();
+    /// let query = executor.group();
+    /// let rows = executor.job().group(&query).spawn(async { 3 });
+    /// assert_eq!(futures::executor::block_on(rows), Ok(3));
+    /// assert_eq!(query.class(), executor_api::DEFAULT_CLASS);
+    /// # executor.shutdown();
+    /// ```
+    fn group(&self) -> JobGroup {
+        self.core().group(ClassIndex::DEFAULT)
+    }
+
+    /// A new [job group](JobGroup) in the [class](crate::WorkloadClass)
+    /// named `class`: its jobs run in that class, and share the class's
+    /// CPU with its other groups (see [`group`](Self::group)).
+    ///
+    /// # Errors
+    ///
+    /// [`JobError::UnknownClass`] if the executor has no such class.
+    fn group_in(&self, class: &str) -> Result<JobGroup, JobError> {
+        let index = self
+            .core()
+            .class_named(class)
+            .ok_or_else(|| JobError::UnknownClass {
+                class: class.to_owned(),
+            })?;
+        Ok(self.core().group(index))
     }
 
     /// Graceful shutdown: new submissions are rejected; every job already

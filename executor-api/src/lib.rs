@@ -57,8 +57,9 @@
 //! - [`Builder`], [`Priority`]: configuring one, the same for every
 //!   backend.
 //! - [`WorkloadClass`]: kinds of work that share the CPU by weight, with
-//!   caps and bounded admission; [`yield_if_needed`] for long jobs to take
-//!   part.
+//!   caps and bounded admission; [`JobGroup`], the jobs of one query or
+//!   request, which share their class by the CPU time each group has used;
+//!   [`yield_if_needed`] for long jobs to take part.
 //! - [`JobHandle`], [`CancelToken`], [`JobError`], [`Metrics`],
 //!   [`ClassMetrics`]: a job's life and the executor's figures.
 //! - [`JobStream`]: a stream produced by a job, consumed anywhere
@@ -107,6 +108,8 @@ pub use crate::lifecycle::core::Join;
 pub use crate::metrics::histogram::DurationHistogram;
 pub use crate::metrics::{ClassMetrics, Metrics};
 pub use crate::sched::class::{DEFAULT_CAP_WINDOW, DEFAULT_CLASS, WorkloadClass};
+pub use crate::sched::group::{GroupMetrics, JobGroup};
+pub use crate::sched::time_sharing::GROUP_LEVELS;
 
 /// The README's example, compiled and run as a doc test so that it stays
 /// true.

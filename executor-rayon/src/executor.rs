@@ -166,8 +166,8 @@ impl ExecutorBackend for RayonExecutor {
         // The job becomes a task that the pumps poll (see `queue`); a
         // wake-up pushes it again, from whichever thread wakes it.
         let queue = self.inner.queue.clone();
-        executor_api::backend::schedule_task(job, move |class, runnable| {
-            queue.push(class, runnable);
+        executor_api::backend::schedule_task(job, move |place, runnable| {
+            queue.push(place, runnable);
         });
     }
 }

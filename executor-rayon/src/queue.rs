@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::{Acquire, Release};
 
 use async_task::Runnable;
-use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
+use executor_api::backend::{ClassQueues, ExecutorCore, Placement, Pop};
 
 use crate::gate::GateSleep;
 
@@ -40,8 +40,8 @@ impl RunQueue {
     /// Queues `runnable` and wakes the gate if it sleeps. If the executor
     /// is stopping, the runnable is dropped, which drops its job (resolving
     /// it as cancelled if it had not ended).
-    pub(crate) fn push(&self, class: ClassIndex, runnable: Runnable) {
-        self.jobs.push(class, runnable);
+    pub(crate) fn push(&self, place: &Placement, runnable: Runnable) {
+        self.jobs.push(place, runnable);
         // Either the gate, going to sleep, sees this job, or this wakes it;
         // and either this push sees `closed`, or the close's drain sees the
         // job (the notify's fence pairs with the close's).

@@ -76,7 +76,7 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use async_task::Runnable;
-use executor_api::backend::{ClassIndex, ClassQueues, ExecutorCore, Pop};
+use executor_api::backend::{ClassQueues, ExecutorCore, Placement, Pop};
 use tokio::runtime::Handle;
 
 use crate::sleepers::Sleepers;
@@ -109,8 +109,8 @@ impl RunQueue {
     /// Queues `runnable` for a pump, waking one if any sleeps. If the
     /// executor is stopping, the runnable is dropped, which drops its job
     /// (resolving it as cancelled if it had not ended).
-    pub(crate) fn push(&self, class: ClassIndex, runnable: Runnable) {
-        self.jobs.push(class, runnable);
+    pub(crate) fn push(&self, place: &Placement, runnable: Runnable) {
+        self.jobs.push(place, runnable);
         // Either a pump going to sleep sees this job, or this wakes it.
         self.pumps.notify();
         if self.closed.load(Acquire) {

@@ -12,9 +12,10 @@ use crate::job::future::{ClosureBody, FutureBody, Job, JobBody};
 use crate::job::handle::JobHandle;
 use crate::job::stream::{JobStream, channel, pump};
 use crate::sched::classes::ClassIndex;
+use crate::sched::group::JobGroup;
 
-/// Submits a job with options, made by [`Executor::job`](crate::Executor::job): a name, and a
-/// [workload class](crate::WorkloadClass).
+/// Submits a job with options, made by [`Executor::job`](crate::Executor::job): a name, a
+/// [workload class](crate::WorkloadClass), a [group](crate::JobGroup).
 ///
 /// The executor's watchdog reports a stalled
 /// job by its name, and both backends, built with `--cfg tokio_unstable`,
@@ -36,8 +37,10 @@ use crate::sched::classes::ClassIndex;
 pub struct JobBuilder<'a, E: ?Sized> {
     executor: &'a E,
     name: Option<Arc<str>>,
-    /// The class, or the name of a class the executor does not have.
-    class: Result<ClassIndex, String>,
+    /// The class, or the name of a class the executor does not have;
+    /// `None` if none was given.
+    class: Option<Result<ClassIndex, String>>,
+    group: Option<JobGroup>,
 }
 
 impl<'a, E: ExecutorBackend> JobBuilder<'a, E> {
@@ -45,7 +48,8 @@ impl<'a, E: ExecutorBackend> JobBuilder<'a, E> {
         JobBuilder {
             executor,
             name: None,
-            class: Ok(ClassIndex::DEFAULT),
+            class: None,
+            group: None,
         }
     }
 
@@ -86,11 +90,40 @@ impl<'a, E: ExecutorBackend> JobBuilder<'a, E> {
     /// # executor.shutdown();
     /// ```
     pub fn class(mut self, class: &str) -> Self {
-        self.class = self
-            .executor
-            .core()
-            .class_named(class)
-            .ok_or_else(|| class.to_owned());
+        self.class = Some(
+            self.executor
+                .core()
+                .class_named(class)
+                .ok_or_else(|| class.to_owned()),
+        );
+        self
+    }
+
+    /// Submits the job to `group`: it runs in the group's class, and shares
+    /// the group's turn with its other jobs (see [`JobGroup`]).
+    ///
+    /// # Errors
+    ///
+    /// The job never runs and its handle resolves at once to
+    /// [`JobError::ForeignGroup`] if another executor made the group, or to
+    /// [`JobError::GroupClassMismatch`] if [`class`](Self::class) names
+    /// another class than the group's; otherwise as for any job.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use executor_api::{Executor, WorkloadClass};
+    /// # let executor = executor_tokio::DedicatedExecutor::builder()
+    /// #     .class(WorkloadClass::new("queries"))
+    /// #     .build()
+    /// #     .unwrap();
+    /// let query = executor.group_in("queries").unwrap();
+    /// let part = executor.job().group(&query).name("scan").spawn_cpu(|_| 7);
+    /// assert_eq!(futures::executor::block_on(part), Ok(7));
+    /// # executor.shutdown();
+    /// ```
+    pub fn group(mut self, group: &JobGroup) -> Self {
+        self.group = Some(group.clone());
         self
     }
 
@@ -102,14 +135,30 @@ impl<'a, E: ExecutorBackend> JobBuilder<'a, E> {
 
     #[track_caller]
     fn submit<B: JobBody>(self, body: B) -> JobHandle<B::Output> {
-        let class = match self.class {
-            Ok(class) => class,
-            Err(class) => {
+        let core = self.executor.core();
+        let placed = match (self.class, self.group) {
+            (Some(Err(class)), _) => Err(JobError::UnknownClass { class }),
+            (Some(Ok(class)), None) => Ok((class, None)),
+            (None, None) => Ok((ClassIndex::DEFAULT, None)),
+            (_, Some(group)) if !group.shared.belongs_to(core.class_table()) => {
+                Err(JobError::ForeignGroup)
+            }
+            (Some(Ok(class)), Some(group)) if class != group.shared.class() => {
+                Err(JobError::GroupClassMismatch {
+                    group_class: group.class().to_owned(),
+                    class: core.class_name(class),
+                })
+            }
+            (_, Some(group)) => Ok((group.shared.class(), Some(group.shared))),
+        };
+        let (class, group) = match placed {
+            Ok(placed) => placed,
+            Err(refusal) => {
                 crate::contain::drop_contained(body);
-                return JobHandle::refused(JobError::UnknownClass { class });
+                return JobHandle::refused(refusal);
             }
         };
-        let (job, handle) = Job::admit(self.executor.core(), body, self.name, class);
+        let (job, handle) = Job::admit(core, body, self.name, class, group);
         if let Some(job) = job {
             self.executor.schedule(job);
         }

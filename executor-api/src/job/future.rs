@@ -20,6 +20,8 @@ use crate::lifecycle::core::{Admission, ExecutorCore, Shared};
 use crate::lifecycle::worker::WatchedPoll;
 use crate::metrics::Ending;
 use crate::sched::classes::ClassIndex;
+use crate::sched::group::GroupShared;
+use crate::sched::queues::Placement;
 use crate::sync::Arc;
 
 mod sealed {
@@ -153,6 +155,8 @@ pin_project! {
         ended: bool,
         // Its workload class.
         class: ClassIndex,
+        // Its group, if it has one: charged for its polls.
+        group: Option<Arc<GroupShared>>,
         // When it was admitted, in nanoseconds since its class table's
         // epoch.
         submitted: u64,
@@ -173,15 +177,17 @@ pin_project! {
 }
 
 impl<B: JobBody> Job<B> {
-    /// Submits `body` to `core`'s executor, in `class`, named `name`: the
-    /// job to schedule and its handle, or, when the core refuses it (a
-    /// shutdown began, the class's queue is full), no job and a handle that
-    /// resolves to the refusal. A refused body is dropped here, contained.
+    /// Submits `body` to `core`'s executor, in `class` (and `group`, which
+    /// must be of that class and executor), named `name`: the job to
+    /// schedule and its handle, or, when the core refuses it (a shutdown
+    /// began, the class's queue is full), no job and a handle that resolves
+    /// to the refusal. A refused body is dropped here, contained.
     pub(crate) fn admit(
         core: &ExecutorCore,
         body: B,
         name: Option<std::sync::Arc<str>>,
         class: ClassIndex,
+        group: Option<Arc<GroupShared>>,
     ) -> (Option<Self>, JobHandle<B::Output>) {
         // The span is made once the class has room and before the job is
         // counted: it runs the subscriber's code, and nothing may come
@@ -196,7 +202,7 @@ impl<B: JobBody> Job<B> {
         };
         match core.admit(class, make_trace) {
             Ok((admission, trace)) => {
-                let (job, handle) = Job::new(admission, body, name, trace);
+                let (job, handle) = Job::new(admission, body, name, trace, group);
                 (Some(job), handle)
             }
             Err((refusal, trace)) => {
@@ -218,7 +224,11 @@ impl<B: JobBody> Job<B> {
         body: B,
         name: Option<std::sync::Arc<str>>,
         trace: Option<Box<JobTrace>>,
+        group: Option<Arc<GroupShared>>,
     ) -> (Self, JobHandle<B::Output>) {
+        if let Some(group) = &group {
+            group.admitted();
+        }
         let Admission {
             core,
             class,
@@ -233,6 +243,7 @@ impl<B: JobBody> Job<B> {
             started: false,
             ended: false,
             class,
+            group,
             submitted,
             trace,
         };
@@ -326,6 +337,9 @@ impl<B: JobBody> Job<B> {
             Err(_) => Ending::Cancelled,
         };
         core.count_ending(*this.class, *this.started, ending);
+        if let Some(group) = this.group {
+            group.ended(*this.started);
+        }
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
             // Nobody will read it: drop it here, still counted as live so
             // that the drain waits for the destructor.
@@ -390,6 +404,9 @@ impl<B: JobBody> Future for Job<B> {
             classes
                 .class(*this.class)
                 .started(start_ns.saturating_sub(*this.submitted));
+            if let Some(group) = this.group {
+                group.started();
+            }
         }
         let cancel = CancelToken::new(this.cell.cancel_flag(), core.aborted_flag());
         let body = this
@@ -406,11 +423,12 @@ impl<B: JobBody> Future for Job<B> {
         // About the CPU time the poll ran, not the wall time it took: a poll
         // the kernel preempted is not charged for the time it did not run.
         let ran = crate::sched::cpu_time::charge(start, end);
-        classes.charge(
-            *this.class,
-            u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX),
-            classes.nanos(end),
-        );
+        let ran = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
+        classes.charge(*this.class, ran, classes.nanos(end));
+        match this.group {
+            Some(group) => group.charge(ran),
+            None => classes.class(*this.class).levels().charge_ungrouped(ran),
+        }
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 let cancelled = this.cell.register_task_waker(cx.waker());
@@ -449,17 +467,17 @@ impl<B: JobBody> Future for Job<B> {
 pub struct BoxedJob {
     job: Pin<Box<dyn Future<Output = ()> + Send>>,
     name: Option<std::sync::Arc<str>>,
-    class: ClassIndex,
+    placement: Placement,
 }
 
 impl BoxedJob {
     pub(crate) fn new<J: RunnableJob>(job: J) -> Self {
         let name = job.name().map(std::sync::Arc::from);
-        let class = job.class();
+        let placement = job.placement();
         BoxedJob {
             job: Box::pin(job),
             name,
-            class,
+            placement,
         }
     }
 }
@@ -487,9 +505,12 @@ pub trait RunnableJob: sealed::Sealed + Future<Output = ()> + Send + 'static {
     /// it.
     fn name(&self) -> Option<&str>;
 
-    /// The job's workload class: which of the backend's
-    /// [`ClassQueues`](crate::backend::ClassQueues) it goes to.
+    /// The job's workload class.
     fn class(&self) -> ClassIndex;
+
+    /// Where the job is queued: its class and group, for
+    /// [`ClassQueues::push`](crate::backend::ClassQueues::push).
+    fn placement(&self) -> Placement;
 }
 
 impl<B: JobBody> sealed::Sealed for Job<B> {}
@@ -501,6 +522,13 @@ impl<B: JobBody> RunnableJob for Job<B> {
     fn class(&self) -> ClassIndex {
         self.class
     }
+
+    fn placement(&self) -> Placement {
+        Placement {
+            class: self.class,
+            group: self.group.clone(),
+        }
+    }
 }
 impl sealed::Sealed for BoxedJob {}
 impl RunnableJob for BoxedJob {
@@ -509,6 +537,10 @@ impl RunnableJob for BoxedJob {
     }
 
     fn class(&self) -> ClassIndex {
-        self.class
+        self.placement.class
+    }
+
+    fn placement(&self) -> Placement {
+        self.placement.clone()
     }
 }

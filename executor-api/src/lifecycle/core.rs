@@ -44,6 +44,7 @@ use crate::contain::{drop_contained, wake_all_contained};
 use crate::error::JobError;
 use crate::metrics::{ClassMetrics, Ending, Metrics};
 use crate::sched::classes::{ClassIndex, ClassTable};
+use crate::sched::group::JobGroup;
 use crate::sched::queues::ClassQueues;
 use crate::sync::{Arc, AtomicBool, AtomicU64, AtomicUsize, CachePadded, Condvar, Mutex, lock};
 
@@ -231,6 +232,21 @@ impl ExecutorCore {
     /// The class named `name`.
     pub(crate) fn class_named(&self, name: &str) -> Option<ClassIndex> {
         self.shared.classes.lookup(name)
+    }
+
+    /// The name of class `class`.
+    pub(crate) fn class_name(&self, class: ClassIndex) -> String {
+        self.shared.classes.class(class).name().to_string()
+    }
+
+    /// A new job group of class `class`.
+    pub(crate) fn group(&self, class: ClassIndex) -> JobGroup {
+        JobGroup::new(self.shared.classes.clone(), class)
+    }
+
+    /// The executor's classes, shared: a group's identity.
+    pub(crate) fn class_table(&self) -> &Arc<ClassTable> {
+        &self.shared.classes
     }
 
     /// The class table, for tests that look at a class's state.
@@ -661,7 +677,7 @@ mod tests {
 
     /// Submits `body` to `core` in the default class, unnamed.
     fn admit<B: JobBody>(core: &ExecutorCore, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
-        Job::admit(core, body, None, ClassIndex::DEFAULT)
+        Job::admit(core, body, None, ClassIndex::DEFAULT, None)
     }
 
     /// A waker that counts its wake-ups.

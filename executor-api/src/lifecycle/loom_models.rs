@@ -29,7 +29,7 @@ use crate::sched::classes::ClassIndex;
 
 /// Submits `body` to `core` in the default class, unnamed.
 fn admit<B: JobBody>(core: &ExecutorCore, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
-    Job::admit(core, body, None, ClassIndex::DEFAULT)
+    Job::admit(core, body, None, ClassIndex::DEFAULT, None)
 }
 
 /// A new core and its driver, with no watchdog (no real threads in a
@@ -423,13 +423,15 @@ fn bounded_admission_racing_a_start_and_a_shutdown() {
     loom::model(|| {
         let (core, driver) = core_with_class(crate::WorkloadClass::new("bounded").max_queued(1));
         let class = core.class_named("bounded").expect("the class exists");
-        let (first, first_handle) = Job::admit(&core, FutureBody::new(async { 1 }), None, class);
+        let (first, first_handle) =
+            Job::admit(&core, FutureBody::new(async { 1 }), None, class, None);
         let first = first.expect("the class is empty");
         let worker = thread::spawn(move || block_on(first));
         let submitter = {
             let core = core.clone();
             thread::spawn(move || {
-                let (job, handle) = Job::admit(&core, FutureBody::new(async { 2 }), None, class);
+                let (job, handle) =
+                    Job::admit(&core, FutureBody::new(async { 2 }), None, class, None);
                 if let Some(job) = job {
                     block_on(job);
                 }
@@ -504,7 +506,7 @@ fn immediate_shutdown_racing_a_worker_asleep_on_a_throttled_class() {
         core.classes()
             .charge(class, 1_000_000_000, now + 1_000_000_000);
         let queues = Arc::new(ClassQueues::new(&core));
-        let (job, handle) = Job::admit(&core, FutureBody::new(async { 1 }), None, class);
+        let (job, handle) = Job::admit(&core, FutureBody::new(async { 1 }), None, class, None);
         queues.push(class, job.expect("admitted"));
         let bed = Bed::default();
         let worker = {

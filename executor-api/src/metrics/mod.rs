@@ -121,6 +121,11 @@ pub struct ClassMetrics {
     pub queue_wait: DurationHistogram,
     /// The length of each poll of the class's jobs.
     pub poll_time: DurationHistogram,
+    /// The class's live [job groups](crate::JobGroup) at each level, from
+    /// level 0 (new groups) to the last
+    /// ([`GROUP_LEVELS`](crate::GROUP_LEVELS)). A group moving between
+    /// levels as this is read may be counted at both or neither.
+    pub groups: Vec<usize>,
 }
 
 /// How a job ended, for the counters.

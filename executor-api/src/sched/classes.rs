@@ -15,6 +15,7 @@ use crate::error::Overload;
 use crate::metrics::histogram::{AtomicHistogram, DurationHistogram};
 use crate::metrics::{ClassMetrics, CounterSnapshot, Counters, Ending};
 use crate::sched::class::WorkloadClass;
+use crate::sched::time_sharing::Levels;
 use crate::sync::{AtomicU64, AtomicUsize, CachePadded};
 
 /// A class of an executor, as a backend sees it: which of its queues a job
@@ -55,6 +56,8 @@ pub(crate) struct ClassState {
     /// Admitted jobs not yet started or ended, for `max_queued`.
     pub(super) waiting: CachePadded<AtomicUsize>,
     pub(super) counters: Counters,
+    /// Time-sharing between the class's job groups.
+    levels: Levels,
     /// Written by every poll: striped, each worker thread writing a stripe
     /// of its own (see [`stripe`]), so that workers do not bounce one
     /// cache line between cores.
@@ -131,6 +134,7 @@ impl ClassTable {
                 tat: AtomicU64::new(0),
                 waiting: CachePadded(AtomicUsize::new(0)),
                 counters: Counters::default(),
+                levels: Levels::default(),
                 stats: (0..STRIPES)
                     .map(|_| CachePadded(PollStats::default()))
                     .collect(),
@@ -222,6 +226,7 @@ impl ClassTable {
                     expired: counts.expired,
                     overloaded: counts.overloaded,
                     worker_time: poll_time.sum(),
+                    groups: class.levels.live().to_vec(),
                     queue_wait,
                     poll_time,
                 }
@@ -233,6 +238,11 @@ impl ClassTable {
 impl ClassState {
     pub(crate) fn name(&self) -> &std::sync::Arc<str> {
         &self.name
+    }
+
+    /// Time-sharing between the class's job groups.
+    pub(crate) fn levels(&self) -> &Levels {
+        &self.levels
     }
 
     /// Reserves a waiting slot for a new job, if the class is bounded.

@@ -274,7 +274,7 @@ mod tests {
     use crate::config::settings::PoolConfig;
     use crate::lifecycle::core::ExecutorCore;
     use crate::sched::classes::ClassIndex;
-    use crate::sched::queues::{ClassQueues, Pop};
+    use crate::sched::queues::{ClassQueues, Placement, Pop};
 
     use super::SCAN_LIMIT;
 
@@ -304,7 +304,7 @@ mod tests {
         let heavy = table.lookup("heavy").expect("the heavy class");
         let queues = ClassQueues::new(&core);
         for index in 0..table.len() {
-            queues.push(ClassIndex(index as u32), index);
+            queues.push(&Placement::ungrouped(ClassIndex(index as u32)), index);
         }
         let mut used = vec![0_u64; table.len()];
         let mut clock = 0;
@@ -315,7 +315,7 @@ mod tests {
             clock += 1_000;
             table.charge(ClassIndex(index as u32), 1_000, clock);
             used[index] += 1_000;
-            queues.push(ClassIndex(index as u32), index);
+            queues.push(&Placement::ungrouped(ClassIndex(index as u32)), index);
         }
         let light = used[1] as f64;
         let ratio = used[heavy.get()] as f64 / light;
@@ -333,17 +333,17 @@ mod tests {
         assert!(matches!(queues.pop(), Pop::Empty));
         assert_eq!(queues.next_start(), None);
         for job in 0..3 {
-            queues.push(ClassIndex(7), job);
+            queues.push(&Placement::ungrouped(ClassIndex(7)), job);
         }
         for job in 0..3 {
             assert!(matches!(queues.pop(), Pop::Job(popped) if popped == job));
         }
         assert!(matches!(queues.pop(), Pop::Empty));
-        queues.push(ClassIndex(42), 9);
+        queues.push(&Placement::ungrouped(ClassIndex(42)), 9);
         assert!(queues.has_runnable());
         assert!(matches!(queues.pop(), Pop::Job(9)));
         assert!(matches!(queues.pop(), Pop::Empty));
-        queues.push(ClassIndex(3), 1);
+        queues.push(&Placement::ungrouped(ClassIndex(3)), 1);
         assert_eq!(queues.drain().collect::<Vec<_>>(), vec![1]);
     }
 
@@ -364,8 +364,8 @@ mod tests {
         let queues = ClassQueues::new(&core);
         // 2 ms of poll at half a core: about 4 ms over budget.
         table.charge(capped, 2_000_000, table.nanos(Instant::now()) + 2_000_000);
-        queues.push(capped, 1);
-        queues.push(ClassIndex(5), 2);
+        queues.push(&Placement::ungrouped(capped), 1);
+        queues.push(&Placement::ungrouped(ClassIndex(5)), 2);
         assert!(matches!(queues.pop(), Pop::Job(2)));
         match queues.pop() {
             Pop::Throttled(until) => assert!(until > Instant::now()),

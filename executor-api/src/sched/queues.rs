@@ -5,6 +5,8 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::time::{Duration, Instant};
 
 use crate::sched::classes::{ClassIndex, ClassTable};
+use crate::sched::group::GroupShared;
+use crate::sched::group_queue::GroupedJobs;
 use crate::sched::ordered::{Choice, Ordered, SCAN_LIMIT};
 use crate::sched::policy::Pick;
 use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Queue};
@@ -25,6 +27,47 @@ use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Queue};
 /// yield about as long before they sleep.
 pub const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 
+/// Where a runnable job is queued: its class, and its
+/// [group](crate::JobGroup) if it has one
+/// ([`RunnableJob::placement`](crate::backend::RunnableJob::placement)).
+/// A backend passes it to [`ClassQueues::push`] as it is.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub(crate) class: ClassIndex,
+    pub(crate) group: Option<Arc<GroupShared>>,
+}
+
+impl Placement {
+    /// A job of `class` without a group.
+    #[cfg(any(test, executor_loom))]
+    pub(crate) fn ungrouped(class: ClassIndex) -> Self {
+        Placement { class, group: None }
+    }
+
+    /// The job's class.
+    pub fn class(&self) -> ClassIndex {
+        self.class
+    }
+
+    /// Whether the job belongs to a group.
+    pub fn is_grouped(&self) -> bool {
+        self.group.is_some()
+    }
+}
+
+/// One class's queued jobs: the FIFO of its jobs without a group, and its
+/// groups' (`sched::group_queue`).
+struct ClassLane<T> {
+    ungrouped: Queue<T>,
+    grouped: GroupedJobs<T>,
+}
+
+impl<T> ClassLane<T> {
+    fn has_jobs(&self) -> bool {
+        !self.ungrouped.is_empty() || self.grouped.has_jobs()
+    }
+}
+
 /// What [`ClassQueues::pop`] found.
 #[derive(Debug)]
 pub enum Pop<T> {
@@ -38,8 +81,10 @@ pub enum Pop<T> {
     Throttled(Instant),
 }
 
-/// The run queues of an executor's classes: one FIFO per class, and the
-/// choice of the next job by weight, cap and age. A backend pushes each
+/// The run queues of an executor's classes: one FIFO per class (and per
+/// [group](crate::JobGroup)), and the choice of the next job by weight, cap
+/// and age (and, inside a class, by the CPU time each group has used: see
+/// [`JobGroup`](crate::JobGroup)). A backend pushes each
 /// runnable job to its class
 /// ([`RunnableJob::class`](crate::backend::RunnableJob::class)) and pops
 /// from its workers.
@@ -68,7 +113,7 @@ pub struct ClassQueues<T> {
     table: Arc<ClassTable>,
     /// The executor's abort flag: an immediate shutdown lifts the caps.
     aborted: Arc<CachePadded<AtomicBool>>,
-    queues: Box<[Queue<T>]>,
+    queues: Box<[ClassLane<T>]>,
     /// Jobs pushed and not yet popped: counted after the push and before
     /// the pop returns, so that a pop that looked at the queues one after
     /// another while jobs moved (and saw each empty) knows to look again
@@ -87,11 +132,32 @@ impl<T> std::fmt::Debug for ClassQueues<T> {
     }
 }
 
+impl<T: Send + 'static> ClassQueues<T> {
+    /// Queues `job` at the back of its class, or of its group.
+    pub fn push(&self, place: &Placement, job: T) {
+        let class = place.class;
+        let lane = &self.queues[class.get()];
+        match &place.group {
+            None => lane.ungrouped.push(job),
+            Some(group) => lane.grouped.push(group, job),
+        }
+        if let Some(ordered) = &self.ordered {
+            ordered.pushed(class);
+        }
+        self.queued.fetch_add(1, Release);
+    }
+}
+
 impl<T> ClassQueues<T> {
     /// Empty queues for `table`'s classes, whose caps `aborted` lifts.
     pub(crate) fn for_table(table: Arc<ClassTable>, aborted: Arc<CachePadded<AtomicBool>>) -> Self {
         let classes = table.len();
-        let queues = (0..classes).map(|_| Queue::new()).collect();
+        let queues = (0..classes)
+            .map(|_| ClassLane {
+                ungrouped: Queue::new(),
+                grouped: GroupedJobs::default(),
+            })
+            .collect();
         ClassQueues {
             table,
             aborted,
@@ -101,13 +167,12 @@ impl<T> ClassQueues<T> {
         }
     }
 
-    /// Queues `job` at the back of its class.
-    pub fn push(&self, class: ClassIndex, job: T) {
-        self.queues[class.get()].push(job);
-        if let Some(ordered) = &self.ordered {
-            ordered.pushed(class);
-        }
-        self.queued.fetch_add(1, Release);
+    /// Takes the next job of class `index` (the next of its groups' whose
+    /// turn it is, or its FIFO's first), if it has one.
+    fn pop_class(&self, index: usize) -> Option<T> {
+        let lane = &self.queues[index];
+        lane.grouped
+            .pop(self.table.classes[index].levels(), &lane.ungrouped)
     }
 
     /// Takes the job to run next, if one may start now.
@@ -115,7 +180,7 @@ impl<T> ClassQueues<T> {
         let table = &*self.table;
         if let Some(ordered) = &self.ordered {
             let popped = ordered.pop_with(table, self.aborted.load(Acquire), |index| {
-                self.queues[index].pop()
+                self.pop_class(index)
             });
             return match popped {
                 Ok(job) => {
@@ -128,10 +193,10 @@ impl<T> ClassQueues<T> {
                 Err(Choice::Empty | Choice::Class(_)) => Pop::Empty,
             };
         }
-        if let [only] = &*self.queues
+        if let [_] = &*self.queues
             && !self.table.capped
         {
-            return match only.pop() {
+            return match self.pop_class(0) {
                 Some(job) => {
                     self.queued.fetch_sub(1, AcqRel);
                     Pop::Job(job)
@@ -141,9 +206,9 @@ impl<T> ClassQueues<T> {
         }
         loop {
             let caps_lifted = self.aborted.load(Acquire);
-            match table.pick(|index| !self.queues[index].is_empty(), caps_lifted) {
+            match table.pick(|index| self.queues[index].has_jobs(), caps_lifted) {
                 Pick::Class(index) => {
-                    if let Some(job) = self.queues[index].pop() {
+                    if let Some(job) = self.pop_class(index) {
                         self.queued.fetch_sub(1, AcqRel);
                         return Pop::Job(job);
                     }
@@ -195,7 +260,7 @@ impl<T> ClassQueues<T> {
 
     /// Whether no job is queued in any class.
     pub fn is_empty(&self) -> bool {
-        self.queues.iter().all(Queue::is_empty)
+        !self.queues.iter().any(ClassLane::has_jobs)
     }
 
     /// When the first queued job may start: now if one may, the earliest
@@ -212,29 +277,27 @@ impl<T> ClassQueues<T> {
                 Choice::Empty => None,
             };
         }
-        match table.pick_without_choosing(|index| !self.queues[index].is_empty(), caps_lifted) {
+        match table.pick_without_choosing(|index| self.queues[index].has_jobs(), caps_lifted) {
             Pick::Class(_) => Some(Instant::now()),
             Pick::Throttled(until) => Some(table.epoch + Duration::from_nanos(until)),
             Pick::Empty => None,
         }
     }
 
-    /// Takes every queued job, whatever its class and cap, oldest first per
-    /// class: for a backend whose threads are gone, to drop them.
+    /// Takes every queued job, whatever its class, group and cap: for a
+    /// backend whose threads are gone, to drop them.
     pub fn drain(&self) -> impl Iterator<Item = T> + '_ {
         self.queues
             .iter()
             .enumerate()
-            .flat_map(move |(index, queue)| {
-                std::iter::from_fn(move || {
-                    let job = queue.pop();
-                    if job.is_some() {
-                        self.queued.fetch_sub(1, AcqRel);
-                        if let Some(ordered) = &self.ordered {
-                            ordered.drained(index);
-                        }
+            .flat_map(move |(index, lane)| {
+                let grouped = lane.grouped.drain();
+                let ungrouped = std::iter::from_fn(move || lane.ungrouped.pop());
+                grouped.into_iter().chain(ungrouped).inspect(move |_| {
+                    self.queued.fetch_sub(1, AcqRel);
+                    if let Some(ordered) = &self.ordered {
+                        ordered.drained(index);
                     }
-                    job
                 })
             })
     }

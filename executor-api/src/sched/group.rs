@@ -1,0 +1,195 @@
+//! [`JobGroup`]: the unit of fairness inside a class (a query, a request,
+//! a compaction), and what a group shares with its jobs.
+
+use std::any::Any;
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use crate::sched::classes::{ClassIndex, ClassTable};
+use crate::sched::time_sharing::Account;
+use crate::sync::{Arc, AtomicUsize};
+
+/// A group of jobs that share their class's CPU time as one: a query whose
+/// partitions are jobs, a request, a compaction.
+///
+/// Inside a [class](crate::WorkloadClass), the executor runs next a job of
+/// the group that has used the least CPU time, in levels: a group that has
+/// used less than 10 ms of CPU runs before one that has used seconds, and
+/// groups that have used about as much share equally, however many jobs
+/// each has queued. So a short query submitted behind long ones does not
+/// wait for them, and a long one still gets a guaranteed share (see
+/// [`GROUP_LEVELS`](crate::GROUP_LEVELS) for the levels and the guarantee).
+/// Across classes, weights and caps hold as without groups.
+///
+/// Make one with [`Executor::group`](crate::Executor::group) (or
+/// [`group_in`](crate::Executor::group_in) for a class), and submit to it
+/// with [`JobBuilder::group`](crate::JobBuilder::group). A group is cheap:
+/// one allocation, no thread, no registration; make one per query. It ends
+/// when its last `JobGroup` clone and its last job are gone; dropping it
+/// does not cancel its jobs.
+///
+/// Jobs submitted without a group count, while their class has groups, as
+/// one group of their own (so a long stream of ungrouped work falls to the
+/// last level like any long group); in a class without groups they run
+/// first come, first served, exactly as before.
+///
+/// # Examples
+///
+/// ```
+/// use executor_api::Executor;
+/// # let executor = executor_tokio::DedicatedExecutor::builder().build().unwrap();
+/// // One group per query: its partitions share the query's turn.
+/// let query = executor.group();
+/// let partitions: Vec<_> = (0..4u64)
+///     .map(|partition| executor.job().group(&query).spawn_cpu(move |_| partition * 10))
+///     .collect();
+/// let sums: Vec<u64> = partitions
+///     .into_iter()
+///     .map(|handle| futures::executor::block_on(handle).unwrap())
+///     .collect();
+/// assert_eq!(sums, [0, 10, 20, 30]);
+/// let metrics = query.metrics();
+/// assert_eq!((metrics.queued, metrics.running), (0, 0));
+/// assert_eq!(metrics.level, 0, "a few microseconds of CPU: still a new group");
+/// # executor.shutdown();
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobGroup {
+    pub(crate) shared: Arc<GroupShared>,
+}
+
+/// A [`JobGroup`]'s figures, read while it lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupMetrics {
+    /// The CPU time its jobs' polls were charged (see
+    /// [`WorkloadClass`](crate::WorkloadClass) on what a poll is charged).
+    pub cpu_time: Duration,
+    /// Its jobs admitted and not yet started.
+    pub queued: usize,
+    /// Its jobs started and not yet ended.
+    pub running: usize,
+    /// Its level now: 0 for a new group, up to 4 (see
+    /// [`GROUP_LEVELS`](crate::GROUP_LEVELS)).
+    pub level: usize,
+}
+
+impl JobGroup {
+    pub(crate) fn new(table: Arc<ClassTable>, class: ClassIndex) -> Self {
+        table.class(class).levels().group_created();
+        JobGroup {
+            shared: Arc::new(GroupShared {
+                table,
+                class,
+                account: Account::default(),
+                waiting: AtomicUsize::new(0),
+                running: AtomicUsize::new(0),
+                lane: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// The name of the class its jobs run in.
+    pub fn class(&self) -> &str {
+        self.shared.table.class(self.shared.class).name()
+    }
+
+    /// Its figures now.
+    pub fn metrics(&self) -> GroupMetrics {
+        let shared = &*self.shared;
+        GroupMetrics {
+            cpu_time: Duration::from_nanos(shared.account.cpu_ns()),
+            queued: shared.waiting.load(Relaxed),
+            running: shared.running.load(Relaxed),
+            level: shared.account.level(),
+        }
+    }
+}
+
+/// What a group's handles and jobs share.
+pub(crate) struct GroupShared {
+    /// The executor's classes: the group's identity (a group belongs to
+    /// one executor) and where its class's levels are.
+    table: Arc<ClassTable>,
+    class: ClassIndex,
+    account: Account,
+    waiting: AtomicUsize,
+    running: AtomicUsize,
+    /// The backend's queue of this group's runnable jobs, made by the
+    /// first push (`sched::group_queue`): its type is the backend's.
+    lane: OnceLock<Box<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for GroupShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JobGroup")
+            .field("class", &self.table.class(self.class).name())
+            .field("cpu_ns", &self.account.cpu_ns())
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupShared {
+    pub(crate) fn class(&self) -> ClassIndex {
+        self.class
+    }
+
+    pub(crate) fn account(&self) -> &Account {
+        &self.account
+    }
+
+    /// Whether the group belongs to the executor whose classes are `table`.
+    pub(crate) fn belongs_to(&self, table: &Arc<ClassTable>) -> bool {
+        Arc::ptr_eq(&self.table, table)
+    }
+
+    /// The group's queue of type `L`, made by the first call.
+    ///
+    /// # Panics
+    ///
+    /// If an earlier call made it with another type: a group belongs to
+    /// one executor, whose backend queues one type of job.
+    pub(crate) fn lane<L: Default + Send + Sync + 'static>(&self) -> &L {
+        self.lane
+            .get_or_init(|| Box::new(L::default()))
+            .downcast_ref()
+            .expect("a group's jobs are all queued by its executor's backend, as one type")
+    }
+
+    /// A job of the group was admitted.
+    pub(crate) fn admitted(&self) {
+        self.waiting.fetch_add(1, Relaxed);
+    }
+
+    /// A job of the group started.
+    pub(crate) fn started(&self) {
+        self.running.fetch_add(1, Relaxed);
+        self.waiting.fetch_sub(1, Relaxed);
+    }
+
+    /// A job of the group ended, having started or not.
+    pub(crate) fn ended(&self, started: bool) {
+        if started {
+            self.running.fetch_sub(1, Relaxed);
+        } else {
+            self.waiting.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// Charges the group for a poll of one of its jobs that ran `ns`.
+    pub(crate) fn charge(&self, ns: u64) {
+        let levels = self.table.class(self.class).levels();
+        let (from, to) = levels.charge(&self.account, ns);
+        levels.group_moved(from, to);
+    }
+}
+
+impl Drop for GroupShared {
+    fn drop(&mut self) {
+        self.table
+            .class(self.class)
+            .levels()
+            .group_ended(self.account.level());
+    }
+}
