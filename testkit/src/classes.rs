@@ -12,10 +12,9 @@ use executor_api::{BuildError, Executor, JobError, Overload, WorkloadClass, shou
 use crate::conformance::{Backend, Config, poll_now, start_blocked};
 use crate::support::{DropCounter, Gate, block_on_within, recv, shutdown_and_join, timeout};
 
-/// Keeps the calling thread busy for `duration` of wall time.
 /// Runs on the CPU for `duration` of the calling thread's own CPU clock
 /// (what a poll is charged), however long that takes on a busy machine.
-fn spin_for(duration: Duration) {
+pub(crate) fn spin_for(duration: Duration) {
     let cpu = || {
         let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
         Duration::new(now.tv_sec as u64, now.tv_nsec as u32)

@@ -1165,6 +1165,15 @@ macro_rules! conformance_tests {
             yield_if_needed_lets_other_jobs_in,
             class_metrics_count_every_job_by_class,
         );
+        $crate::conformance_tests!(@each $backend; groups;
+            groups_share_a_class_whatever_their_number_of_jobs,
+            a_new_group_overtakes_a_long_one,
+            a_long_group_is_not_starved_by_new_ones,
+            groups_live_inside_capped_and_bounded_classes,
+            dropping_every_handle_ends_a_group,
+            shutdown_of_each_kind_with_groups_queued,
+            a_group_of_another_executor_or_class_is_a_typed_error,
+        );
         $crate::conformance_tests!(@each $backend; cross_runtime;
             io_runs_on_the_registered_runtime,
             io_runtime_defaults_to_the_building_runtime,

@@ -22,6 +22,7 @@
 pub mod classes;
 pub mod conformance;
 pub mod cross_runtime;
+pub mod groups;
 pub mod hostile;
 pub mod state_machine;
 pub mod support;

@@ -156,7 +156,7 @@ pin_project! {
         // Its workload class.
         class: ClassIndex,
         // Its group, if it has one: charged for its polls.
-        group: Option<Arc<GroupShared>>,
+        group: Option<std::sync::Arc<GroupShared>>,
         // When it was admitted, in nanoseconds since its class table's
         // epoch.
         submitted: u64,
@@ -187,7 +187,7 @@ impl<B: JobBody> Job<B> {
         body: B,
         name: Option<std::sync::Arc<str>>,
         class: ClassIndex,
-        group: Option<Arc<GroupShared>>,
+        group: Option<std::sync::Arc<GroupShared>>,
     ) -> (Option<Self>, JobHandle<B::Output>) {
         // The span is made once the class has room and before the job is
         // counted: it runs the subscriber's code, and nothing may come
@@ -224,7 +224,7 @@ impl<B: JobBody> Job<B> {
         body: B,
         name: Option<std::sync::Arc<str>>,
         trace: Option<Box<JobTrace>>,
-        group: Option<Arc<GroupShared>>,
+        group: Option<std::sync::Arc<GroupShared>>,
     ) -> (Self, JobHandle<B::Output>) {
         if let Some(group) = &group {
             group.admitted();
@@ -274,7 +274,13 @@ impl<B: JobBody> Job<B> {
                 true
             }
             None => {
-                *self.project().ended = true;
+                let this = self.project();
+                *this.ended = true;
+                // The cancellation counted the job's ending; its group
+                // learns of it here, the job's last act.
+                if let Some(group) = this.group.take() {
+                    group.ended(false);
+                }
                 false
             }
         }
@@ -337,7 +343,10 @@ impl<B: JobBody> Job<B> {
             Err(_) => Ending::Cancelled,
         };
         core.count_ending(*this.class, *this.started, ending);
-        if let Some(group) = this.group {
+        // The group lets go of the job before its handle resolves: a
+        // group whose jobs' handles all resolved and whose own handles are
+        // gone has ended.
+        if let Some(group) = this.group.take() {
             group.ended(*this.started);
         }
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
@@ -526,7 +535,7 @@ impl<B: JobBody> RunnableJob for Job<B> {
     fn placement(&self) -> Placement {
         Placement {
             class: self.class,
-            group: self.group.clone(),
+            group: self.group.as_ref().map(std::sync::Arc::downgrade),
         }
     }
 }

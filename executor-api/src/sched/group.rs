@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use crate::sched::classes::{ClassIndex, ClassTable};
 use crate::sched::time_sharing::Account;
+use std::sync::{Arc as StdArc, Weak};
+
 use crate::sync::{Arc, AtomicUsize};
 
 /// A group of jobs that share their class's CPU time as one: a query whose
@@ -56,7 +58,7 @@ use crate::sync::{Arc, AtomicUsize};
 /// ```
 #[derive(Debug, Clone)]
 pub struct JobGroup {
-    pub(crate) shared: Arc<GroupShared>,
+    pub(crate) shared: StdArc<GroupShared>,
 }
 
 /// A [`JobGroup`]'s figures, read while it lives.
@@ -79,7 +81,7 @@ impl JobGroup {
     pub(crate) fn new(table: Arc<ClassTable>, class: ClassIndex) -> Self {
         table.class(class).levels().group_created();
         JobGroup {
-            shared: Arc::new(GroupShared {
+            shared: StdArc::new(GroupShared {
                 table,
                 class,
                 account: Account::default(),
@@ -107,7 +109,13 @@ impl JobGroup {
     }
 }
 
-/// What a group's handles and jobs share.
+/// A group as the waker of one of its jobs knows it: weakly, so that a
+/// job's group ends when its jobs have ended, whoever still holds one of
+/// their wakers.
+pub(crate) type GroupRef = Weak<GroupShared>;
+
+/// What a group's handles and jobs share (a `std` `Arc`, not the sync
+/// facade's: it is counted, never raced on, and loom's has no `Weak`).
 pub(crate) struct GroupShared {
     /// The executor's classes: the group's identity (a group belongs to
     /// one executor) and where its class's levels are.

@@ -31,7 +31,9 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 
 use crate::sched::group::GroupShared;
 use crate::sched::time_sharing::{LEVELS, Levels};
-use crate::sync::{Arc, AtomicUsize, CachePadded, Mutex, Queue, lock};
+use std::sync::Arc;
+
+use crate::sync::{AtomicUsize, CachePadded, Mutex, Queue, lock};
 
 /// One group's runnable jobs, for one backend's job type.
 pub(crate) struct Lane<T> {
@@ -220,7 +222,7 @@ mod tests {
     fn placed(group: &JobGroup) -> Placement {
         Placement {
             class: ClassIndex::DEFAULT,
-            group: Some(group.shared.clone()),
+            group: Some(std::sync::Arc::downgrade(&group.shared)),
         }
     }
 

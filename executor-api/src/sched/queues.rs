@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 use std::time::{Duration, Instant};
 
 use crate::sched::classes::{ClassIndex, ClassTable};
-use crate::sched::group::GroupShared;
+use crate::sched::group::GroupRef;
 use crate::sched::group_queue::GroupedJobs;
 use crate::sched::ordered::{Choice, Ordered, SCAN_LIMIT};
 use crate::sched::policy::Pick;
@@ -34,7 +34,7 @@ pub const SPIN_BEFORE_PARK: Duration = Duration::from_micros(50);
 #[derive(Debug, Clone)]
 pub struct Placement {
     pub(crate) class: ClassIndex,
-    pub(crate) group: Option<Arc<GroupShared>>,
+    pub(crate) group: Option<GroupRef>,
 }
 
 impl Placement {
@@ -137,9 +137,11 @@ impl<T: Send + 'static> ClassQueues<T> {
     pub fn push(&self, place: &Placement, job: T) {
         let class = place.class;
         let lane = &self.queues[class.get()];
-        match &place.group {
+        // A group that ended is one whose jobs all ended: a push for one
+        // of them (none should come) is queued without it, to end there.
+        match place.group.as_ref().and_then(std::sync::Weak::upgrade) {
             None => lane.ungrouped.push(job),
-            Some(group) => lane.grouped.push(group, job),
+            Some(group) => lane.grouped.push(&group, job),
         }
         if let Some(ordered) = &self.ordered {
             ordered.pushed(class);
