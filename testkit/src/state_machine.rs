@@ -1,6 +1,6 @@
 //! A proptest state machine over the whole lifecycle: random sequences of
 //! spawns (to the default class, a bounded and capped class, and a capped
-//! one),
+//! one, with or without a job group), groups made and ended,
 //! releases, handle drops, detaches, cancels, clones, shutdowns of
 //! every kind, joins and executor drops, run on a backend and on a
 //! reference model ([`Model`]).
@@ -15,7 +15,9 @@
 //! - every held handle resolved once, to an ending the model allows;
 //! - the counters lie within the model's bounds and add up;
 //! - no thread of the executor is left;
-//! - everything each job captured was dropped.
+//! - everything each job captured was dropped;
+//! - every group counts no job queued or running, and once the groups'
+//!   handles are dropped, no class counts a live group.
 //!
 //! The case count comes from `EXECUTOR_PROPTEST_CASES` (default 64;
 //! `cargo xtask test --thorough` runs 10 000). Failing seeds are kept in
@@ -28,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use executor_api::backend::{ExecutorBackend, ExecutorCore};
-use executor_api::{Executor, JobError, JobHandle, Metrics};
+use executor_api::{Executor, JobError, JobGroup, JobHandle, Metrics};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
@@ -248,6 +250,8 @@ pub struct Model {
     shutdown: Option<ShutdownKind>,
     joined: bool,
     jobs: Vec<ModelJob>,
+    /// Each group made: its class, and whether its handle is still held.
+    groups: Vec<(SmClass, bool)>,
 }
 
 impl Model {
@@ -264,6 +268,12 @@ impl Model {
         })
     }
 
+    fn live_groups(&self) -> Vec<usize> {
+        (0..self.groups.len())
+            .filter(|&group| self.groups[group].1)
+            .collect()
+    }
+
     fn held(&self, index: usize) -> bool {
         self.jobs
             .get(index)
@@ -276,6 +286,12 @@ impl Model {
 pub enum Op {
     /// Submit a job of this kind to this class.
     Spawn(JobKind, SmClass),
+    /// Make a job group in this class.
+    NewGroup(SmClass),
+    /// Submit a job of this kind to group `n` (in its class).
+    SpawnInGroup(JobKind, usize),
+    /// Drop group `n`'s handle: it ends once its jobs have.
+    EndGroup(usize),
     /// Open job `n`'s gate.
     Release(usize),
     /// Drop job `n`'s handle.
@@ -348,12 +364,30 @@ impl ReferenceStateMachine for Reference {
                 1 => Just(SmClass::Bounded),
                 1 => Just(SmClass::Capped),
             ];
-            options.push((
-                8,
-                (kind, class)
-                    .prop_map(|(kind, class)| Op::Spawn(kind, class))
-                    .boxed(),
-            ));
+            let live_groups = state.live_groups();
+            if live_groups.is_empty() {
+                options.push((
+                    8,
+                    (kind, class.clone())
+                        .prop_map(|(kind, class)| Op::Spawn(kind, class))
+                        .boxed(),
+                ));
+            } else {
+                options.push((
+                    5,
+                    (kind.clone(), class.clone())
+                        .prop_map(|(kind, class)| Op::Spawn(kind, class))
+                        .boxed(),
+                ));
+                options.push((
+                    3,
+                    (kind, select(live_groups.clone()))
+                        .prop_map(|(kind, group)| Op::SpawnInGroup(kind, group))
+                        .boxed(),
+                ));
+                options.push((1, select(live_groups).prop_map(Op::EndGroup).boxed()));
+            }
+            options.push((1, class.prop_map(Op::NewGroup).boxed()));
             options.push((1, Just(Op::CloneExecutor).boxed()));
             options.push((1, Just(Op::Shutdown).boxed()));
             options.push((1, Just(Op::ShutdownNow).boxed()));
@@ -401,7 +435,12 @@ impl ReferenceStateMachine for Reference {
             | Op::ShutdownNow
             | Op::ShutdownTimeout(_)
             | Op::RacingSpawns(_)
+            | Op::NewGroup(_)
             | Op::DropExecutor => state.clones > 0,
+            Op::SpawnInGroup(_, group) => {
+                state.clones > 0 && state.groups.get(*group).is_some_and(|group| group.1)
+            }
+            Op::EndGroup(group) => state.groups.get(*group).is_some_and(|group| group.1),
             Op::DropClone => state.clones > 1,
             Op::Release(n) => *n < state.jobs.len(),
             Op::DropHandle(n) | Op::Detach(n) => state.held(*n),
@@ -415,7 +454,15 @@ impl ReferenceStateMachine for Reference {
 
     fn apply(mut state: Model, op: &Op) -> Model {
         let joined = state.joined;
+        // A job in a group is, to the contract, a job of the group's class.
+        let op = &match *op {
+            Op::SpawnInGroup(kind, group) => Op::Spawn(kind, state.groups[group].0),
+            ref other => other.clone(),
+        };
         match *op {
+            Op::NewGroup(class) => state.groups.push((class, true)),
+            Op::EndGroup(group) => state.groups[group].1 = false,
+            Op::SpawnInGroup(..) => unreachable!("turned into a spawn above"),
             Op::Spawn(kind, class) => {
                 let rejected = state.shutdown.is_some();
                 // The bound counts jobs not yet started: once two that may
@@ -540,6 +587,8 @@ pub struct System<B: Backend> {
     drops: DropCounter,
     /// Held by every `LockedParIter` job across its `par_iter`.
     lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// The groups made, `None` once ended.
+    groups: Vec<Option<JobGroup>>,
 }
 
 struct SystemJob {
@@ -557,6 +606,7 @@ fn spawn_job<B: Backend>(
     executor: &B::Executor,
     kind: JobKind,
     class: SmClass,
+    group: Option<&JobGroup>,
     index: u64,
     job: &SystemJob,
     drops: &DropCounter,
@@ -564,31 +614,40 @@ fn spawn_job<B: Backend>(
 ) -> JobHandle<Output> {
     let probe = drops.probe();
     let gate = job.gate.clone();
+    // The class is named even for a group's job: the group's own, which
+    // must be accepted.
+    let submit = || {
+        let builder = executor.job().class(class.name());
+        match group {
+            Some(group) => builder.group(group),
+            None => builder,
+        }
+    };
     match kind {
-        JobKind::Quick => executor.job().class(class.name()).spawn_cpu(move |_| {
+        JobKind::Quick => submit().spawn_cpu(move |_| {
             let _probe = probe;
             Output::plain(index)
         }),
-        JobKind::Cooperative => executor.job().class(class.name()).spawn_cpu(move |cancel| {
+        JobKind::Cooperative => submit().spawn_cpu(move |cancel| {
             let _probe = probe;
             while !cancel.is_cancelled() && !gate.wait_for(Duration::from_millis(1)) {}
             Output::plain(index)
         }),
-        JobKind::NonYielding => executor.job().class(class.name()).spawn_cpu(move |_| {
+        JobKind::NonYielding => submit().spawn_cpu(move |_| {
             let _probe = probe;
             gate.wait();
             Output::plain(index)
         }),
-        JobKind::Pending => executor.job().class(class.name()).spawn(async move {
+        JobKind::Pending => submit().spawn(async move {
             let _probe = probe;
             gate.opened().await;
             Output::plain(index)
         }),
-        JobKind::Panicking => executor.job().class(class.name()).spawn_cpu(move |_| {
+        JobKind::Panicking => submit().spawn_cpu(move |_| {
             let _probe = probe;
             std::panic::panic_any(EXPECTED_PANIC)
         }),
-        JobKind::SubTasks => executor.job().class(class.name()).spawn(async move {
+        JobKind::SubTasks => submit().spawn(async move {
             let _probe = probe;
             for _ in 0..2 {
                 let (tx, rx) = futures::channel::oneshot::channel::<()>();
@@ -600,7 +659,7 @@ fn spawn_job<B: Backend>(
             }
             Output::plain(index)
         }),
-        JobKind::ParIter => executor.job().class(class.name()).spawn_cpu(move |_| {
+        JobKind::ParIter => submit().spawn_cpu(move |_| {
             let _probe = probe;
             let sum: u64 = (0..1_000u64).into_par_iter().sum();
             assert_eq!(sum, 499_500);
@@ -608,7 +667,7 @@ fn spawn_job<B: Backend>(
         }),
         JobKind::LockedParIter => {
             let lock = lock.clone();
-            executor.job().class(class.name()).spawn_cpu(move |_| {
+            submit().spawn_cpu(move |_| {
                 let _probe = probe;
                 let _held = lock
                     .lock()
@@ -618,16 +677,16 @@ fn spawn_job<B: Backend>(
                 Output::plain(index)
             })
         }
-        JobKind::PanickingPayload => executor.job().class(class.name()).spawn_cpu(move |_| {
+        JobKind::PanickingPayload => submit().spawn_cpu(move |_| {
             let _probe = probe;
             std::panic::panic_any(PanickingDrop)
         }),
-        JobKind::PanickingDrop => executor.job().class(class.name()).spawn(async move {
+        JobKind::PanickingDrop => submit().spawn(async move {
             let _bomb = (PanickingDrop, probe);
             gate.opened().await;
             Output::plain(index)
         }),
-        JobKind::PanickingOutput => executor.job().class(class.name()).spawn_cpu(move |_| {
+        JobKind::PanickingOutput => submit().spawn_cpu(move |_| {
             let _probe = probe;
             Output {
                 index,
@@ -636,14 +695,14 @@ fn spawn_job<B: Backend>(
         }),
         JobKind::NativeWork => {
             let work_probe = drops.probe();
-            executor.job().class(class.name()).spawn_cpu(move |_| {
+            submit().spawn_cpu(move |_| {
                 let _probe = probe;
                 B::spawn_native_work(Box::new(move || drop(work_probe)));
                 Output::plain(index)
             })
         }
         JobKind::PanickingWaker => {
-            let mut handle = executor.job().class(class.name()).spawn(async move {
+            let mut handle = submit().spawn(async move {
                 let _probe = probe;
                 gate.opened().await;
                 Output::plain(index)
@@ -710,12 +769,27 @@ impl<B: Backend> StateMachineTest for Harness<B> {
             jobs: Vec::new(),
             drops: DropCounter::new(),
             lock: std::sync::Arc::default(),
+            groups: Vec::new(),
         }
     }
 
-    fn apply(mut system: System<B>, _model: &Model, op: Op) -> System<B> {
+    fn apply(mut system: System<B>, model: &Model, op: Op) -> System<B> {
         match op {
-            Op::Spawn(kind, class) => {
+            Op::NewGroup(class) => {
+                let group = system.clones[0]
+                    .group_in(class.name())
+                    .expect("the state machine's classes exist");
+                system.groups.push(Some(group));
+            }
+            Op::EndGroup(group) => drop(system.groups[group].take()),
+            Op::Spawn(..) | Op::SpawnInGroup(..) => {
+                let (kind, class, group) = match op {
+                    Op::Spawn(kind, class) => (kind, class, None),
+                    Op::SpawnInGroup(kind, group) => {
+                        (kind, model.groups[group].0, system.groups[group].as_ref())
+                    }
+                    _ => unreachable!("a spawn"),
+                };
                 let job = SystemJob {
                     handle: None,
                     gate: Gate::new(),
@@ -725,6 +799,7 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                     &system.clones[0],
                     kind,
                     class,
+                    group,
                     index,
                     &job,
                     &system.drops,
@@ -861,6 +936,23 @@ impl<B: Backend> StateMachineTest for Harness<B> {
         }
 
         check_metrics(&system.core.metrics(), &model, B::SUBTASKS_ARE_JOBS);
+        for group in system.groups.iter().flatten() {
+            let metrics = group.metrics();
+            assert_eq!(
+                (metrics.queued, metrics.running),
+                (0, 0),
+                "a group counts jobs after the join: {metrics:?}"
+            );
+        }
+        system.groups.clear();
+        for class in system.core.class_metrics() {
+            assert!(
+                class.groups.iter().all(|&live| live == 0),
+                "class {} counts live groups after the join and the groups' drop: {:?}",
+                class.name,
+                class.groups
+            );
+        }
         // A `NativeWork` job holds a second probe, moved into its work.
         let probes = model.jobs.len()
             + model

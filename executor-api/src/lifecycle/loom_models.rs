@@ -26,6 +26,7 @@ use crate::job::handle::JobHandle;
 use crate::lifecycle::core::ExecutorCore;
 use crate::lifecycle::driver::{BackendThreads, ShutdownDriver};
 use crate::sched::classes::ClassIndex;
+use crate::sched::queues::Placement;
 
 /// Submits `body` to `core` in the default class, unnamed.
 fn admit<B: JobBody>(core: &ExecutorCore, body: B) -> (Option<Job<B>>, JobHandle<B::Output>) {
@@ -507,7 +508,7 @@ fn immediate_shutdown_racing_a_worker_asleep_on_a_throttled_class() {
             .charge(class, 1_000_000_000, now + 1_000_000_000);
         let queues = Arc::new(ClassQueues::new(&core));
         let (job, handle) = Job::admit(&core, FutureBody::new(async { 1 }), None, class, None);
-        queues.push(class, job.expect("admitted"));
+        queues.push(&Placement::ungrouped(class), job.expect("admitted"));
         let bed = Bed::default();
         let worker = {
             let (queues, bed) = (queues.clone(), bed.clone());

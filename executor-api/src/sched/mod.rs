@@ -8,6 +8,8 @@ pub(crate) mod classes;
 pub(crate) mod cpu_time;
 pub(crate) mod group;
 pub(crate) mod group_queue;
+#[cfg(all(test, executor_loom))]
+mod loom_models;
 pub(crate) mod ordered;
 pub(crate) mod policy;
 pub(crate) mod queues;

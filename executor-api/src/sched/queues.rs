@@ -39,7 +39,7 @@ pub struct Placement {
 
 impl Placement {
     /// A job of `class` without a group.
-    #[cfg(any(test, executor_loom))]
+    #[cfg(test)]
     pub(crate) fn ungrouped(class: ClassIndex) -> Self {
         Placement { class, group: None }
     }
@@ -110,7 +110,7 @@ pub enum Pop<T> {
 /// it: so this folder needs nothing of the lifecycle).
 pub struct ClassQueues<T> {
     /// The classes' state: weights, caps, budgets (the policy's input).
-    table: Arc<ClassTable>,
+    pub(super) table: Arc<ClassTable>,
     /// The executor's abort flag: an immediate shutdown lifts the caps.
     aborted: Arc<CachePadded<AtomicBool>>,
     queues: Box<[ClassLane<T>]>,
