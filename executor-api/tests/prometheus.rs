@@ -39,6 +39,7 @@ fn every_class_of_every_executor_is_exposed() {
             .spawn_cpu(|_| -> () { panic!("counted") }),
     )
     .unwrap_err();
+    let query = cpu.group_in("query").expect("the class exists");
     let collector = ExecutorCollector::new().with(&cpu).with(&io);
     let text = scrape(collector.clone());
     for line in [
@@ -51,6 +52,9 @@ fn every_class_of_every_executor_is_exposed() {
         r#"executor_queue_wait_seconds_count{executor="cpu",class="query"} 1"#,
         r#"executor_queue_wait_seconds_bucket{le="+Inf",executor="cpu",class="query"} 1"#,
         r#"executor_jobs_rejected_total{executor="other"} 0"#,
+        r#"executor_class_groups{executor="cpu",class="query",level="0"} 1"#,
+        r#"executor_class_groups{executor="cpu",class="query",level="4"} 0"#,
+        r#"executor_class_groups{executor="cpu",class="default",level="0"} 0"#,
         "# TYPE executor_poll_seconds histogram",
         "# TYPE executor_worker_seconds counter",
     ] {
@@ -60,6 +64,7 @@ fn every_class_of_every_executor_is_exposed() {
         !text.contains(r#"executor_class_cap_cores{executor="cpu",class="query"}"#),
         "an uncapped class has no cap: {text}"
     );
+    drop(query);
     let (cpu_core, io_core) = (cpu.core().clone(), io.core().clone());
     drop(cpu);
     drop(io);

@@ -17,6 +17,7 @@
 //! | `executor_queue_wait_seconds` | histogram | `executor`, `class` |
 //! | `executor_poll_seconds` | histogram | `executor`, `class` |
 //! | `executor_class_weight`, `executor_class_cap_cores` | gauge | `executor`, `class` |
+//! | `executor_class_groups` | gauge | `executor`, `class`, `level` (`0` to `4`): live [job groups](crate::JobGroup) by level, never one series per group |
 //! | `executor_jobs_rejected_total`, `executor_stalled_polls_total` | counter | `executor` |
 //!
 //! # Examples
@@ -155,6 +156,7 @@ impl Collector for ExecutorCollector {
         encode_endings(&mut encoder, &classes)?;
         encode_class_gauges(&mut encoder, &classes)?;
         encode_caps(&mut encoder, &classes)?;
+        encode_groups(&mut encoder, &classes)?;
         encode_worker_time(&mut encoder, &classes)?;
         encode_histograms(&mut encoder, &classes)?;
         encode_executor_totals(&mut encoder, &self.cores)
@@ -262,6 +264,29 @@ fn encode_caps(
     for labelled in classes {
         if let Some(cores) = labelled.class.cap {
             ConstGauge::new(cores).encode(caps.encode_family(&labelled.labels())?)?;
+        }
+    }
+    Ok(())
+}
+
+/// The live job groups of each class, by level: one series per level, not
+/// per group (a service makes one per query).
+fn encode_groups(
+    encoder: &mut DescriptorEncoder<'_>,
+    classes: &[Labelled<'_>],
+) -> Result<(), std::fmt::Error> {
+    const LEVELS: [&str; 5] = ["0", "1", "2", "3", "4"];
+    let mut groups = encoder.encode_descriptor(
+        "executor_class_groups",
+        "Live job groups of the class, by level (the CPU time they used)",
+        None,
+        MetricType::Gauge,
+    )?;
+    for labelled in classes {
+        for (level, &live) in LEVELS.iter().zip(&labelled.class.groups) {
+            let [executor, class] = labelled.labels();
+            let labels = [executor, class, ("level", Escaped(level))];
+            ConstGauge::new(live as i64).encode(groups.encode_family(&labels)?)?;
         }
     }
     Ok(())
