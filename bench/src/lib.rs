@@ -1,7 +1,8 @@
 //! Benchmarks of the dedicated executors against the baselines users would
 //! otherwise use, side by side in one run: overhead per job, scaling,
-//! tail latency of an I/O probe under CPU load, shutdown, memory, and
-//! workload classes against the designs built by hand.
+//! tail latency of an I/O probe under CPU load, shutdown, memory,
+//! workload classes against the designs built by hand, and job groups
+//! (short queries beside long ones) against first come, first served.
 //!
 //! `cargo xtask bench [--quick]` runs the fixed set of scenarios and writes
 //! `target/bench/report.json`, `report.md` and SVG plots; `cargo bench -p
@@ -20,6 +21,7 @@
 
 pub mod backend;
 pub mod classes;
+pub mod groups;
 pub mod latency;
 pub mod memory;
 pub mod overhead;

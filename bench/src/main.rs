@@ -10,7 +10,7 @@ use bench::backend::{Backend, Priority};
 use bench::latency::{self, Chunks};
 use bench::overhead::{self, Sizes};
 use bench::report::{self, Results};
-use bench::{classes, memory, scaling, shutdown};
+use bench::{classes, groups, memory, scaling, shutdown};
 use clap::Parser;
 use serde_json::json;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
@@ -31,7 +31,7 @@ struct Args {
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
     /// Run only these sections (comma-separated): overhead, memory,
-    /// scaling, latency, shutdown, classes. Default: all.
+    /// scaling, latency, shutdown, classes, groups. Default: all.
     #[arg(long, value_delimiter = ',')]
     only: Vec<Section>,
     /// The report.json of a memory and overhead run of this benchmark
@@ -69,6 +69,7 @@ enum Section {
     Latency,
     Shutdown,
     Classes,
+    Groups,
 }
 
 /// How big each section is.
@@ -81,6 +82,7 @@ struct Plan {
     latency_rounds: usize,
     drain_jobs: u64,
     cancel_jobs: u64,
+    group_cost_jobs: usize,
 }
 
 const QUICK: Plan = Plan {
@@ -96,6 +98,7 @@ const QUICK: Plan = Plan {
     latency_rounds: 3,
     drain_jobs: 10_000,
     cancel_jobs: 1_000,
+    group_cost_jobs: 20_000,
 };
 
 const FULL: Plan = Plan {
@@ -111,6 +114,7 @@ const FULL: Plan = Plan {
     latency_rounds: 3,
     drain_jobs: 100_000,
     cancel_jobs: 10_000,
+    group_cost_jobs: 100_000,
 };
 
 fn main() -> ExitCode {
@@ -239,6 +243,22 @@ fn main() -> ExitCode {
         None
     };
 
+    let groups = if wants(Section::Groups) {
+        let duration = args
+            .latency_secs
+            .map_or(plan.latency, Duration::from_secs_f64);
+        let rounds = args.latency_rounds.unwrap_or(plan.latency_rounds).max(1);
+        Some(groups::measure_all(
+            cores,
+            duration,
+            rounds,
+            plan.group_cost_jobs,
+            &mut progress,
+        ))
+    } else {
+        None
+    };
+
     let results = Results {
         quick: args.quick,
         machine: machine(cores),
@@ -249,6 +269,7 @@ fn main() -> ExitCode {
         latency,
         shutdown,
         classes,
+        groups,
         memory,
         memory_without_tokio_unstable: stable.memory,
         overhead_without_tokio_unstable: stable.overhead,

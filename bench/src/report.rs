@@ -35,6 +35,8 @@ pub struct Results {
     pub shutdown: Vec<(&'static str, Shutdown)>,
     /// The workload-classes scenario, if it ran.
     pub classes: Option<crate::classes::Classes>,
+    /// The job-groups scenario, if it ran.
+    pub groups: Option<crate::groups::Groups>,
     /// Bytes per queued job per subject.
     pub memory: Vec<(&'static str, f64)>,
     /// Bytes per queued job per subject, from a run built without
@@ -301,6 +303,7 @@ impl Results {
             "overhead_ns_without_tokio_unstable": overhead_stable,
             "overhead_ns_with_subscriber": traced,
             "classes": self.classes.as_ref().map(crate::classes::Classes::to_json),
+            "groups": self.groups.as_ref().map(crate::groups::Groups::to_json),
             "tokio_unstable": self.tokio_unstable,
             "workload_chunk_ms": chunk_ms,
             "machine": self.machine,
@@ -509,6 +512,9 @@ impl Results {
         if let Some(classes) = &self.classes {
             targets.extend(classes.targets());
         }
+        if let Some(groups) = &self.groups {
+            targets.extend(groups.targets());
+        }
         targets
     }
 
@@ -523,6 +529,10 @@ impl Results {
         self.write_shutdown(&mut md);
         self.write_memory(&mut md);
         self.write_classes(&mut md);
+        if let Some(groups) = &self.groups {
+            md.push_str(&groups.to_markdown());
+            md.push('\n');
+        }
         self.write_chunks(&mut md);
         md
     }

@@ -169,7 +169,7 @@ pin_project! {
             if !this.ended {
                 // Dropped unfinished: the ending still runs in its span.
                 let _entered = this.as_mut().project().trace.as_mut().map(|trace| trace.enter());
-                this.as_mut().end(Err(JobError::Cancelled));
+                this.as_mut().end(Err(JobError::Cancelled), false);
             }
             drop_trace(this.project().trace.take());
         }
@@ -274,15 +274,22 @@ impl<B: JobBody> Job<B> {
                 true
             }
             None => {
-                let this = self.project();
-                *this.ended = true;
-                // The cancellation counted the job's ending; its group
-                // learns of it here, the job's last act.
-                if let Some(group) = this.group.take() {
-                    group.ended(false);
-                }
+                *self.project().ended = true;
                 false
             }
+        }
+    }
+
+    /// The job leaves its group (if it has one), having `started` or not:
+    /// last, before its handle resolves. `polled`: a worker took it to
+    /// poll it, and ends it without a charge (see `sched::time_sharing` on
+    /// what a choice costs a group until its poll is charged).
+    fn leave_group(self: Pin<&mut Self>, started: bool, polled: bool) {
+        if let Some(group) = self.project().group.take() {
+            if polled {
+                group.charge(0);
+            }
+            group.ended(started);
         }
     }
 
@@ -309,11 +316,18 @@ impl<B: JobBody> Job<B> {
     /// A job that never started takes its body from the cell first; if a
     /// cancellation took it, that cancellation ended the job, and this does
     /// nothing.
-    fn end(mut self: Pin<&mut Self>, outcome: Result<B::Output, JobError>) {
+    ///
+    /// `polled`: a worker took the job to poll it and ends it uncharged.
+    fn end(mut self: Pin<&mut Self>, outcome: Result<B::Output, JobError>, polled: bool) {
         if !self.started && !self.has_body() && !self.as_mut().claim_body() {
+            // The cancellation that took the body counted the job's
+            // ending; its group learns of it here.
+            self.leave_group(false, polled);
             drop_contained(outcome);
             return;
         }
+        let started = self.started;
+        self.as_mut().leave_group(started, polled);
         let this = self.project();
         *this.ended = true;
         let core = this.cell.start().core();
@@ -343,12 +357,6 @@ impl<B: JobBody> Job<B> {
             Err(_) => Ending::Cancelled,
         };
         core.count_ending(*this.class, *this.started, ending);
-        // The group lets go of the job before its handle resolves: a
-        // group whose jobs' handles all resolved and whose own handles are
-        // gone has ended.
-        if let Some(group) = this.group.take() {
-            group.ended(*this.started);
-        }
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
             // Nobody will read it: drop it here, still counted as live so
             // that the drain waits for the destructor.
@@ -391,10 +399,11 @@ impl<B: JobBody> Future for Job<B> {
             .map(|trace| trace.enter());
         if !self.started && !self.has_body() && !self.as_mut().claim_body() {
             // A cancellation ended it before it could start.
+            self.leave_group(false, true);
             return Poll::Ready(());
         }
         if self.cancel_requested() {
-            self.end(Err(JobError::Cancelled));
+            self.end(Err(JobError::Cancelled), true);
             return Poll::Ready(());
         }
         let start = Instant::now();
@@ -402,7 +411,7 @@ impl<B: JobBody> Future for Job<B> {
         if !self.started
             && let Some(expired) = self.expired(start_ns)
         {
-            self.end(Err(expired));
+            self.end(Err(expired), true);
             return Poll::Ready(());
         }
         let this = self.as_mut().project();
@@ -465,7 +474,7 @@ impl<B: JobBody> Future for Job<B> {
             }
             Err(payload) => Err(JobError::from_panic(payload)),
         };
-        self.end(outcome);
+        self.end(outcome, false);
         Poll::Ready(())
     }
 }

@@ -1,6 +1,6 @@
 //! The run queue of one class's grouped jobs ([`GroupedJobs`]): a FIFO per
-//! group, and the groups that have jobs in ordered sets, one per level, by
-//! key (the policy: `sched::time_sharing`).
+//! group, and the groups that have jobs in heaps, one per level, by key
+//! (the policy: `sched::time_sharing`).
 //!
 //! # Who touches what
 //!
@@ -26,7 +26,8 @@
 //! jobs queued, a pop takes the FIFO's first job without the lock, as in a
 //! class without groups.
 
-use std::collections::BTreeMap;
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
 
 use crate::sched::group::GroupShared;
@@ -58,12 +59,45 @@ struct Member<T> {
     lane: Arc<Lane<T>>,
 }
 
-/// Where a member is: its level, its key, and the order it was put in
+/// A member in a level's heap, under its key and the order it was put in
 /// (groups with equal keys go first come, first served).
-type Place = (u64, u64);
+struct Entry<T> {
+    key: u64,
+    stamp: u64,
+    member: Member<T>,
+}
 
+impl<T> Entry<T> {
+    fn place(&self) -> Reverse<(u64, u64)> {
+        Reverse((self.key, self.stamp))
+    }
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.place() == other.place()
+    }
+}
+
+impl<T> Eq for Entry<T> {}
+
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> Ord for Entry<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.place().cmp(&other.place())
+    }
+}
+
+/// The groups with jobs, a heap per level with the least key on top: a
+/// heap, not an ordered map, because a worker takes the top group and puts
+/// it back after every job, and a heap does that without allocating.
 struct Sets<T> {
-    levels: [BTreeMap<Place, Member<T>>; LEVELS],
+    levels: [BinaryHeap<Entry<T>>; LEVELS],
     /// Stamps put on members as they are inserted, for the order among
     /// equal keys.
     stamp: u64,
@@ -72,7 +106,8 @@ struct Sets<T> {
 impl<T> Sets<T> {
     fn insert(&mut self, level: usize, key: u64, member: Member<T>) {
         self.stamp += 1;
-        self.levels[level].insert((key, self.stamp), member);
+        let stamp = self.stamp;
+        self.levels[level].push(Entry { key, stamp, member });
     }
 }
 
@@ -93,7 +128,7 @@ impl<T> Default for GroupedJobs<T> {
             queued: CachePadded(AtomicUsize::new(0)),
             activated: Queue::new(),
             sets: Mutex::new(Sets {
-                levels: std::array::from_fn(|_| BTreeMap::new()),
+                levels: std::array::from_fn(|_| BinaryHeap::new()),
                 stamp: 0,
             }),
         }
@@ -142,9 +177,7 @@ impl<T> GroupedJobs<T> {
             let level = levels.choose_level(|level| {
                 !sets.levels[level].is_empty() || ungrouped_level == Some(level)
             })?;
-            let first = sets.levels[level]
-                .first_key_value()
-                .map(|(&(key, _), _)| key);
+            let first = sets.levels[level].peek().map(|entry| entry.key);
             if ungrouped_level == Some(level) {
                 let key = levels.key(levels.ungrouped(), level);
                 if first.is_none_or(|first| key <= first) {
@@ -156,7 +189,7 @@ impl<T> GroupedJobs<T> {
                     continue;
                 }
             }
-            let Some(((key, _), member)) = sets.levels[level].pop_first() else {
+            let Some(Entry { key, member, .. }) = sets.levels[level].pop() else {
                 continue;
             };
             let account = member.group.account();
@@ -176,6 +209,7 @@ impl<T> GroupedJobs<T> {
             };
             self.queued.fetch_sub(1, AcqRel);
             levels.chose(level, key);
+            let key = levels.picked(account, level);
             if member.lane.queued.fetch_sub(1, AcqRel) > 1 {
                 sets.insert(level, key, member);
             }
@@ -189,7 +223,7 @@ impl<T> GroupedJobs<T> {
         let mut sets = lock(&self.sets);
         let mut members: Vec<Member<T>> = std::iter::from_fn(|| self.activated.pop()).collect();
         for level in &mut sets.levels {
-            members.extend(std::mem::take(level).into_values());
+            members.extend(std::mem::take(level).into_iter().map(|entry| entry.member));
         }
         drop(sets);
         let mut jobs = Vec::new();
