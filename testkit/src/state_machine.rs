@@ -605,8 +605,7 @@ const EXPECTED_PANIC: &str = "state machine: expected panic";
 fn spawn_job<B: Backend>(
     executor: &B::Executor,
     kind: JobKind,
-    class: SmClass,
-    group: Option<&JobGroup>,
+    (class, group): (SmClass, Option<&JobGroup>),
     index: u64,
     job: &SystemJob,
     drops: &DropCounter,
@@ -798,8 +797,7 @@ impl<B: Backend> StateMachineTest for Harness<B> {
                 let handle = spawn_job::<B>(
                     &system.clones[0],
                     kind,
-                    class,
-                    group,
+                    (class, group),
                     index,
                     &job,
                     &system.drops,
