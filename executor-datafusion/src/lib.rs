@@ -21,7 +21,12 @@
 //!   whose panic DataFusion reports as a Tokio `JoinError`;
 //! - **shutdown**: the executor's contract holds (a graceful shutdown lets
 //!   the partitions finish, an immediate one ends them with a
-//!   [`JobError::Cancelled`] item).
+//!   [`JobError::Cancelled`] item);
+//! - **fairness between queries**: every partition of one plan joins one
+//!   [`JobGroup`](executor_api::JobGroup), made for the call (or passed in
+//!   with [`execute_stream_in_group`]), so a short query submitted behind
+//!   long ones runs first, and long ones share the CPU by query, not by
+//!   partition count (see [`JobGroup`](executor_api::JobGroup)).
 //!
 //! Object-store reads go to the executor's I/O runtime when the store is
 //! wrapped in an [`IoObjectStore`]: the scans' requests are made from the
@@ -30,7 +35,9 @@
 //! Tasks that operators spawn themselves (DataFusion's `SpawnedTask`, for
 //! example in `RepartitionExec`) are `tokio::spawn`s from inside the job:
 //! they run on the executor's Tokio workers (`<name>-rt-<n>`, at the
-//! executor's priority) on both backends.
+//! executor's priority) on both backends. They are not jobs: their polls
+//! are charged to no class and no group, so a plan whose work happens
+//! mostly below a repartition shares the CPU by its partitions' part only.
 //!
 //! # Examples
 //!
@@ -74,7 +81,7 @@ pub use crate::session::{IoObjectStoreRegistry, session_for};
 
 // What building, running and shutting down an executor takes, so that this
 // crate is the one dependency of the common case.
-pub use executor_api::{Executor, JobError, Priority, WorkloadClass};
+pub use executor_api::{Executor, JobError, JobGroup, Priority, WorkloadClass};
 #[cfg(feature = "rayon-backend")]
 pub use executor_rayon::RayonExecutor;
 #[cfg(feature = "tokio-backend")]
@@ -121,8 +128,31 @@ pub fn execute_stream<E: Executor>(
     )
 }
 
+/// [`execute_stream`], with every partition's job in `group` (and so in
+/// its class): for a query that runs several plans, or a request that
+/// runs a query beside other jobs, to share one turn.
+///
+/// # Errors
+///
+/// As [`execute_stream`]; a group another executor made ends each
+/// partition with a [`JobError::ForeignGroup`] item.
+pub fn execute_stream_in_group<E: Executor>(
+    executor: &E,
+    group: &JobGroup,
+    plan: Arc<dyn ExecutionPlan>,
+    context: Arc<TaskContext>,
+    buffer: usize,
+) -> SendableRecordBatchStream {
+    let schema = plan.schema();
+    merge(
+        schema,
+        partitions(executor, Place::Group(group.clone()), plan, context, buffer),
+    )
+}
+
 /// [`execute_stream`], with every partition's job in the executor's
-/// [workload class](executor_api::WorkloadClass) named `class`.
+/// [workload class](executor_api::WorkloadClass) named `class` (in one
+/// new group of that class).
 ///
 /// # Errors
 ///
@@ -137,10 +167,22 @@ pub fn execute_stream_in_class<E: Executor>(
     buffer: usize,
 ) -> SendableRecordBatchStream {
     let schema = plan.schema();
-    merge(
-        schema,
-        partitions(executor, Some(class), plan, context, buffer),
-    )
+    let place = match executor.group_in(class) {
+        Ok(group) => Place::Group(group),
+        // Each partition then ends with the refusal, as documented.
+        Err(_) => Place::Class(class),
+    };
+    merge(schema, partitions(executor, place, plan, context, buffer))
+}
+
+/// Where a plan's partitions go.
+enum Place<'a> {
+    /// A new group of the default class.
+    NewGroup,
+    /// This group.
+    Group(JobGroup),
+    /// A class that the executor lacks: the jobs are refused.
+    Class(&'a str),
 }
 
 fn merge(
@@ -158,25 +200,31 @@ fn merge(
 /// keeps them apart, as a `RepartitionExec` of its own would).
 ///
 /// Cancellation, errors and panics as for [`execute_stream`], per
-/// partition: dropping one stream cancels that partition's job.
+/// partition: dropping one stream cancels that partition's job. The
+/// partitions share one new [`JobGroup`].
 pub fn execute_partitioned<E: Executor>(
     executor: &E,
     plan: Arc<dyn ExecutionPlan>,
     context: Arc<TaskContext>,
     buffer: usize,
 ) -> Vec<SendableRecordBatchStream> {
-    partitions(executor, None, plan, context, buffer)
+    partitions(executor, Place::NewGroup, plan, context, buffer)
 }
 
 fn partitions<E: Executor>(
     executor: &E,
-    class: Option<&str>,
+    place: Place<'_>,
     plan: Arc<dyn ExecutionPlan>,
     context: Arc<TaskContext>,
     buffer: usize,
 ) -> Vec<SendableRecordBatchStream> {
     let schema = plan.schema();
     let name = plan.name().to_owned();
+    let (group, class) = match place {
+        Place::NewGroup => (Some(executor.group()), None),
+        Place::Group(group) => (Some(group), None),
+        Place::Class(class) => (None, Some(class)),
+    };
     (0..plan.output_partitioning().partition_count())
         .map(|partition| {
             let (plan, context) = (plan.clone(), context.clone());
@@ -188,6 +236,9 @@ fn partitions<E: Executor>(
             let mut job = executor
                 .job()
                 .name(format!("datafusion:{name}:{partition}"));
+            if let Some(group) = &group {
+                job = job.group(group);
+            }
             if let Some(class) = class {
                 job = job.class(class);
             }

@@ -434,3 +434,62 @@ fn tasks_that_datafusion_spawns_run_on_the_executor_at_its_priority() {
         futures::executor::block_on(executor.join());
     }
 }
+
+/// Every partition of one query joins one job group, made for the call:
+/// the class counts one live group while the query runs and none once it
+/// has ended. A group passed in gets the query's CPU time.
+#[test]
+fn every_partition_of_a_query_joins_one_group() {
+    let io = runtime();
+    for executor in executors() {
+        io.block_on(async {
+            let ctx = session(4, 8);
+            let sql = "SELECT k, v FROM t WHERE v >= 0";
+            let plan = plan(&ctx, sql).await;
+            assert!(plan.output_partitioning_count() > 1);
+            let stream = executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 2);
+            assert_eq!(
+                executor.class_metrics()[0].groups,
+                [1, 0, 0, 0, 0],
+                "{}: one group for every partition",
+                executor.name()
+            );
+            let batches: Vec<RecordBatch> =
+                within("the query", stream.try_collect()).await.unwrap();
+            assert_eq!(sorted_rows(&batches).len(), 32_000);
+            within("the query's group to end", async {
+                while executor.class_metrics()[0].groups != [0; 5] {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+
+            let group = executor.group();
+            let plan = self::plan(&ctx, sql).await;
+            let stream = executor_datafusion::execute_stream_in_group(
+                &executor,
+                &group,
+                plan,
+                ctx.task_ctx(),
+                2,
+            );
+            let batches: Vec<RecordBatch> = within("the query in a group", stream.try_collect())
+                .await
+                .unwrap();
+            assert_eq!(sorted_rows(&batches).len(), 32_000);
+            within("the group's jobs to end", async {
+                while group.metrics().running + group.metrics().queued > 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+            assert!(
+                group.metrics().cpu_time > Duration::ZERO,
+                "{}",
+                executor.name()
+            );
+        });
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
