@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use executor_api::backend::Launch;
 use executor_api::{
-    AnyExecutor, BuildError, Builder, DEFAULT_CLASS, Executor, JobError, Metrics, Priority,
-    WorkloadClass,
+    AnyExecutor, BuildError, Builder, DEFAULT_CLASS, Executor, JobBuilder, JobError, Metrics,
+    Priority, WorkloadClass,
 };
 use executor_rayon::RayonExecutor;
 use executor_tokio::DedicatedExecutor;
@@ -57,12 +57,16 @@ pub enum Schedule {
     /// One executor with two workload classes: `query` (weight 8) and
     /// `background` (weight 1). Queries get most of the CPU when both are
     /// busy; compaction gets all of it when no query runs.
-    #[default]
     Classes,
     /// One executor, one FIFO: compaction jobs queue with queries.
     Fifo,
     /// The 2022 recipe: a second executor, at niceness 19, for compaction.
     TwoExecutors,
+    /// The classes of [`Schedule::Classes`], and each query (and each
+    /// compaction) a [`JobGroup`](executor_api::JobGroup) of its own:
+    /// inside the query class, the query that has used the least CPU runs
+    /// next, so short queries are not stuck behind long ones.
+    TimeSharing,
 }
 
 impl Schedule {
@@ -72,6 +76,7 @@ impl Schedule {
             Schedule::Classes => "classes",
             Schedule::Fifo => "fifo",
             Schedule::TwoExecutors => "two-executors",
+            Schedule::TimeSharing => "time-sharing",
         }
     }
 }
@@ -103,12 +108,26 @@ pub struct Pools {
     classes: (&'static str, &'static str),
     /// Whether `background` is an executor of its own.
     separate: bool,
+    /// Whether each query and compaction is a job group of its own.
+    grouped: bool,
 }
 
 impl Pools {
     /// The class queries go to, if the executor has workload classes.
     pub fn query_class(&self) -> Option<&'static str> {
         (self.classes.0 != DEFAULT_CLASS).then_some(self.classes.0)
+    }
+
+    /// Where a job of `executor` in `class` goes: a new group of that
+    /// class when the schedule groups jobs.
+    fn job<'a>(&self, executor: &'a AnyExecutor, class: &str) -> JobBuilder<'a, AnyExecutor> {
+        let job = executor.job().class(class);
+        match self.grouped.then(|| executor.group_in(class)) {
+            Some(Ok(group)) => job.group(&group),
+            // No group: the job goes to the class alone (an unknown class
+            // refuses it there).
+            _ => job,
+        }
     }
 
     /// Every distinct executor.
@@ -170,7 +189,7 @@ impl Cpu {
             let name = format!("cpu-{}", backend.name());
             let builder = || builder().worker_threads(workers);
             let pools = match schedule {
-                Schedule::Classes => {
+                Schedule::Classes | Schedule::TimeSharing => {
                     let executor = AnyExecutor::new(
                         builder()
                             .name(name)
@@ -184,6 +203,7 @@ impl Cpu {
                         background: executor,
                         classes: (QUERY_CLASS, BACKGROUND_CLASS),
                         separate: false,
+                        grouped: schedule == Schedule::TimeSharing,
                     }
                 }
                 Schedule::Fifo => {
@@ -194,6 +214,7 @@ impl Cpu {
                         background: executor,
                         classes: (DEFAULT_CLASS, DEFAULT_CLASS),
                         separate: false,
+                        grouped: false,
                     }
                 }
                 Schedule::TwoExecutors => Pools {
@@ -206,6 +227,7 @@ impl Cpu {
                     ),
                     classes: (DEFAULT_CLASS, DEFAULT_CLASS),
                     separate: true,
+                    grouped: false,
                 },
             };
             Ok(Cpu::Dedicated(pools))
@@ -279,10 +301,8 @@ impl Cpu {
         match self {
             Cpu::Dedicated(pools) => {
                 pools
-                    .background
-                    .job()
+                    .job(&pools.background, pools.classes.1)
                     .name("compaction")
-                    .class(pools.classes.1)
                     .spawn(job)
                     .await
             }
@@ -313,10 +333,8 @@ impl Cpu {
         let (checksum, started, finished) = match self {
             Cpu::Dedicated(pools) => {
                 pools
-                    .queries
-                    .job()
+                    .job(&pools.queries, pools.classes.0)
                     .name(name)
-                    .class(pools.classes.0)
                     .spawn(job)
                     .await?
             }

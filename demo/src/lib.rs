@@ -5,8 +5,9 @@
 //! dedicated Rayon pool, or, to show the problem, the I/O runtime itself
 //! (`shared`). Background compaction ([`ServiceConfig::compaction`]) shares
 //! the CPU with the queries as the [`Schedule`] says: by workload class on
-//! one executor (the default), in one FIFO, or on a second executor at low
-//! priority. `/health` answers from the I/O runtime; `/metrics` exports
+//! one executor, with each query a job group of its own besides
+//! (time-sharing: short queries are not stuck behind long ones), in one
+//! FIFO, or on a second executor at low priority. `/health` answers from the I/O runtime; `/metrics` exports
 //! the executor's figures per class and the query latency histograms in
 //! Prometheus text format. Admission is bounded (503 with `Retry-After` when full),
 //! bad input gets a 400 or 413 with a message, and a shutdown drains
@@ -34,8 +35,9 @@
 //! ```
 //!
 //! The binary (`cargo xtask demo`) serves it; `cargo xtask demo --load`
-//! runs the comparison of [`load`]; `--console` turns tokio-console on
-//! ([`telemetry`]).
+//! runs the comparison of [`load`], `--load --mixed` that of [`mixed`]
+//! (short queries beside long ones, per schedule); `--console` turns
+//! tokio-console on ([`telemetry`]).
 
 #![deny(missing_docs)]
 
@@ -43,6 +45,7 @@ mod client;
 mod cpu;
 pub mod load;
 mod metrics;
+pub mod mixed;
 mod service;
 #[cfg(feature = "datafusion")]
 pub mod sql;

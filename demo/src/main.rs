@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use demo::load::{self, LoadConfig};
+use demo::mixed::{self, MixedConfig};
 use demo::{CpuBackend, DemoError, Priority, Schedule, Service, ServiceConfig, telemetry};
 use workload::Kernel;
 
@@ -57,8 +58,9 @@ struct Args {
     #[arg(long, default_value = "1024")]
     max_connections: NonZeroUsize,
     /// How queries and background compaction share the CPU: workload
-    /// classes on one executor, one FIFO, or a second executor at nice 19.
-    #[arg(long, value_enum, default_value_t = Schedule::Classes)]
+    /// classes on one executor (and with time-sharing, each query a job
+    /// group of its own), one FIFO, or a second executor at nice 19.
+    #[arg(long, value_enum, default_value_t = Schedule::TimeSharing)]
     schedule: Schedule,
     /// Background compaction loops running beside the queries (0: none).
     #[arg(long, default_value_t = 0)]
@@ -85,6 +87,11 @@ struct Args {
     /// Load mode: rows per query.
     #[arg(long, default_value = "800000")]
     rows: NonZeroUsize,
+    /// Load mode: short queries at a fixed rate beside long ones that
+    /// saturate the executor, per schedule (fifo, classes, time-sharing),
+    /// and the short queries alone, in one table.
+    #[arg(long, requires = "load")]
+    mixed: bool,
     /// Load mode: send this SQL to /sql (over the generated `events`
     /// table) instead of a kernel to /query; needs `cargo xtask demo
     /// --datafusion`.
@@ -113,7 +120,9 @@ fn main() -> ExitCode {
         eprintln!("demo: cannot install logging: {err}");
         return ExitCode::FAILURE;
     }
-    let outcome = if args.load {
+    let outcome = if args.load && args.mixed {
+        run_mixed(&args)
+    } else if args.load {
         run_load(&args)
     } else {
         serve(&args, console)
@@ -195,6 +204,50 @@ async fn shutdown_signal() {
         () = ctrl_c => {}
         () = terminate => {}
     }
+}
+
+fn run_mixed(args: &Args) -> Result<(), DemoError> {
+    let duration = match Duration::try_from_secs_f64(args.duration_secs) {
+        Ok(duration) if !duration.is_zero() => duration,
+        _ => {
+            return Err(DemoError::InvalidConfig(
+                "--duration-secs must be a positive number of seconds",
+            ));
+        }
+    };
+    if args.backend == CpuBackend::Shared {
+        return Err(DemoError::InvalidConfig(
+            "--mixed compares the schedules of a dedicated executor: use --backend tokio or rayon",
+        ));
+    }
+    let defaults = MixedConfig::default();
+    let config = MixedConfig {
+        backend: args.backend,
+        workers: args.workers.map_or(defaults.workers, NonZeroUsize::get),
+        duration,
+        long_clients: match args.clients {
+            Some(clients) => vec![clients.get()],
+            None => defaults.long_clients.clone(),
+        },
+        ..defaults
+    };
+    eprintln!(
+        "mixed: short queries of {} rows every {:?} beside {:?} clients of {}-row queries, {} \
+         backend, {:.1} s per scenario",
+        config.short_rows,
+        config.short_period,
+        config.long_clients,
+        config.long_rows,
+        config.backend,
+        args.duration_secs,
+    );
+    let results = mixed::run(&config)?;
+    println!(
+        "Short-query latency (ms) beside long queries, and long queries answered per second; \
+         p99 × = short p99 over the short queries' p99 alone:\n"
+    );
+    print!("{}", mixed::render(&results));
+    Ok(())
 }
 
 fn run_load(args: &Args) -> Result<(), DemoError> {

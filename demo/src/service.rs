@@ -69,7 +69,7 @@ impl Default for ServiceConfig {
             drain_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 1_024,
-            schedule: Schedule::Classes,
+            schedule: Schedule::TimeSharing,
             compaction: 0,
         }
     }

@@ -432,12 +432,18 @@ async fn connections_beyond_the_bound_wait_for_one_to_close() {
 }
 
 /// Background compaction runs beside the queries under every schedule: by
-/// class on one executor (the `/metrics` figures name both classes), in
-/// one FIFO, or on a second executor; queries are still answered, and a
-/// shutdown stops the compaction and ends.
+/// class on one executor (the `/metrics` figures name both classes), with
+/// each query and compaction a job group besides, in one FIFO, or on a
+/// second executor; queries are still answered, and a shutdown stops the
+/// compaction and ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_runs_beside_queries_under_every_schedule() {
-    for schedule in [Schedule::Classes, Schedule::Fifo, Schedule::TwoExecutors] {
+    for schedule in [
+        Schedule::Classes,
+        Schedule::TimeSharing,
+        Schedule::Fifo,
+        Schedule::TwoExecutors,
+    ] {
         let (service, client) = start(ServiceConfig {
             schedule,
             compaction: 2,
@@ -463,6 +469,16 @@ async fn compaction_runs_beside_queries_under_every_schedule() {
             Schedule::Classes => {
                 assert!(submitted(r#"class="query""#) >= Some(1), "{text}");
                 assert!(submitted(r#"class="background""#) >= Some(1), "{text}");
+            }
+            Schedule::TimeSharing => {
+                assert!(submitted(r#"class="query""#) >= Some(1), "{text}");
+                assert!(submitted(r#"class="background""#) >= Some(1), "{text}");
+                assert!(
+                    text.contains(
+                        r#"executor_class_groups{executor="cpu-tokio",class="query",level="0"}"#
+                    ),
+                    "{text}"
+                );
             }
             Schedule::Fifo => assert!(submitted(r#"class="default""#) >= Some(2), "{text}"),
             Schedule::TwoExecutors => {

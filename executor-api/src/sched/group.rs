@@ -17,7 +17,7 @@ use crate::sync::{Arc, AtomicUsize, CachePadded};
 ///
 /// Inside a [class](crate::WorkloadClass), the executor runs next a job of
 /// the group that has used the least CPU time, in levels: a group that has
-/// used less than 10 ms of CPU runs before one that has used seconds, and
+/// used less than 2 ms of CPU runs before one that has used seconds, and
 /// groups that have used about as much share equally, however many jobs
 /// each has queued. So a short query submitted behind long ones does not
 /// wait for them, and a long one still gets a guaranteed share (see

@@ -283,11 +283,11 @@ mod tests {
         for job in 0..100 {
             queues.push(&placed(&groups[0]), (0, job));
         }
-        // The long group runs 50 ms: level 1.
+        // The long group runs 50 ms: level 2.
         for job in 0..50 {
             assert_eq!(run(&queues, &groups, 1_000_000), (0, job));
         }
-        assert_eq!(groups[0].metrics().level, 1);
+        assert_eq!(groups[0].metrics().level, 2);
         queues.push(&placed(&groups[1]), (1, 0));
         queues.push(&placed(&groups[1]), (1, 1));
         assert_eq!(run(&queues, &groups, 1_000_000), (1, 0));
@@ -310,7 +310,7 @@ mod tests {
         let levels = core.classes().class(ClassIndex::DEFAULT).levels();
         let group = core.group(ClassIndex::DEFAULT);
         // The class now has a group: ungrouped polls are charged.
-        for _ in 0..20 {
+        for _ in 0..10 {
             levels.charge_ungrouped(1_000_000);
         }
         assert_eq!(levels.ungrouped().level(), 1);
