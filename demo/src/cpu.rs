@@ -65,7 +65,11 @@ pub enum Schedule {
     /// The classes of [`Schedule::Classes`], and each query (and each
     /// compaction) a [`JobGroup`](executor_api::JobGroup) of its own:
     /// inside the query class, the query that has used the least CPU runs
-    /// next, so short queries are not stuck behind long ones.
+    /// next, so short queries are not stuck behind long ones. The default:
+    /// measured with `--load --mixed`, short queries' p99 beside 16
+    /// clients of long ones was about twice their p99 alone, against ten
+    /// to fourteen times under `classes` and `fifo`.
+    #[default]
     TimeSharing,
 }
 
