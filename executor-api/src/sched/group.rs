@@ -33,8 +33,9 @@ use crate::sync::{Arc, AtomicUsize, CachePadded};
 ///
 /// Jobs submitted without a group count, while their class has groups, as
 /// one group of their own (so a long stream of ungrouped work falls to the
-/// last level like any long group); in a class without groups they run
-/// first come, first served, exactly as before.
+/// last level like any long group, and stays there once the class has
+/// had groups); in a class without groups they run first come, first
+/// served, exactly as before.
 ///
 /// # Examples
 ///
@@ -68,7 +69,8 @@ pub struct GroupMetrics {
     /// The CPU time its jobs' polls were charged (see
     /// [`WorkloadClass`](crate::WorkloadClass) on what a poll is charged).
     pub cpu_time: Duration,
-    /// Its jobs admitted and not yet started.
+    /// Its jobs admitted and not yet started (a job cancelled while queued
+    /// counts until a worker takes it out of the queue).
     pub queued: usize,
     /// Its jobs started and not yet ended.
     pub running: usize,

@@ -113,9 +113,13 @@ impl<T> Sets<T> {
 
 /// One class's grouped jobs.
 pub(crate) struct GroupedJobs<T> {
-    /// Grouped jobs pushed and not yet popped: counted after the push, so
-    /// that a count above 0 means a pop will find the job (or is taking
-    /// it).
+    /// Grouped jobs pushed and not yet popped: counted after the push.
+    /// A count above 0 means a pop will find the job, or is taking it, or
+    /// will once the push that made its group's count go from 0 to 1 has
+    /// announced the group (the push is between its halves: [`pop`] then
+    /// returns `None`, and its callers look again).
+    ///
+    /// [`pop`]: Self::pop
     queued: CachePadded<AtomicUsize>,
     /// Groups whose count went from 0 to 1, not yet in a set.
     activated: Queue<Member<T>>,
@@ -160,7 +164,8 @@ impl<T> GroupedJobs<T> {
 
     /// Takes the next job of the class: from the group whose turn it is by
     /// `levels`, the class's ungrouped FIFO `ungrouped` counting as one
-    /// group. `None` only if no job is queued.
+    /// group. `None` if no job is queued, or if the only ones are a
+    /// group's whose announcement is on its way (see `queued`).
     pub(crate) fn pop(&self, levels: &Levels, ungrouped: &Queue<T>) -> Option<T> {
         if !self.has_jobs() {
             // No group has jobs: the ungrouped FIFO, without the lock.

@@ -8,15 +8,34 @@ use loom::thread;
 use crate::sched::class::WorkloadClass;
 use crate::sched::classes::{ClassIndex, ClassTable};
 use crate::sched::group::JobGroup;
+use crate::sched::group_queue::Lane;
 use crate::sched::queues::{ClassQueues, Placement, Pop};
 use crate::sync::{Arc, AtomicBool, CachePadded};
 
 /// Queues for one class, and a group of it.
 fn queues_and_group() -> (Arc<ClassQueues<u32>>, JobGroup) {
-    let table = Arc::new(ClassTable::new(&[WorkloadClass::new("default")]));
+    queues_and_group_among(1)
+}
+
+/// Queues for `classes` classes (past `SCAN_LIMIT`, the ordered sets
+/// choose the class), and a group of the default class.
+fn queues_and_group_among(classes: usize) -> (Arc<ClassQueues<u32>>, JobGroup) {
+    let classes: Vec<WorkloadClass> = std::iter::once(WorkloadClass::new("default"))
+        .chain((1..classes).map(|index| WorkloadClass::new(format!("c{index}"))))
+        .collect();
+    let table = Arc::new(ClassTable::new(&classes));
     let aborted = Arc::new(CachePadded(AtomicBool::new(false)));
-    let group = JobGroup::new(table.clone(), ClassIndex::DEFAULT);
+    let group = new_group(&table);
     (Arc::new(ClassQueues::for_table(table, aborted)), group)
+}
+
+/// A group of the default class, its queue made: the first push makes it
+/// in a `std` `OnceLock`, whose ordering loom cannot see (it would report
+/// the queue's loom primitives as raced on, which they are not).
+fn new_group(table: &Arc<ClassTable>) -> JobGroup {
+    let group = JobGroup::new(table.clone(), ClassIndex::DEFAULT);
+    let _ = group.shared.lane::<std::sync::Arc<Lane<u32>>>();
+    group
 }
 
 fn placed(group: &JobGroup) -> Placement {
@@ -70,7 +89,7 @@ fn a_group_emptied_while_its_next_job_is_pushed() {
 fn two_workers_pop_while_a_group_is_pushed_to() {
     loom::model(|| {
         let (queues, first) = queues_and_group();
-        let second = JobGroup::new(queues.table.clone(), ClassIndex::DEFAULT);
+        let second = new_group(&queues.table);
         queues.push(&placed(&first), 1);
         let submitter = {
             let (queues, place) = (queues.clone(), placed(&second));
@@ -89,6 +108,37 @@ fn two_workers_pop_while_a_group_is_pushed_to() {
         };
         submitter.join().unwrap();
         popped.extend(worker.join().unwrap());
+        popped.extend(pop_all(&queues));
+        popped.sort_unstable();
+        assert_eq!(popped, [1, 2], "a job was lost or popped twice");
+        assert!(queues.is_empty() && queues.queued() == 0);
+    });
+}
+
+/// Two submitters push the first jobs of an empty group while a worker
+/// pops, with more classes than a scan covers: the second push can be
+/// counted before the first has announced the group, and the worker must
+/// wait for the announcement rather than take the class out of the
+/// ordered sets (it would never come back). Both jobs come out, once each.
+#[test]
+fn two_first_pushes_to_a_group_racing_a_pop() {
+    loom::model(|| {
+        let (queues, group) = queues_and_group_among(crate::sched::ordered::SCAN_LIMIT + 1);
+        let pushers: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|job| {
+                let (queues, place) = (queues.clone(), placed(&group));
+                thread::spawn(move || queues.push(&place, job))
+            })
+            .collect();
+        let first = match queues.pop() {
+            Pop::Job(job) => vec![job],
+            _ => Vec::new(),
+        };
+        for pusher in pushers {
+            pusher.join().unwrap();
+        }
+        let mut popped = first;
         popped.extend(pop_all(&queues));
         popped.sort_unstable();
         assert_eq!(popped, [1, 2], "a job was lost or popped twice");

@@ -115,9 +115,10 @@ impl Ordered {
 
     /// Chooses a class with [`choose`](Self::choose) and pops its job with
     /// `pop`, under the lock, so that a class leaves the sets exactly when
-    /// its last job is popped. `pop` returns `None` only if a drain (the
-    /// executor stops) emptied the class's queue: the class then leaves the
-    /// sets and the choice is made again.
+    /// its last job is popped. `pop` returns `None` if a drain (the
+    /// executor stops) emptied the class's queue, whose count the drain
+    /// corrects (the class then leaves the sets), or for a moment while a
+    /// push is between its halves; the choice is then made again.
     pub(crate) fn pop_with<T>(
         &self,
         table: &ClassTable,
@@ -134,9 +135,14 @@ impl Ordered {
                         }
                         return Ok(job);
                     }
-                    // Only a drain (the executor stops) takes jobs outside the
-                    // lock: the class's count is the drain's to correct.
-                    None => sets.take_out(index),
+                    // A drain (the executor stops) took its jobs outside the
+                    // lock, and corrects its count: the class leaves. Or a
+                    // push is between its halves (a group's first job
+                    // counted, not yet announced; see `sched::group_queue`):
+                    // the class keeps its place, and the job lands in a
+                    // moment.
+                    None if self.queued[index].load(Acquire) == 0 => sets.take_out(index),
+                    None => crate::sync::spin_wait(),
                 },
                 other => return Err(other),
             }

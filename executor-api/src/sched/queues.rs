@@ -124,6 +124,15 @@ pub struct ClassQueues<T> {
     ordered: Option<Ordered>,
 }
 
+impl<T> Drop for ClassQueues<T> {
+    fn drop(&mut self) {
+        // A group's queued jobs hold the group, which holds its queue: a
+        // cycle that only popping or draining breaks. Dropped here, each
+        // resolves its handle as cancelled.
+        self.drain().for_each(drop);
+    }
+}
+
 impl<T> std::fmt::Debug for ClassQueues<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClassQueues")
@@ -198,13 +207,19 @@ impl<T> ClassQueues<T> {
         if let [_] = &*self.queues
             && !self.table.capped
         {
-            return match self.pop_class(0) {
-                Some(job) => {
-                    self.queued.fetch_sub(1, AcqRel);
-                    Pop::Job(job)
+            loop {
+                match self.pop_class(0) {
+                    Some(job) => {
+                        self.queued.fetch_sub(1, AcqRel);
+                        return Pop::Job(job);
+                    }
+                    // A push between its halves (a group's first job
+                    // counted, not yet announced; see `sched::group_queue`):
+                    // it lands in a moment.
+                    None if self.queued.load(Acquire) > 0 => crate::sync::spin_wait(),
+                    None => return Pop::Empty,
                 }
-                None => Pop::Empty,
-            };
+            }
         }
         loop {
             let caps_lifted = self.aborted.load(Acquire);
@@ -214,7 +229,9 @@ impl<T> ClassQueues<T> {
                         self.queued.fetch_sub(1, AcqRel);
                         return Pop::Job(job);
                     }
-                    // Another worker took it: choose again.
+                    // Another worker took it, or a push is between its
+                    // halves: choose again.
+                    crate::sync::spin_wait();
                 }
                 // The queues were looked at one after another: a job may
                 // have moved past the look (pushed to a class already seen,

@@ -29,9 +29,9 @@
 //! runs: a group with jobs on every worker would look as cheap as one with
 //! a single job until their polls end, and take more than its share
 //! (measured: a one-job group got 0.20 of four saturating groups' CPU, the
-//! others 0.27). So choosing a group's job advances its key by
-//! [`PICK_ESTIMATE`] at once, and the poll's charge replaces the estimate
-//! with what the poll ran.
+//! others 0.27). So a group's key counts [`PICK_ESTIMATE`] for each of its
+//! jobs chosen and not yet charged, and the poll's charge replaces the
+//! estimate with what the poll ran.
 //!
 //! Why levels (Trino's multilevel split queue, also Apache Doris's) rather
 //! than a priority that decays with use (Umbra's stride scheduler): the
@@ -95,11 +95,15 @@ pub(crate) fn level_of(cpu_ns: u64) -> usize {
         .unwrap_or(0)
 }
 
-/// What a group has used: its CPU time, and its key inside its level.
+/// What a group has used: its CPU time, its key inside its level, and its
+/// jobs chosen whose polls are not charged yet.
 #[derive(Debug, Default)]
 pub(crate) struct Account {
     cpu_ns: AtomicU64,
     key: AtomicU64,
+    /// Each choice adds one, each charge of a chosen job's poll takes it
+    /// back: the key counts [`PICK_ESTIMATE`] for each.
+    in_flight: AtomicU64,
 }
 
 impl Account {
@@ -148,15 +152,15 @@ impl Levels {
         let key_floor = self.key_floor[to].load(Relaxed);
         if from == to {
             raise_to(&account.key, key_floor);
-            let estimate = if picked { PICK_ESTIMATE } else { 0 };
-            if ns >= estimate {
-                account.key.fetch_add(ns - estimate, Relaxed);
-            } else {
-                account.key.fetch_sub(estimate - ns, Relaxed);
-            }
+            account.key.fetch_add(ns, Relaxed);
         } else {
             // A new level: no lead or debt from the one it left.
             account.key.store(key_floor, Relaxed);
+        }
+        if picked {
+            // Paired with the choice's `fetch_add` (every chosen job's
+            // poll, or its unpolled ending, is charged once).
+            account.in_flight.fetch_sub(1, Relaxed);
         }
         (from, to)
     }
@@ -177,10 +181,12 @@ impl Levels {
     /// `account`'s key at `level`: no further behind than the level's
     /// last choice.
     pub(crate) fn key(&self, account: &Account, level: usize) -> u64 {
+        let in_flight = account.in_flight.load(Relaxed);
         account
             .key
             .load(Relaxed)
             .max(self.key_floor[level].load(Relaxed))
+            .saturating_add(in_flight.saturating_mul(PICK_ESTIMATE))
     }
 
     /// Chooses the level whose group runs next, among those for which
@@ -201,11 +207,11 @@ impl Levels {
     }
 
     /// A job of the group whose account is `account` was chosen at `level`:
-    /// its key advances by [`PICK_ESTIMATE`] until the poll's charge.
-    /// Returns its new key.
+    /// its key counts [`PICK_ESTIMATE`] more until the poll's charge.
+    /// Returns its key now.
     pub(crate) fn picked(&self, account: &Account, level: usize) -> u64 {
-        raise_to(&account.key, self.key_floor[level].load(Relaxed));
-        account.key.fetch_add(PICK_ESTIMATE, Relaxed) + PICK_ESTIMATE
+        account.in_flight.fetch_add(1, Relaxed);
+        self.key(account, level)
     }
 
     /// A group was created (at level 0).
@@ -304,6 +310,23 @@ mod tests {
         let used = share(&levels, &[&a, &b], 1_000_000, 1_000);
         let fraction = used[0] as f64 / (used[0] + used[1]) as f64;
         assert!((fraction - 0.5).abs() < 0.01, "{used:?}");
+    }
+
+    /// Two jobs of a group chosen at once, whose first charge moves the
+    /// group to the next level: the second charge takes its estimate back
+    /// without wrapping the key (found in review: subtracting the estimate
+    /// from a key just reset to the new level's floor wrapped it).
+    #[test]
+    fn charges_that_cross_a_level_keep_the_key_sane() {
+        let levels = Levels::default();
+        let group = Account::default();
+        levels.charge(&group, 1_500_000, false);
+        assert_eq!(levels.picked(&group, 0), 1_500_000 + PICK_ESTIMATE);
+        assert_eq!(levels.picked(&group, 0), 1_500_000 + 2 * PICK_ESTIMATE);
+        levels.charge(&group, 1_000_000, true);
+        assert_eq!(group.level(), 1);
+        levels.charge(&group, 200_000, true);
+        assert_eq!(levels.key(&group, 1), 200_000);
     }
 
     /// A new group runs before a long one, and the long one keeps its
