@@ -428,6 +428,81 @@ pub fn render(results: &[ScenarioResult]) -> String {
     table
 }
 
+/// The comparison table over several rounds of the same scenarios (each
+/// round a full [`run`], so the scenarios interleave): per scenario, the
+/// median of the probe's p50 and p99 and of the query throughput and
+/// latency, with the smallest and largest of the probe's p99 and of the
+/// throughput across rounds.
+///
+/// # Panics
+///
+/// Never; rounds of different lengths are read up to the shortest.
+pub fn render_rounds(rounds: &[Vec<ScenarioResult>]) -> String {
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "{:<8} {:<9} {:<13} {:>8} {:>8} {:>15} {:>10} {:>15} {:>9} {:>9}",
+        "backend",
+        "priority",
+        "compaction",
+        "p50 ms",
+        "p99 ms",
+        "p99 range",
+        "queries/s",
+        "q/s range",
+        "q p50 ms",
+        "q p99 ms",
+    );
+    let scenarios = rounds.iter().map(Vec::len).min().unwrap_or(0);
+    let ms = |micros: u64| micros as f64 / 1e3;
+    for index in 0..scenarios {
+        let results: Vec<&ScenarioResult> = rounds.iter().map(|round| &round[index]).collect();
+        let spread = |figure: &dyn Fn(&ScenarioResult) -> f64| {
+            let mut values: Vec<f64> = results.iter().map(|result| figure(result)).collect();
+            values.sort_by(f64::total_cmp);
+            (
+                values[values.len() / 2],
+                values[0],
+                values[values.len() - 1],
+            )
+        };
+        let scenario = results[0].scenario;
+        let (backend, priority) = match scenario {
+            Scenario { loaded: false, .. } => ("unloaded", "-".to_owned()),
+            Scenario {
+                backend: CpuBackend::Shared,
+                ..
+            } => ("shared", "-".to_owned()),
+            Scenario {
+                backend, priority, ..
+            } => (backend.name(), priority.to_string()),
+        };
+        let compaction = scenario
+            .compaction
+            .map_or_else(|| "-".to_owned(), |schedule| schedule.to_string());
+        let p50 = spread(&|r| ms(r.health.value_at_quantile(0.5)));
+        let p99 = spread(&|r| ms(r.health.value_at_quantile(0.99)));
+        let qps = spread(&|r| r.queries_per_sec());
+        let q50 = spread(&|r| ms(r.query_latency.value_at_quantile(0.5)));
+        let q99 = spread(&|r| ms(r.query_latency.value_at_quantile(0.99)));
+        let _ = writeln!(
+            table,
+            "{:<8} {:<9} {:<13} {:>8.2} {:>8.2} {:>15} {:>10.1} {:>15} {:>9.1} {:>9.1}",
+            backend,
+            priority,
+            compaction,
+            p50.0,
+            p99.0,
+            format!("{:.2}–{:.2}", p99.1, p99.2),
+            qps.0,
+            format!("{:.1}–{:.1}", qps.1, qps.2),
+            q50.0,
+            q99.0,
+        );
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -469,5 +544,38 @@ mod tests {
                 Schedule::TwoExecutors
             ]
         );
+    }
+
+    /// Over rounds, each figure is the median of the rounds', with the
+    /// probe's p99 and the throughput given as ranges.
+    #[test]
+    fn rounds_are_read_as_medians_and_ranges() {
+        let all = scenarios();
+        let result = |p99: u64, queries: u64| {
+            let mut health = Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+            for _ in 0..100 {
+                health.record(p99).unwrap();
+            }
+            ScenarioResult {
+                scenario: all[1],
+                health,
+                failed_probes: 0,
+                queries,
+                query_latency: Histogram::new_with_bounds(1, 3_600_000_000, 3).unwrap(),
+                busy: 0,
+                compactions: 0,
+                measured: Duration::from_secs(1),
+            }
+        };
+        let table = render_rounds(&[
+            vec![result(1_000, 10)],
+            vec![result(3_000, 30)],
+            vec![result(2_000, 20)],
+        ]);
+        let row = table.lines().nth(1).unwrap();
+        assert!(row.starts_with("shared"), "{table}");
+        assert!(row.contains(" 2.00 "), "the median p99: {table}");
+        assert!(row.contains("1.00–3.00"), "the p99 range: {table}");
+        assert!(row.contains("10.0–30.0"), "the throughput range: {table}");
     }
 }

@@ -87,6 +87,11 @@ struct Args {
     /// Load mode: rows per query.
     #[arg(long, default_value = "800000")]
     rows: NonZeroUsize,
+    /// Load mode: run every scenario this many times, interleaved, and
+    /// print each figure's median (and the ranges of the probe's p99 and
+    /// the throughput) instead of one run's.
+    #[arg(long, default_value_t = NonZeroUsize::MIN)]
+    rounds: NonZeroUsize,
     /// Load mode: short queries at a fixed rate beside long ones that
     /// saturate the executor, per schedule (fifo, classes, time-sharing),
     /// and the short queries alone, in one table.
@@ -289,6 +294,18 @@ fn run_load(args: &Args) -> Result<(), DemoError> {
         config.clients,
         config.probe_interval,
     );
+    if args.rounds.get() > 1 {
+        let rounds = (0..args.rounds.get())
+            .map(|_| load::run(&config, &scenarios))
+            .collect::<Result<Vec<_>, _>>()?;
+        println!(
+            "/health latency while the CPU is saturated, and query throughput: medians of {} \
+             interleaved rounds\n",
+            rounds.len()
+        );
+        print!("{}", load::render_rounds(&rounds));
+        return Ok(());
+    }
     let results = load::run(&config, &scenarios)?;
     println!("/health latency while the CPU is saturated, and query throughput:\n");
     print!("{}", load::render(&results));
