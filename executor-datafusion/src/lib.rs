@@ -23,10 +23,10 @@
 //!   the partitions finish, an immediate one ends them with a
 //!   [`JobError::Cancelled`] item);
 //! - **fairness between queries**: every partition of one plan joins one
-//!   [`JobGroup`](executor_api::JobGroup), made for the call (or passed in
+//!   [`JobGroup`], made for the call (or passed in
 //!   with [`execute_stream_in_group`]), so a short query submitted behind
 //!   long ones runs first, and long ones share the CPU by query, not by
-//!   partition count (see [`JobGroup`](executor_api::JobGroup)).
+//!   partition count (see [`JobGroup`]).
 //!
 //! Object-store reads go to the executor's I/O runtime when the store is
 //! wrapped in an [`IoObjectStore`]: the scans' requests are made from the
