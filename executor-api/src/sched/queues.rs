@@ -39,7 +39,6 @@ pub struct Placement {
 
 impl Placement {
     /// A job of `class` without a group.
-    #[cfg(test)]
     pub(crate) fn ungrouped(class: ClassIndex) -> Self {
         Placement { class, group: None }
     }
