@@ -1,14 +1,27 @@
-//! Per-job cost without groups, either backend: `ungrouped_cost <tokio|rayon> <jobs> <rounds>`.
+//! Per-job cost without groups, either backend, for A/B runs against
+//! another build: `ungrouped_cost [tokio|rayon] [jobs] [rounds]` (default
+//! `tokio 200000 5`). Prints the median and best ns per job of a batch of
+//! tiny jobs submitted then awaited.
 use executor_api::Executor;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let backend = if args[0] == "rayon" {
-        bench::backend::Backend::Rayon
-    } else {
-        bench::backend::Backend::Tokio
+    let number = |index: usize, default: usize| {
+        args.get(index)
+            .map_or(Ok(default), |arg| arg.parse::<usize>())
     };
-    let (jobs, rounds): (usize, usize) = (args[1].parse().unwrap(), args[2].parse().unwrap());
+    let backend = match args.first().map(String::as_str) {
+        None | Some("tokio") => bench::backend::Backend::Tokio,
+        Some("rayon") => bench::backend::Backend::Rayon,
+        Some(other) => {
+            eprintln!("ungrouped_cost: unknown backend {other:?}; use tokio or rayon");
+            std::process::exit(2);
+        }
+    };
+    let (Ok(jobs @ 1..), Ok(rounds @ 1..)) = (number(1, 200_000), number(2, 5)) else {
+        eprintln!("ungrouped_cost: jobs and rounds must be positive integers");
+        std::process::exit(2);
+    };
     let executor = backend.build(2, bench::backend::Priority::DEFAULT);
     let mut best = f64::MAX;
     let mut all = Vec::new();
@@ -25,5 +38,9 @@ fn main() {
         all.push(ns as u64);
     }
     all.sort();
-    println!("{} median {} best {:.0}", args[0], all[all.len() / 2], best);
+    println!(
+        "{} median {} best {best:.0}",
+        backend.name(),
+        all[all.len() / 2]
+    );
 }
