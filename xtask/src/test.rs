@@ -149,13 +149,15 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // The tests that need Tokio's instrumentation (tokio-console, the
     // injection count), in the configuration that has it: built with
     // `--cfg tokio_unstable` in a target dir of its own. Everything else
-    // ran above in the build users get.
+    // ran above in the build users get (the filters keep the rest of these
+    // two files out: their stress tests alone took half a minute again).
     cmd::run(
         "tests that need tokio_unstable (tokio-console), in that configuration",
         crate::demo::with_tokio_unstable(cargo(), true)
             .args(runner_args)
             .args(["--package", "demo", "--package", "executor-tokio"])
-            .args(["--locked", "--test", "process", "--test", "tokio_backend"]),
+            .args(["--locked", "--test", "process", "--test", "tokio_backend"])
+            .args(["--", "console", "never_schedules_through_tokio"]),
     )?;
     // The lifecycle code rebuilt against loom; a separate target dir keeps
     // the main build cached.
