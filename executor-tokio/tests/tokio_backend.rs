@@ -99,12 +99,18 @@ fn timers_and_sub_tasks_run_while_jobs_never_stop_coming() {
     shutdown_and_join(&executor);
 }
 
-/// Jobs submitted one at a time, each the moment the one before has
+/// Jobs submitted one at a time, each a little after the one before has
 /// finished, so that every submission races the worker on its way to
 /// sleep: no wake-up is lost (a lost one leaves the job queued with the
-/// worker asleep, and the wait for it fails). The submitter spins rather
-/// than blocks, to submit within nanoseconds of the worker finding the
-/// queue empty.
+/// worker asleep, and the wait for it fails).
+///
+/// An idle worker yields for `SPIN_BEFORE_PARK` before it parks, so a
+/// submission made at once never meets a parked worker (with the wake-up
+/// taken out, the test still passed): each submission waits a different
+/// time, from none to twice that spin, so that submissions land before,
+/// during and after the worker's move from spinning to parking. The
+/// submitter yields while it waits, so that on a busy machine the
+/// low-priority worker gets the CPU.
 #[test]
 fn no_job_waits_while_a_worker_sleeps() {
     let executor = DedicatedExecutor::builder()
@@ -114,19 +120,32 @@ fn no_job_waits_while_a_worker_sleeps() {
         .unwrap();
     let finished = Arc::new(AtomicU64::new(0));
     for i in 1..=20_000u64 {
+        wait_a_little(i);
         let done = finished.clone();
         executor
             .spawn(async move { done.store(i, Ordering::Release) })
             .detach();
         let waiting = Instant::now();
         while finished.load(Ordering::Acquire) != i {
-            std::hint::spin_loop();
+            std::thread::yield_now();
             if waiting.elapsed() > timeout() {
                 panic!("job {i} never ran: its wake-up was lost");
             }
         }
     }
     shutdown_and_join(&executor);
+}
+
+/// Waits from nothing to twice `SPIN_BEFORE_PARK`, a different time for
+/// each `round` (spread by a multiplicative hash), yielding meanwhile.
+fn wait_a_little(round: u64) {
+    let spin = executor_api::backend::SPIN_BEFORE_PARK;
+    let spread = round.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54; // 0..1024
+    let wait = spin * 2 * spread as u32 / 1024;
+    let started = Instant::now();
+    while started.elapsed() < wait {
+        std::thread::yield_now();
+    }
 }
 
 /// A submission to a busy executor never goes through its Tokio runtime's
@@ -232,6 +251,7 @@ fn racing_submitters_never_leave_a_job_behind_a_sleeping_worker() {
             scope.spawn(move || {
                 let finished = Arc::new(AtomicU64::new(0));
                 for i in 1..=3_000u64 {
+                    wait_a_little(i * 3 + submitter);
                     let done = finished.clone();
                     let long = i % 100 == 0;
                     executor
@@ -244,7 +264,7 @@ fn racing_submitters_never_leave_a_job_behind_a_sleeping_worker() {
                         .detach();
                     let waiting = Instant::now();
                     while finished.load(Ordering::Acquire) != i {
-                        std::hint::spin_loop();
+                        std::thread::yield_now();
                         if waiting.elapsed() > timeout() {
                             panic!("job {i} of submitter {submitter} never ran");
                         }
