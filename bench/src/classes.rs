@@ -138,16 +138,17 @@ fn build(
     }
 }
 
-/// The CPU time a set of chunk loops used, in nanoseconds.
+/// The CPU time a set of chunk loops used, in nanoseconds (shared with
+/// `groups`).
 #[derive(Debug, Default)]
-struct Used(AtomicU64);
+pub(crate) struct Used(AtomicU64);
 
 impl Used {
-    fn add(&self, cpu: Duration) {
+    pub(crate) fn add(&self, cpu: Duration) {
         self.0.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
     }
 
-    fn get(&self) -> Duration {
+    pub(crate) fn get(&self) -> Duration {
         Duration::from_nanos(self.0.load(Ordering::Relaxed))
     }
 }
@@ -419,7 +420,8 @@ pub struct Classes {
     pub latency: Vec<(&'static str, Design, Vec<LatencyRound>)>,
 }
 
-fn spread(values: impl IntoIterator<Item = f64>) -> Spread {
+/// The median and extremes of `values` (shared with `groups`).
+pub(crate) fn spread(values: impl IntoIterator<Item = f64>) -> Spread {
     let mut values: Vec<f64> = values.into_iter().collect();
     values.sort_by(f64::total_cmp);
     Spread {
@@ -429,11 +431,13 @@ fn spread(values: impl IntoIterator<Item = f64>) -> Spread {
     }
 }
 
-fn spread_json(spread: Spread) -> Value {
+/// A spread as report.json writes it.
+pub(crate) fn spread_json(spread: Spread) -> Value {
     json!({"median": spread.median, "min": spread.min, "max": spread.max})
 }
 
-fn spread_text(spread: Spread) -> String {
+/// A spread as report.md writes it: `median (min–max)`.
+pub(crate) fn spread_text(spread: Spread) -> String {
     format!(
         "{} ({}–{})",
         format_value(spread.median),

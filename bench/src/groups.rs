@@ -24,7 +24,7 @@
 //! median and the spread.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,8 +33,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::backend::{Backend, Priority};
-use crate::classes::Work;
-use crate::latency::Spread;
+use crate::classes::{Used, Work, spread, spread_json, spread_text};
 use crate::svg::format_value;
 
 /// The CPU work of one short group, over all its jobs.
@@ -107,20 +106,6 @@ pub struct Groups {
     pub fairness: Vec<(&'static str, Vec<FairnessRound>)>,
     /// Per backend: the cost rounds.
     pub cost: Vec<(&'static str, Vec<CostRound>)>,
-}
-
-/// The CPU time chunks ran, in nanoseconds.
-#[derive(Debug, Default)]
-struct Used(AtomicU64);
-
-impl Used {
-    fn add(&self, cpu: Duration) {
-        self.0.fetch_add(cpu.as_nanos() as u64, Ordering::Relaxed);
-    }
-
-    fn get(&self) -> Duration {
-        Duration::from_nanos(self.0.load(Ordering::Relaxed))
-    }
 }
 
 /// Submits one job of `cpu` in chunks, in `group` if any.
@@ -458,29 +443,6 @@ pub fn measure_all(
         }
     }
     results
-}
-
-fn spread(values: impl IntoIterator<Item = f64>) -> Spread {
-    let mut values: Vec<f64> = values.into_iter().collect();
-    values.sort_by(f64::total_cmp);
-    Spread {
-        median: values.get(values.len() / 2).copied().unwrap_or(f64::NAN),
-        min: values.first().copied().unwrap_or(f64::NAN),
-        max: values.last().copied().unwrap_or(f64::NAN),
-    }
-}
-
-fn spread_json(spread: Spread) -> Value {
-    json!({"median": spread.median, "min": spread.min, "max": spread.max})
-}
-
-fn spread_text(spread: Spread) -> String {
-    format!(
-        "{} ({}–{})",
-        format_value(spread.median),
-        format_value(spread.min),
-        format_value(spread.max)
-    )
 }
 
 impl Groups {

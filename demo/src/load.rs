@@ -76,6 +76,26 @@ pub struct Scenario {
     pub compaction: Option<Schedule>,
 }
 
+impl Scenario {
+    /// The table's first three columns: backend, priority, compaction.
+    fn labels(&self) -> (&'static str, String, String) {
+        let (backend, priority) = match *self {
+            Scenario { loaded: false, .. } => ("unloaded", "-".to_owned()),
+            Scenario {
+                backend: CpuBackend::Shared,
+                ..
+            } => ("shared", "-".to_owned()),
+            Scenario {
+                backend, priority, ..
+            } => (backend.name(), priority.to_string()),
+        };
+        let compaction = self
+            .compaction
+            .map_or_else(|| "-".to_owned(), |schedule| schedule.to_string());
+        (backend, priority, compaction)
+    }
+}
+
 /// The scenarios of the comparison: the service unloaded (the reference),
 /// the shared runtime, then each dedicated backend at its default priority
 /// (nice 10), at normal priority, at niceness 19, and under `SCHED_IDLE`;
@@ -362,7 +382,7 @@ fn probe(
 }
 
 /// A histogram of latencies in microseconds, from 1 µs to an hour.
-fn latency_histogram() -> Result<Histogram<u64>, DemoError> {
+pub(crate) fn latency_histogram() -> Result<Histogram<u64>, DemoError> {
     // Valid bounds and precision: this cannot fail.
     Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
         .map_err(|err| DemoError::Runtime(std::io::Error::other(err.to_string())))
@@ -391,21 +411,8 @@ pub fn render(results: &[ScenarioResult]) -> String {
     );
     let ms = |micros: u64| micros as f64 / 1e3;
     for result in results {
-        let (backend, priority) = match result.scenario {
-            Scenario { loaded: false, .. } => ("unloaded", "-".to_owned()),
-            Scenario {
-                backend: CpuBackend::Shared,
-                ..
-            } => ("shared", "-".to_owned()),
-            Scenario {
-                backend, priority, ..
-            } => (backend.name(), priority.to_string()),
-        };
+        let (backend, priority, compaction) = result.scenario.labels();
         let health = &result.health;
-        let compaction = result
-            .scenario
-            .compaction
-            .map_or_else(|| "-".to_owned(), |schedule| schedule.to_string());
         let _ = writeln!(
             table,
             "{:<8} {:<9} {:<13} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>6} {:>10.1} {:>9.1} {:>9.1} {:>6} {:>10.1}",
@@ -466,20 +473,7 @@ pub fn render_rounds(rounds: &[Vec<ScenarioResult>]) -> String {
                 values[values.len() - 1],
             )
         };
-        let scenario = results[0].scenario;
-        let (backend, priority) = match scenario {
-            Scenario { loaded: false, .. } => ("unloaded", "-".to_owned()),
-            Scenario {
-                backend: CpuBackend::Shared,
-                ..
-            } => ("shared", "-".to_owned()),
-            Scenario {
-                backend, priority, ..
-            } => (backend.name(), priority.to_string()),
-        };
-        let compaction = scenario
-            .compaction
-            .map_or_else(|| "-".to_owned(), |schedule| schedule.to_string());
+        let (backend, priority, compaction) = results[0].scenario.labels();
         let p50 = spread(&|r| ms(r.health.value_at_quantile(0.5)));
         let p99 = spread(&|r| ms(r.health.value_at_quantile(0.99)));
         let qps = spread(&|r| r.queries_per_sec());

@@ -22,6 +22,7 @@ use hdrhistogram::Histogram;
 use crate::DemoError;
 use crate::client::Client;
 use crate::cpu::{CpuBackend, Schedule};
+use crate::load::latency_histogram;
 use crate::service::{Service, ServiceConfig};
 use executor_api::Priority;
 
@@ -90,11 +91,6 @@ pub fn run(config: &MixedConfig) -> Result<Vec<MixedResult>, DemoError> {
     Ok(results)
 }
 
-fn histogram() -> Result<Histogram<u64>, DemoError> {
-    Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-        .map_err(|err| DemoError::Runtime(std::io::Error::other(err.to_string())))
-}
-
 fn run_one(
     config: &MixedConfig,
     schedule: Option<Schedule>,
@@ -148,7 +144,7 @@ fn run_one(
             }
         });
     }
-    let short = Arc::new(Mutex::new(histogram()?));
+    let short = Arc::new(Mutex::new(latency_histogram()?));
     let short_failed = Arc::new(AtomicU64::new(0));
     let short_path = format!("/query?kernel=group_by&rows={}", config.short_rows);
     let sender = {
@@ -273,7 +269,7 @@ mod tests {
     #[test]
     fn the_table_reads_each_row_against_the_short_queries_alone() {
         let result = |schedule, p99: u64| {
-            let mut short = histogram().unwrap();
+            let mut short = latency_histogram().unwrap();
             for _ in 0..100 {
                 short.record(p99).unwrap();
             }
