@@ -102,6 +102,7 @@ pub use crate::executor::{AnyExecutor, Executor};
 pub use crate::job::builder::JobBuilder;
 pub use crate::job::cancel::CancelToken;
 pub use crate::job::handle::JobHandle;
+pub use crate::job::scope::{Attributed, JobScope};
 pub use crate::job::slice::{should_yield, yield_if_needed};
 pub use crate::job::stream::JobStream;
 pub use crate::lifecycle::core::Join;

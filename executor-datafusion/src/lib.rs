@@ -35,9 +35,14 @@
 //! Tasks that operators spawn themselves (DataFusion's `SpawnedTask`, for
 //! example in `RepartitionExec`) are `tokio::spawn`s from inside the job:
 //! they run on the executor's Tokio workers (`<name>-rt-<n>`, at the
-//! executor's priority) on both backends. They are not jobs: their polls
-//! are charged to no class and no group, so a plan whose work happens
-//! mostly below a repartition shares the CPU by its partitions' part only.
+//! executor's priority) on both backends. They are not jobs, but they are
+//! the job's work: [`TaskAttribution`], which this crate installs as
+//! DataFusion's task tracer the first time it runs a plan, charges each of
+//! their polls to the job's class and group (their worker time, weight and
+//! cap, and the query's CPU time and level) and counts them in
+//! [`ClassMetrics::tasks`](executor_api::ClassMetrics::tasks). DataFusion
+//! takes one tracer per process: an application with its own installs
+//! [`TaskAttribution::wrapping`] it instead (see there).
 //!
 //! # Examples
 //!
@@ -74,14 +79,18 @@
 mod ext;
 mod object_store;
 mod session;
+mod tasks;
 
 pub use crate::ext::{DEFAULT_BUFFER, DataFrameExt, ExecutionPlanExt};
 pub use crate::object_store::{IO_STREAM_BUFFER, IoObjectStore};
 pub use crate::session::{IoObjectStoreRegistry, session_for};
+pub use crate::tasks::{
+    AttributionError, TaskAttribution, attribute_spawned_tasks, spawned_tasks_attributed,
+};
 
 // What building, running and shutting down an executor takes, so that this
 // crate is the one dependency of the common case.
-pub use executor_api::{Executor, JobError, JobGroup, Priority, WorkloadClass};
+pub use executor_api::{Executor, JobError, JobGroup, JobScope, Priority, WorkloadClass};
 #[cfg(feature = "rayon-backend")]
 pub use executor_rayon::RayonExecutor;
 #[cfg(feature = "tokio-backend")]
@@ -218,6 +227,8 @@ fn partitions<E: Executor>(
     context: Arc<TaskContext>,
     buffer: usize,
 ) -> Vec<SendableRecordBatchStream> {
+    // DataFusion's own tasks, spawned from these jobs, are charged to them.
+    tasks::install();
     let schema = plan.schema();
     let name = plan.name().to_owned();
     let (group, class) = match place {

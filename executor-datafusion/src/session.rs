@@ -68,6 +68,10 @@ impl ObjectStoreRegistry for IoObjectStoreRegistry {
 /// The executor must have an I/O runtime for the stores' reads from jobs
 /// (see [`IoObjectStore`]).
 ///
+/// It also installs [`TaskAttribution`](crate::TaskAttribution), if no
+/// DataFusion task tracer is set yet, so that the tasks the session's
+/// queries spawn are charged to their jobs.
+///
 /// # Errors
 ///
 /// DataFusion's, if the runtime cannot be built.
@@ -90,6 +94,7 @@ impl ObjectStoreRegistry for IoObjectStoreRegistry {
 /// # }
 /// ```
 pub fn session_for<E: Executor>(executor: &E, config: SessionConfig) -> Result<SessionContext> {
+    crate::tasks::install();
     let runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(IoObjectStoreRegistry::default()))
         .build_arc()?;

@@ -12,6 +12,28 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 /// niceness (one test uses it).
 static WHERE: std::sync::Mutex<Vec<(String, Option<i32>)>> = std::sync::Mutex::new(Vec::new());
 
+/// What each batch through `burn` saw: the job scope's executor and class
+/// (if it ran in one), its class's attributed tasks then, and the thread
+/// CPU time it burned (one test uses it).
+static BURNS: std::sync::Mutex<Vec<Burn>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(Debug)]
+struct Burn {
+    scope: Option<(String, String)>,
+    tasks: u64,
+    cpu: Duration,
+}
+
+/// The executor the running `burn` test queries, for `burn` to read its
+/// class metrics.
+static BURNING_ON: std::sync::Mutex<Option<AnyExecutor>> = std::sync::Mutex::new(None);
+
+/// The calling thread's CPU time.
+fn thread_cpu() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
 use datafusion::arrow::array::{Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::datasource::MemTable;
@@ -96,6 +118,37 @@ fn session(partitions: usize, batches: usize) -> SessionContext {
                 let thread = std::thread::current().name().unwrap_or("").to_owned();
                 let nice = executor_api::backend::current_thread_nice();
                 WHERE.lock().unwrap().push((thread, nice));
+                Ok(args[0].clone())
+            },
+        ),
+    ));
+    ctx.register_udf(create_udf(
+        "burn",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(
+            |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+                let scope = executor_api::JobScope::current();
+                let tasks = scope.as_ref().map_or(0, |scope| {
+                    BURNING_ON.lock().unwrap().as_ref().map_or(0, |executor| {
+                        executor
+                            .class_metrics()
+                            .iter()
+                            .find(|class| class.name == scope.class())
+                            .map_or(0, |class| class.tasks)
+                    })
+                });
+                // 2 ms of this thread's CPU: the work the class and group
+                // must be charged for.
+                let start = thread_cpu();
+                while thread_cpu() < start + Duration::from_millis(2) {}
+                BURNS.lock().unwrap().push(Burn {
+                    scope: scope
+                        .map(|scope| (scope.executor().to_owned(), scope.class().to_owned())),
+                    tasks,
+                    cpu: thread_cpu() - start,
+                });
                 Ok(args[0].clone())
             },
         ),
@@ -489,6 +542,106 @@ fn every_partition_of_a_query_joins_one_group() {
                 executor.name()
             );
         });
+        executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
+
+/// A plan with a repartition, in a class of its own: the work below the
+/// repartition runs in tasks that DataFusion spawns. Each of them runs in
+/// the job's scope (checked from inside the operator), counts in its
+/// class's tasks while alive, and its polls are charged to the job's class
+/// and group: the CPU time the operator burned there shows in both.
+#[test]
+fn tasks_that_datafusion_spawns_are_charged_to_the_querys_class_and_group() {
+    let io = runtime();
+    let executors = [
+        AnyExecutor::new(
+            executor_tokio::DedicatedExecutor::builder()
+                .name("df-tokio")
+                .worker_threads(2)
+                .class(executor_api::WorkloadClass::new("sql"))
+                .build()
+                .expect("build"),
+        ),
+        AnyExecutor::new(
+            executor_rayon::RayonExecutor::builder()
+                .name("df-rayon")
+                .worker_threads(2)
+                .class(executor_api::WorkloadClass::new("sql"))
+                .build()
+                .expect("build"),
+        ),
+    ];
+    for executor in executors {
+        BURNS.lock().unwrap().clear();
+        *BURNING_ON.lock().unwrap() = Some(executor.clone());
+        let group = executor.group_in("sql").expect("the class exists");
+        io.block_on(async {
+            let ctx = session(2, 4);
+            let plan = plan(&ctx, "SELECT k, sum(burn(v)) FROM t GROUP BY k").await;
+            let display = datafusion::physical_plan::displayable(plan.as_ref())
+                .indent(false)
+                .to_string();
+            assert!(
+                display.contains("RepartitionExec"),
+                "no repartition: {display}"
+            );
+            let stream = executor_datafusion::execute_stream_in_group(
+                &executor,
+                &group,
+                plan,
+                ctx.task_ctx(),
+                2,
+            );
+            let batches = within("the query", stream.try_collect::<Vec<_>>())
+                .await
+                .expect("query");
+            assert_eq!(batches.iter().map(RecordBatch::num_rows).sum::<usize>(), 10);
+            within("the query's tasks to end", async {
+                while executor.class_metrics()[1].tasks > 0 {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            })
+            .await;
+        });
+        *BURNING_ON.lock().unwrap() = None;
+        let burns = std::mem::take(&mut *BURNS.lock().unwrap());
+        assert_eq!(burns.len(), 8, "{}: one burn per batch", executor.name());
+        let scope = Some((executor.name().to_owned(), "sql".to_owned()));
+        for burn in &burns {
+            assert_eq!(burn.scope, scope, "{}: {burn:?}", executor.name());
+            assert!(
+                burn.tasks >= 1,
+                "{}: the task was not counted: {burn:?}",
+                executor.name()
+            );
+        }
+        let burned: Duration = burns.iter().map(|burn| burn.cpu).sum();
+        let classes = executor.class_metrics();
+        // Charged by the polls' wall time times the share of it their
+        // thread ran (see `WorkloadClass`): at least half of what was
+        // burned, however busy the machine; without attribution, only the
+        // final aggregation's few rows.
+        assert!(
+            classes[1].worker_time >= burned / 2,
+            "{}: the class was charged {:?} of the {burned:?} its tasks burned",
+            executor.name(),
+            classes[1].worker_time
+        );
+        assert!(
+            group.metrics().cpu_time >= burned / 2,
+            "{}: the group was charged {:?} of the {burned:?} its tasks burned",
+            executor.name(),
+            group.metrics().cpu_time
+        );
+        assert!(
+            classes[0].worker_time < burned / 2,
+            "{}: the default class was charged {:?}",
+            executor.name(),
+            classes[0].worker_time
+        );
+        assert!(executor_datafusion::spawned_tasks_attributed());
         executor.shutdown();
         futures::executor::block_on(executor.join());
     }

@@ -1173,6 +1173,7 @@ macro_rules! conformance_tests {
             dropping_every_handle_ends_a_group,
             shutdown_of_each_kind_with_groups_queued,
             a_group_of_another_executor_or_class_is_a_typed_error,
+            a_task_a_job_attributes_is_charged_as_the_job,
         );
         $crate::conformance_tests!(@each $backend; cross_runtime;
             io_runs_on_the_registered_runtime,

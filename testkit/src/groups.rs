@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use executor_api::{Executor, JobError, JobGroup, JobHandle, Overload, WorkloadClass};
+use executor_api::{Executor, JobError, JobGroup, JobHandle, JobScope, Overload, WorkloadClass};
 
 use crate::classes::spin_for;
 use crate::conformance::{Backend, Config, start_blocked};
-use crate::support::{Gate, block_on_within, shutdown_and_join, timeout};
+use crate::support::{Gate, block_on_within, recv, shutdown_and_join, timeout, wait_until};
 
 fn build_with<B: Backend>(name: &str, classes: Vec<WorkloadClass>) -> B::Executor {
     B::build(Config {
@@ -365,4 +365,80 @@ pub fn a_group_of_another_executor_or_class_is_a_typed_error<B: Backend>() {
     let metrics = shutdown_and_join(&executor);
     assert_eq!(metrics.submitted, 1);
     shutdown_and_join(&other);
+}
+
+/// A task that a job spawns and attributes to itself
+/// ([`JobScope::attribute`]) runs in the job's scope, and so does a task
+/// it spawns and attributes in turn; both count in the class's `tasks`
+/// while alive, and their polls are charged to the job's class and group.
+/// Outside a job there is no scope.
+pub fn a_task_a_job_attributes_is_charged_as_the_job<B: Backend>() {
+    /// What each task spins: the job itself spins nothing.
+    const TASK_CPU: Duration = Duration::from_millis(10);
+    let executor = build_with::<B>("gscope", vec![WorkloadClass::new("query")]);
+    assert!(JobScope::current().is_none(), "a scope outside any job");
+    let group = executor.group_in("query").expect("the class exists");
+    let (running, running_rx) = crossbeam_channel::unbounded::<Option<String>>();
+    let finish = Gate::new();
+    let job = {
+        let finish = finish.clone();
+        executor.job().group(&group).spawn(async move {
+            let scope = JobScope::current().expect("a job's poll has a scope");
+            let outer = tokio::spawn(scope.attribute(async move {
+                let scope = JobScope::current();
+                let inner_scope = scope.clone().expect("an attributed task has a scope");
+                let inner = {
+                    let (running, finish) = (running.clone(), finish.clone());
+                    tokio::spawn(inner_scope.attribute(async move {
+                        let scope = JobScope::current();
+                        running
+                            .send(scope.map(|scope| scope.class().to_owned()))
+                            .unwrap();
+                        finish.opened().await;
+                        spin_for(TASK_CPU);
+                    }))
+                };
+                running
+                    .send(scope.map(|scope| scope.class().to_owned()))
+                    .unwrap();
+                finish.opened().await;
+                spin_for(TASK_CPU);
+                inner.await.expect("the inner task ran");
+            }));
+            outer.await.expect("the outer task ran");
+        })
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            recv("a task to run", &running_rx).as_deref(),
+            Some("query"),
+            "a task ran outside its job's scope"
+        );
+    }
+    assert_eq!(executor.class_metrics()[1].tasks, 2, "both tasks count");
+    finish.open();
+    block_on_within("the job", job).unwrap();
+    wait_until("the tasks to stop counting", || {
+        executor.class_metrics()[1].tasks == 0
+    });
+    // Charged the polls' wall time times the share of it their thread ran
+    // (what every poll is charged): at least half, however busy the host.
+    let classes = executor.class_metrics();
+    assert!(
+        classes[1].worker_time >= TASK_CPU,
+        "the class was charged {:?} of its tasks' {:?}",
+        classes[1].worker_time,
+        2 * TASK_CPU
+    );
+    assert!(
+        group.metrics().cpu_time >= TASK_CPU,
+        "the group was charged {:?} of its tasks' {:?}",
+        group.metrics().cpu_time,
+        2 * TASK_CPU
+    );
+    assert!(
+        classes[0].worker_time < TASK_CPU,
+        "the default class was charged"
+    );
+    shutdown_and_join(&executor);
 }

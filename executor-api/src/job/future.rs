@@ -14,6 +14,7 @@ use crate::error::JobError;
 use crate::job::cancel::CancelToken;
 use crate::job::cell::{Delivery, JobCell, Start};
 use crate::job::handle::JobHandle;
+use crate::job::scope::JobScope;
 use crate::job::slice::Slice;
 use crate::job::trace::{JobTrace, drop_trace};
 use crate::lifecycle::core::{Admission, ExecutorCore, Shared};
@@ -153,10 +154,10 @@ pin_project! {
         parked: Option<NonZeroUsize>,
         started: bool,
         ended: bool,
-        // Its workload class.
-        class: ClassIndex,
-        // Its group, if it has one: charged for its polls.
-        group: Option<std::sync::Arc<GroupShared>>,
+        // Its executor, workload class and group (if it has one): charged
+        // for its polls, and current on the thread while it is polled, for
+        // the tasks it spawns (see `job::scope`).
+        scope: JobScope,
         // When it was admitted, in nanoseconds since its class table's
         // epoch.
         submitted: u64,
@@ -234,7 +235,7 @@ impl<B: JobBody> Job<B> {
             class,
             submitted,
         } = admission;
-        let cell = std::sync::Arc::new(JobCell::new(name, Start::new(body, core, class)));
+        let cell = std::sync::Arc::new(JobCell::new(name, Start::new(body, core.clone(), class)));
         let handle = JobHandle::new(cell.clone());
         let job = Job {
             body: None,
@@ -242,8 +243,7 @@ impl<B: JobBody> Job<B> {
             parked: None,
             started: false,
             ended: false,
-            class,
-            group,
+            scope: JobScope::new(core, class, group),
             submitted,
             trace,
         };
@@ -251,7 +251,7 @@ impl<B: JobBody> Job<B> {
     }
 
     fn core(&self) -> &Arc<Shared> {
-        self.cell.start().core()
+        self.scope.core()
     }
 
     fn cancel_requested(&self) -> bool {
@@ -285,9 +285,9 @@ impl<B: JobBody> Job<B> {
     /// poll it, and ends it without a charge (see `sched::time_sharing` on
     /// what a choice costs a group until its poll is charged).
     fn leave_group(self: Pin<&mut Self>, started: bool, polled: bool) {
-        if let Some(group) = self.project().group.take() {
+        if let Some(group) = self.project().scope.take_group() {
             if polled {
-                group.charge(0);
+                group.charge(0, true);
             }
             group.ended(started);
         }
@@ -297,7 +297,7 @@ impl<B: JobBody> Job<B> {
     /// its class table's epoch) ends with unrun, if it waited longer than
     /// its class allows.
     fn expired(&self, now: u64) -> Option<JobError> {
-        let class = self.core().classes().class(self.class);
+        let class = self.core().classes().class(self.scope.class_index());
         class
             .expired(self.submitted, now)
             .map(|reason| JobError::Overloaded {
@@ -356,7 +356,7 @@ impl<B: JobBody> Job<B> {
             Err(JobError::Overloaded { .. }) => Ending::Expired,
             Err(_) => Ending::Cancelled,
         };
-        core.count_ending(*this.class, *this.started, ending);
+        core.count_ending(this.scope.class_index(), *this.started, ending);
         if let Delivery::Discarded(outcome) = this.cell.complete(outcome) {
             // Nobody will read it: drop it here, still counted as live so
             // that the drain waits for the destructor.
@@ -415,14 +415,14 @@ impl<B: JobBody> Future for Job<B> {
             return Poll::Ready(());
         }
         let this = self.as_mut().project();
-        let core = this.cell.start().core();
-        let classes = core.classes();
+        let scope: &JobScope = this.scope;
+        let core = scope.core();
         if !*this.started {
             *this.started = true;
-            classes
-                .class(*this.class)
+            core.classes()
+                .class(scope.class_index())
                 .started(start_ns.saturating_sub(*this.submitted));
-            if let Some(group) = this.group {
+            if let Some(group) = scope.group() {
                 group.started();
             }
         }
@@ -434,19 +434,12 @@ impl<B: JobBody> Future for Job<B> {
         let watched = WatchedPoll::begin(this.cell.name(), start);
         // A slice too long for the clock never ends: the job never yields.
         let slice = Slice::begin(start.checked_add(core.time_slice()));
-        let polled = catch_unwind(AssertUnwindSafe(|| body.poll_body(cx, &cancel)));
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            scope.enter(|| body.poll_body(cx, &cancel))
+        }));
         drop(slice);
         drop(watched);
-        let end = Instant::now();
-        // About the CPU time the poll ran, not the wall time it took: a poll
-        // the kernel preempted is not charged for the time it did not run.
-        let ran = crate::sched::cpu_time::charge(start, end);
-        let ran = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
-        classes.charge(*this.class, ran, classes.nanos(end));
-        match this.group {
-            Some(group) => group.charge(ran),
-            None => classes.class(*this.class).levels().charge_ungrouped(ran),
-        }
+        scope.charge(start, Instant::now(), true);
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 let cancelled = this.cell.register_task_waker(cx.waker());
@@ -538,13 +531,13 @@ impl<B: JobBody> RunnableJob for Job<B> {
     }
 
     fn class(&self) -> ClassIndex {
-        self.class
+        self.scope.class_index()
     }
 
     fn placement(&self) -> Placement {
         Placement {
-            class: self.class,
-            group: self.group.as_ref().map(std::sync::Arc::downgrade),
+            class: self.scope.class_index(),
+            group: self.scope.group().map(std::sync::Arc::downgrade),
         }
     }
 }

@@ -567,6 +567,10 @@ impl Shared {
         &self.classes
     }
 
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     pub(crate) fn time_slice(&self) -> Duration {
         self.time_slice
     }

@@ -126,6 +126,11 @@ pub struct ClassMetrics {
     /// ([`GROUP_LEVELS`](crate::GROUP_LEVELS)). A group moving between
     /// levels as this is read may be counted at both or neither.
     pub groups: Vec<usize>,
+    /// Tasks alive that the class's jobs spawned and attributed to
+    /// themselves with [`JobScope::attribute`](crate::JobScope::attribute)
+    /// (`executor-datafusion` does, for DataFusion's tasks). Their polls
+    /// count in `worker_time` and `poll_time`.
+    pub tasks: u64,
 }
 
 /// How a job ended, for the counters.

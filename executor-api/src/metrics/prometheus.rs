@@ -13,6 +13,7 @@
 //! | `executor_jobs_ended_total` | counter | `executor`, `class`, `outcome` (`completed`, `cancelled`, `panicked`, `expired`) |
 //! | `executor_jobs_overloaded_total` | counter | `executor`, `class` |
 //! | `executor_jobs_queued`, `executor_jobs_running` | gauge | `executor`, `class` |
+//! | `executor_class_tasks` | gauge | `executor`, `class`: tasks alive that the class's jobs spawned and [attributed](crate::JobScope) to themselves |
 //! | `executor_worker_seconds_total` | counter | `executor`, `class` |
 //! | `executor_queue_wait_seconds` | histogram | `executor`, `class` |
 //! | `executor_poll_seconds` | histogram | `executor`, `class` |
@@ -220,12 +221,13 @@ fn encode_endings(
     Ok(())
 }
 
-/// The gauges of each class: jobs queued and running, and its weight.
+/// The gauges of each class: jobs queued and running, attributed tasks
+/// alive, and its weight.
 fn encode_class_gauges(
     encoder: &mut DescriptorEncoder<'_>,
     classes: &[Labelled<'_>],
 ) -> Result<(), std::fmt::Error> {
-    let gauges: [(&str, &str, ClassFigure); 3] = [
+    let gauges: [(&str, &str, ClassFigure); 4] = [
         (
             "executor_jobs_queued",
             "Accepted jobs that have not started",
@@ -235,6 +237,11 @@ fn encode_class_gauges(
             "executor_jobs_running",
             "Jobs started and not ended",
             |class| class.running,
+        ),
+        (
+            "executor_class_tasks",
+            "Tasks alive that the class's jobs spawned and attributed to themselves",
+            |class| class.tasks,
         ),
         ("executor_class_weight", "The class's weight", |class| {
             u64::from(class.weight)

@@ -56,6 +56,9 @@ pub(crate) struct ClassState {
     /// Admitted jobs not yet started or ended, for `max_queued`.
     pub(super) waiting: CachePadded<AtomicUsize>,
     pub(super) counters: Counters,
+    /// Tasks alive that the class's jobs spawned and attributed to their
+    /// scope (`job::scope`).
+    tasks: CachePadded<AtomicUsize>,
     /// Time-sharing between the class's job groups.
     levels: Levels,
     /// Written by every poll: striped, each worker thread writing a stripe
@@ -134,6 +137,7 @@ impl ClassTable {
                 tat: AtomicU64::new(0),
                 waiting: CachePadded(AtomicUsize::new(0)),
                 counters: Counters::default(),
+                tasks: CachePadded(AtomicUsize::new(0)),
                 levels: Levels::default(),
                 stats: (0..STRIPES)
                     .map(|_| CachePadded(PollStats::default()))
@@ -227,6 +231,7 @@ impl ClassTable {
                     overloaded: counts.overloaded,
                     worker_time: poll_time.sum(),
                     groups: class.levels.live().to_vec(),
+                    tasks: class.tasks.load(Relaxed) as u64,
                     queue_wait,
                     poll_time,
                 }
@@ -243,6 +248,16 @@ impl ClassState {
     /// Time-sharing between the class's job groups.
     pub(crate) fn levels(&self) -> &Levels {
         &self.levels
+    }
+
+    /// A task of one of the class's jobs was attributed to its scope.
+    pub(crate) fn task_started(&self) {
+        self.tasks.fetch_add(1, Relaxed);
+    }
+
+    /// An attributed task was dropped.
+    pub(crate) fn task_ended(&self) {
+        self.tasks.fetch_sub(1, Relaxed);
     }
 
     /// Reserves a waiting slot for a new job, if the class is bounded.

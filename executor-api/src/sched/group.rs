@@ -207,12 +207,13 @@ impl GroupShared {
         }
     }
 
-    /// Charges the group for a poll of one of its jobs that ran `ns` (0:
-    /// a job taken to be polled that ended unpolled), replacing the
-    /// estimate its choice added.
-    pub(crate) fn charge(&self, ns: u64) {
+    /// Charges the group for a poll that ran `ns`: of one of its jobs
+    /// (`picked`; 0: a job taken to be polled that ended unpolled),
+    /// replacing the estimate its choice added, or of a task one of its
+    /// jobs spawned (see `job::scope`).
+    pub(crate) fn charge(&self, ns: u64, picked: bool) {
         let levels = self.table.class(self.class).levels();
-        let (from, to) = levels.charge(&self.worker_side.account, ns, true);
+        let (from, to) = levels.charge(&self.worker_side.account, ns, picked);
         levels.group_moved(from, to);
     }
 }

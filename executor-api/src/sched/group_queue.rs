@@ -271,7 +271,7 @@ mod tests {
         let Pop::Job((group, job)) = queues.pop() else {
             panic!("jobs are queued");
         };
-        groups[group].shared.charge(ns);
+        groups[group].shared.charge(ns, true);
         (group, job)
     }
 
