@@ -77,6 +77,15 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// Whether `--quick` runs it: the unloaded reference, the shared
+    /// runtime, and each backend at its default priority without
+    /// compaction.
+    pub fn is_quick(&self) -> bool {
+        !self.loaded
+            || self.backend == CpuBackend::Shared
+            || (self.priority == Priority::DEFAULT && self.compaction.is_none())
+    }
+
     /// The table's first three columns: backend, priority, compaction.
     fn labels(&self) -> (&'static str, String, String) {
         let (backend, priority) = match *self {
@@ -536,6 +545,29 @@ mod tests {
                 Schedule::Fifo,
                 Schedule::Classes,
                 Schedule::TwoExecutors
+            ]
+        );
+    }
+
+    /// `--quick` keeps the unloaded reference, the shared runtime, and each
+    /// backend at its default priority without compaction.
+    #[test]
+    fn quick_keeps_the_backends_side_by_side() {
+        let quick: Vec<Scenario> = scenarios().into_iter().filter(Scenario::is_quick).collect();
+        let labels: Vec<_> = quick.iter().map(Scenario::labels).collect();
+        let label = |backend: &str, priority: &str| {
+            (backend.to_owned(), priority.to_owned(), "-".to_owned())
+        };
+        assert_eq!(
+            labels
+                .into_iter()
+                .map(|(backend, priority, compaction)| (backend.to_owned(), priority, compaction))
+                .collect::<Vec<_>>(),
+            [
+                label("unloaded", "-"),
+                label("shared", "-"),
+                label("tokio", &Priority::DEFAULT.to_string()),
+                label("rayon", &Priority::DEFAULT.to_string()),
             ]
         );
     }

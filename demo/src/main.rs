@@ -92,6 +92,12 @@ struct Args {
     /// the throughput) instead of one run's.
     #[arg(long, default_value_t = NonZeroUsize::MIN)]
     rounds: NonZeroUsize,
+    /// Load mode: only the scenarios that compare the backends with each
+    /// other and with the shared runtime (unloaded, shared, each backend
+    /// at its default priority without compaction), not every priority
+    /// and schedule.
+    #[arg(long, requires = "load")]
+    quick: bool,
     /// Load mode: short queries at a fixed rate beside long ones that
     /// saturate the executor, per schedule (fifo, classes, time-sharing),
     /// and the short queries alone, in one table.
@@ -282,7 +288,10 @@ fn run_load(args: &Args) -> Result<(), DemoError> {
             "--sql needs the demo built with DataFusion: `cargo xtask demo --datafusion --load --sql ...`",
         ));
     }
-    let scenarios = load::scenarios();
+    let scenarios: Vec<_> = load::scenarios()
+        .into_iter()
+        .filter(|scenario| !args.quick || scenario.is_quick())
+        .collect();
     let work = match &config.sql {
         Some(sql) => format!("SQL {sql:?}"),
         None => format!("{} over {} rows", config.kernel, config.rows),

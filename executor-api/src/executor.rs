@@ -227,8 +227,9 @@ pub trait Executor: ExecutorBackend {
     /// CPU with the other groups by the CPU time each has used, so short
     /// queries are not stuck behind long ones.
     ///
-    /// Cheap (one allocation); the group ends when its last clone and its
-    /// last job are gone. A group made after a shutdown began is harmless:
+    /// Cheap (one allocation); the group ends when its last clone, its
+    /// last job and its jobs' last [attributed](crate::JobScope) task are
+    /// gone. A group made after a shutdown began is harmless:
     /// its jobs are rejected like any.
     ///
     /// # Examples

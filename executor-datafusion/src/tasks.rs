@@ -8,7 +8,8 @@
 //! and no group. DataFusion hands every such task to a process-wide
 //! [`JoinSetTracer`] before spawning it; this one wraps it in the spawning
 //! job's [`JobScope`], which charges each poll to the job's class and group
-//! and counts the task in [`ClassMetrics::tasks`](executor_api::ClassMetrics::tasks).
+//! and counts the task in [`ClassMetrics::tasks`](executor_api::ClassMetrics::tasks)
+//! (a blocking closure is charged, as one poll, but not counted).
 
 use std::any::Any;
 use std::cell::Cell;
@@ -28,7 +29,12 @@ use futures::future::BoxFuture;
 /// session ([`attribute_spawned_tasks`]). DataFusion takes one tracer per
 /// process, set once: an application with a tracer of its own (for
 /// tracing spans, say) installs this one wrapped around its own, before
-/// its first query.
+/// it first runs a plan through this crate or calls
+/// [`session_for`](crate::session_for).
+///
+/// A task is charged to the job that spawned it whichever runtime polls
+/// it: DataFusion spawns on the current runtime (the executor's, from a
+/// job), unless an operator names another (`JoinSet::spawn_on`).
 ///
 /// # Examples
 ///
@@ -153,7 +159,8 @@ static ATTRIBUTION: TaskAttribution = TaskAttribution::new();
 /// [`AttributionError::OtherTracer`] if DataFusion's tracer was already set
 /// to one that does not go through a `TaskAttribution`: DataFusion's tasks
 /// then run on the executor, at its priority, but are charged to no class
-/// or group. Install [`TaskAttribution::wrapping`] your tracer instead.
+/// or group. Install [`TaskAttribution::wrapping`] your tracer instead,
+/// before the first plan or session.
 pub fn attribute_spawned_tasks() -> Result<(), AttributionError> {
     install();
     if spawned_tasks_attributed() {
@@ -175,6 +182,10 @@ pub(crate) fn install() {
 
 /// Whether DataFusion's tracer goes through a [`TaskAttribution`] (this
 /// crate's, or one the application installed around its own).
+///
+/// It finds out by running an empty closure through DataFusion's
+/// `trace_block` on the calling thread: an application's own tracer, if
+/// wrapped, sees that closure too.
 pub fn spawned_tasks_attributed() -> bool {
     trace_block(|| THROUGH_ATTRIBUTION.with(Cell::get))()
 }

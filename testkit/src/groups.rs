@@ -440,5 +440,26 @@ pub fn a_task_a_job_attributes_is_charged_as_the_job<B: Backend>() {
         classes[0].worker_time < TASK_CPU,
         "the default class was charged"
     );
+
+    // An attributed future awaited inside the job itself is the job's poll:
+    // charged once, as one poll, not again for its own.
+    let polls_before = executor.class_metrics()[1].poll_time.count();
+    let inline = executor.job().group(&group).spawn(async {
+        let scope = JobScope::current().expect("a job's poll has a scope");
+        scope
+            .attribute(async { JobScope::current().map(|scope| scope.class().to_owned()) })
+            .await
+    });
+    assert_eq!(
+        block_on_within("the inline job", inline)
+            .unwrap()
+            .as_deref(),
+        Some("query")
+    );
+    assert_eq!(
+        executor.class_metrics()[1].poll_time.count() - polls_before,
+        1,
+        "a nested attributed poll was charged besides the job's"
+    );
     shutdown_and_join(&executor);
 }

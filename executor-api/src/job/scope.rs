@@ -45,9 +45,23 @@ scoped_tls::scoped_thread_local!(static CURRENT: JobScope);
 ///   the same job.
 ///
 /// `executor-datafusion` does this for every task DataFusion spawns.
-/// Holding a scope keeps the job's group alive (as a job of the group
-/// would) but not the executor: a graceful shutdown still waits only for
-/// the jobs and for the tasks alive on its runtime.
+///
+/// - **Nested polls are charged once.** An attributed future polled where
+///   a scope is already current (awaited inside the job itself, or polled
+///   inline by another attributed task) runs in its own scope but is not
+///   charged again: the poll around it is charged for that time.
+/// - **The group lives on.** A scope (an attributed task, or a clone) keeps
+///   the job's group alive, as a job of the group would: the group counts
+///   in [`ClassMetrics::groups`](crate::ClassMetrics::groups) until its
+///   last task is gone too.
+/// - **Shutdown is unchanged.** A scope does not delay the executor's
+///   shutdown: a graceful one waits for the jobs and for the tasks alive on
+///   the executor's runtime, attributed or not.
+/// - **Where the task runs is the spawner's choice.** A scope charges the
+///   job's executor whichever runtime polls the task: a job that spawns an
+///   attributed task onto another runtime (`Handle::spawn`) charges that
+///   work to its own class, and that executor's shutdown does not wait for
+///   it.
 ///
 /// # Examples
 ///
@@ -95,7 +109,7 @@ impl JobScope {
     /// anywhere else (another runtime, a plain thread, a task that was not
     /// attributed).
     pub fn current() -> Option<JobScope> {
-        if CURRENT.is_set() {
+        if in_scope() {
             Some(CURRENT.with(JobScope::clone))
         } else {
             None
@@ -119,16 +133,15 @@ impl JobScope {
     }
 
     /// Runs `work` (a closure handed to a blocking thread, say) inside this
-    /// scope, and charges the time it runs to the job's class and group.
+    /// scope, and charges the time it runs to the job's class and group
+    /// (as one poll; not again where a scope is already current). It does
+    /// not count in [`ClassMetrics::tasks`](crate::ClassMetrics::tasks).
     ///
     /// # Panics
     ///
     /// A panic of `work` passes through, after the time it ran is charged.
     pub fn run<R>(&self, work: impl FnOnce() -> R) -> R {
-        let _charge = ChargeOnDrop {
-            scope: self,
-            start: Instant::now(),
-        };
+        let _charge = ChargeOnDrop::unless_nested(self);
         self.enter(work)
     }
 
@@ -200,16 +213,44 @@ impl std::fmt::Debug for JobScope {
     }
 }
 
-/// Charges a scope for the time from `start` until it is dropped: after
+/// Charges a scope for the time from its start until it is dropped: after
 /// the poll, or as it unwinds.
 struct ChargeOnDrop<'a> {
     scope: &'a JobScope,
     start: Instant,
 }
 
+impl<'a> ChargeOnDrop<'a> {
+    /// A charge for `scope` from now, unless the calling thread is already
+    /// in a scope (an attributed future awaited inside a job, or polled
+    /// inline by another attributed task): that poll is charged for this
+    /// time already, and charging it again would count it twice.
+    fn unless_nested(scope: &'a JobScope) -> Option<Self> {
+        if in_scope() {
+            return None;
+        }
+        Some(ChargeOnDrop {
+            scope,
+            start: Instant::now(),
+        })
+    }
+}
+
 impl Drop for ChargeOnDrop<'_> {
     fn drop(&mut self) {
         self.scope.charge(self.start, Instant::now(), false);
+    }
+}
+
+/// Whether the calling thread is polling inside a scope.
+fn in_scope() -> bool {
+    #[cfg(not(executor_loom))]
+    {
+        CURRENT.is_set()
+    }
+    #[cfg(executor_loom)]
+    {
+        false
     }
 }
 
@@ -259,10 +300,7 @@ impl<F: Future> Future for Attributed<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let scope: &JobScope = this.scope;
-        let _charge = ChargeOnDrop {
-            scope,
-            start: Instant::now(),
-        };
+        let _charge = ChargeOnDrop::unless_nested(scope);
         let future = this
             .future
             .as_pin_mut()

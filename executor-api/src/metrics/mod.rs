@@ -57,9 +57,10 @@ pub struct Metrics {
     pub stalled_polls: u64,
     /// Tasks that jobs handed to the executor's own Tokio runtime
     /// (`tokio::spawn` inside a job: DataFusion's repartitioning, for one)
-    /// and that have not ended. They are not jobs (no class, no handle),
-    /// but they are the executor's work: a graceful shutdown waits for
-    /// them.
+    /// and that have not ended. They are not jobs (no handle; a class only
+    /// when [attributed](crate::JobScope::attribute) to their job, see
+    /// [`ClassMetrics::tasks`]), but they are the executor's work: a
+    /// graceful shutdown waits for them.
     pub spawned_tasks: u64,
 }
 
@@ -115,11 +116,14 @@ pub struct ClassMetrics {
     pub expired: u64,
     /// Submissions refused because the class's queue was full.
     pub overloaded: u64,
-    /// Worker time the class's jobs used: the sum of their polls.
+    /// Worker time the class's jobs used: the sum of their polls (and of
+    /// their attributed tasks' polls, see `tasks`).
     pub worker_time: Duration,
     /// From submission to first poll, per started job.
     pub queue_wait: DurationHistogram,
-    /// The length of each poll of the class's jobs.
+    /// The length of each poll of the class's jobs and of their attributed
+    /// tasks (a closure run with [`JobScope::run`](crate::JobScope::run)
+    /// counts as one poll).
     pub poll_time: DurationHistogram,
     /// The class's live [job groups](crate::JobGroup) at each level, from
     /// level 0 (new groups) to the last

@@ -47,8 +47,10 @@ pub const DEFAULT_CAP_WINDOW: Duration = Duration::from_millis(100);
 /// at every poll cost the I/O runtime's tail latency), at least a quarter;
 /// so a charge is off by the host's drift in load over a window. Work a
 /// job hands to other threads (the pieces of a `par_iter` that other pool
-/// threads steal, `tokio::spawn`) is charged to no class: weights and caps
-/// govern what jobs' polls run.
+/// threads steal, `tokio::spawn`) is charged to no class, unless the job
+/// attributes it to itself ([`JobScope::attribute`](crate::JobScope::attribute):
+/// `executor-datafusion` does for DataFusion's tasks): weights and caps
+/// govern what jobs' polls, and their attributed tasks' polls, run.
 ///
 /// Past 64 classes, the next class is chosen from ordered sets instead of
 /// a scan of every class, so a job costs about the same whatever the number

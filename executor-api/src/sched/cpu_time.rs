@@ -31,7 +31,8 @@
 //!
 //! Work a poll hands to other threads (the pieces of a `par_iter` that
 //! other pool threads steal) runs on their clocks and is charged to no
-//! class.
+//! class; a task the job attributes to itself (`job::scope`) is charged
+//! the same way for each of its polls, on the thread that polls it.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};

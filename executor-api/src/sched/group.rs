@@ -28,7 +28,8 @@ use crate::sync::{Arc, AtomicUsize, CachePadded};
 /// [`group_in`](crate::Executor::group_in) for a class), and submit to it
 /// with [`JobBuilder::group`](crate::JobBuilder::group). A group is cheap:
 /// one allocation, no thread, no registration; make one per query. It ends
-/// when its last `JobGroup` clone and its last job are gone; dropping it
+/// when its last `JobGroup` clone, its last job and its jobs' last
+/// [attributed](crate::JobScope) task are gone; dropping it
 /// does not cancel its jobs.
 ///
 /// Jobs submitted without a group count, while their class has groups, as

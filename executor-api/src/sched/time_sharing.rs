@@ -234,12 +234,25 @@ impl Levels {
 
     /// Groups alive at each level. A group moving between levels right
     /// now may be counted at both, or (read in between) at neither.
+    ///
+    /// Two charges of one group that each cross a level (0 to 1 and 1 to
+    /// 2, on two threads) may move it out of a level before into it: that
+    /// level's count dips below zero, wrapping, for a moment. Read then,
+    /// it shows as 0.
     pub(crate) fn live(&self) -> [usize; LEVELS] {
-        std::array::from_fn(|level| self.live[level].load(Relaxed))
+        std::array::from_fn(|level| {
+            let live = self.live[level].load(Relaxed);
+            if live > usize::MAX / 2 { 0 } else { live }
+        })
     }
 
+    /// Groups alive at all levels. Summed wrapping: a level's count that
+    /// dipped below zero (see [`live`](Self::live)) is made up by the
+    /// level the group moved to.
     fn live_groups(&self) -> usize {
-        self.live.iter().map(|live| live.load(Relaxed)).sum()
+        self.live
+            .iter()
+            .fold(0, |sum, live| sum.wrapping_add(live.load(Relaxed)))
     }
 }
 
