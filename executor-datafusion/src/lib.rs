@@ -90,7 +90,9 @@ pub use crate::tasks::{
 
 // What building, running and shutting down an executor takes, so that this
 // crate is the one dependency of the common case.
-pub use executor_api::{Executor, JobError, JobGroup, JobScope, Priority, WorkloadClass};
+pub use executor_api::{
+    AnyExecutor, Executor, JobError, JobGroup, JobScope, Priority, WorkloadClass,
+};
 #[cfg(feature = "rayon-backend")]
 pub use executor_rayon::RayonExecutor;
 #[cfg(feature = "tokio-backend")]
@@ -236,14 +238,18 @@ fn partitions<E: Executor>(
         Place::Group(group) => (Some(group), None),
         Place::Class(class) => (None, Some(class)),
     };
+    let home = tasks::TaskHome::new(AnyExecutor::new(executor.clone()), group.clone(), class);
     (0..plan.output_partitioning().partition_count())
         .map(|partition| {
             let (plan, context) = (plan.clone(), context.clone());
             // The partition's stream is created and polled inside the job,
-            // so that the operators' work (and what they spawn) happens on
-            // the executor.
-            let producer = futures::stream::once(async move { plan.execute(partition, context) })
-                .try_flatten();
+            // so that the operators' work happens on the executor, and
+            // with its home current, so that the tasks they spawn become
+            // jobs of the same group (see `tasks`).
+            let producer = home.clone().around(
+                futures::stream::once(async move { plan.execute(partition, context) })
+                    .try_flatten(),
+            );
             let mut job = executor
                 .job()
                 .name(format!("datafusion:{name}:{partition}"));

@@ -1,29 +1,158 @@
-//! [`TaskAttribution`]: the tasks DataFusion spawns, charged to the job
-//! that spawned them.
+//! [`TaskAttribution`]: the tasks DataFusion spawns from a plan's jobs run
+//! as jobs of the same executor, in the plan's group and class.
 //!
 //! DataFusion spawns tasks of its own (`SpawnedTask`, `JoinSet`: a
-//! `RepartitionExec`'s inputs, a sort's spills, a join's build side). From
-//! inside a job they run on the executor's runtime, at its priority, but
-//! Tokio polls them, not the executor: they would be charged to no class
-//! and no group. DataFusion hands every such task to a process-wide
-//! [`JoinSetTracer`] before spawning it; this one wraps it in the spawning
-//! job's [`JobScope`], which charges each poll to the job's class and group
-//! and counts the task in [`ClassMetrics::tasks`](executor_api::ClassMetrics::tasks)
-//! (a blocking closure is charged, as one poll, but not counted).
+//! `RepartitionExec`'s inputs, a join's build side) with `tokio::spawn`.
+//! From inside a job that lands on the executor's Tokio runtime, whose
+//! workers the executor's scheduler does not see: the query's heaviest work
+//! would escape its class's weight and cap and its group's place, and run
+//! on threads beside the pool's, not on them. DataFusion hands every such
+//! task to a process-wide [`JoinSetTracer`] before spawning it; this one,
+//! when the task comes from a job of a plan that this crate runs (its
+//! *home*: the executor, the plan's group or class), submits the task to
+//! the executor as a job of the plan's group, and hands DataFusion a small
+//! proxy that awaits the job's handle:
+//!
+//! - the task runs on the pool's threads, at the pool's priority, in the
+//!   plan's class and group, scheduled with its other jobs, and counts in
+//!   the executor's metrics as a job (so `in_flight` reaching 0 means that
+//!   no task of the query is left);
+//! - dropping the proxy (DataFusion aborts its tasks when the query is
+//!   dropped) drops the job's handle, which cancels the job;
+//! - a panic in the task resolves the job to [`JobError::Panicked`], which
+//!   the proxy raises again as a panic with the same message, so that
+//!   DataFusion reports it as it reports a task's panic (and
+//!   [`job_error_of`](crate::job_error_of) finds it);
+//! - a job the executor refuses before it runs (a graceful shutdown has
+//!   begun, or the class's queue is full) runs in the proxy instead, on the
+//!   executor's Tokio runtime as before, so that a query that the drain
+//!   lets finish does finish.
+//!
+//! A task spawned from a job that is not a plan's (an application's own
+//! job that runs DataFusion) has no home: it runs on the runtime, wrapped
+//! in the spawning job's [`JobScope`], which charges each of its polls to
+//! the job's class and group and counts it in
+//! [`ClassMetrics::tasks`](executor_api::ClassMetrics::tasks) (a blocking
+//! closure is charged, as one poll, but not counted).
 
 use std::any::Any;
 use std::cell::Cell;
 use std::fmt;
-use std::sync::Once;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Once, PoisonError};
+use std::task::{Context, Poll};
 
 use datafusion::common::runtime::{JoinSetTracer, set_join_set_tracer, trace_block};
-use executor_api::JobScope;
+use executor_api::{AnyExecutor, Executor, JobError, JobGroup, JobScope};
+use futures::Stream;
 use futures::future::BoxFuture;
+use pin_project_lite::pin_project;
 
-/// DataFusion's [`JoinSetTracer`] that attributes every task DataFusion
-/// spawns from inside a job (or from inside such a task) to that job's
-/// class and group (see [`JobScope`]). Tasks spawned anywhere else are left
-/// as they are.
+/// Where the tasks DataFusion spawns from a plan's jobs go: the executor
+/// the plan runs on, in the plan's group (or, without one, its class).
+#[derive(Clone)]
+pub(crate) struct TaskHome {
+    executor: AnyExecutor,
+    group: Option<JobGroup>,
+    class: Option<Arc<str>>,
+}
+
+scoped_tls::scoped_thread_local!(static HOME: TaskHome);
+
+impl TaskHome {
+    pub(crate) fn new(executor: AnyExecutor, group: Option<JobGroup>, class: Option<&str>) -> Self {
+        TaskHome {
+            executor,
+            group,
+            class: class.map(Arc::from),
+        }
+    }
+
+    /// `inner` (a partition's stream, a task), with this home current on
+    /// the thread while it is polled.
+    pub(crate) fn around<S>(self, inner: S) -> AtHome<S> {
+        AtHome { inner, home: self }
+    }
+
+    /// Runs `task` as a job of this home (see the module docs) and
+    /// resolves to its output.
+    async fn run(self, task: BoxFuture<'static, Box<dyn Any + Send>>) -> Box<dyn Any + Send> {
+        // The task waits here until the job takes it: if the executor
+        // refuses the job, it is still here to run in the proxy.
+        let slot = Arc::new(Mutex::new(Some(task)));
+        let mut job = self.executor.job().name("datafusion:task");
+        if let Some(group) = &self.group {
+            job = job.group(group);
+        } else if let Some(class) = &self.class {
+            job = job.class(class);
+        }
+        let body = {
+            let (slot, home) = (slot.clone(), self.clone());
+            async move {
+                let task = take(&slot)?;
+                Some(home.around(task).await)
+            }
+        };
+        let failure = match job.spawn(body).await {
+            Ok(Some(output)) => return output,
+            Err(JobError::Panicked { message }) => std::panic::resume_unwind(Box::new(message)),
+            Ok(None) => None,
+            Err(err) => Some(err),
+        };
+        match take(&slot) {
+            // Refused before it ran: run it here, on the runtime, as a
+            // task not taken over would.
+            Some(task) => task.await,
+            // Cancelled once running: the executor is aborting (an
+            // immediate shutdown), which cancels the query's jobs too.
+            None => std::panic::resume_unwind(Box::new(format!(
+                "a task that DataFusion spawned was cancelled by its executor: {}",
+                failure.map_or_else(|| "it never ran".to_owned(), |err| err.to_string())
+            ))),
+        }
+    }
+}
+
+/// Takes the task out of its slot.
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
+pin_project! {
+    /// A stream or future polled with its [`TaskHome`] current.
+    pub(crate) struct AtHome<S> {
+        #[pin]
+        inner: S,
+        home: TaskHome,
+    }
+}
+
+impl<S: Stream> Stream for AtHome<S> {
+    type Item = S::Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<S::Item>> {
+        let this = self.project();
+        let inner = this.inner;
+        HOME.set(this.home, || inner.poll_next(cx))
+    }
+}
+
+impl<F: Future> Future for AtHome<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        HOME.set(this.home, || inner.poll(cx))
+    }
+}
+
+/// DataFusion's [`JoinSetTracer`] that runs every task DataFusion spawns
+/// from a plan's job as a job of the plan's executor and group, and
+/// attributes a task spawned from any other job to that job's class and
+/// group (see [`JobScope`] and the module docs). Tasks spawned anywhere
+/// else are left as they are.
 ///
 /// This crate installs it the first time it runs a plan or builds a
 /// session ([`attribute_spawned_tasks`]). DataFusion takes one tracer per
@@ -110,8 +239,10 @@ impl Drop for Through {
 }
 
 impl JoinSetTracer for TaskAttribution {
-    /// Wraps the task in the scope of the job being polled on this thread,
-    /// if any (DataFusion calls this where it spawns).
+    /// From a plan's job, the task becomes a job of the plan's executor
+    /// and group, behind a proxy; from any other job, it is wrapped in
+    /// that job's scope; elsewhere it is left as it is (DataFusion calls
+    /// this where it spawns).
     fn trace_future(
         &self,
         fut: BoxFuture<'static, Box<dyn Any + Send>>,
@@ -120,6 +251,13 @@ impl JoinSetTracer for TaskAttribution {
             Some(inner) => inner.trace_future(fut),
             None => fut,
         };
+        let fut = if HOME.is_set() {
+            Box::pin(HOME.with(TaskHome::clone).run(fut))
+        } else {
+            fut
+        };
+        // The proxy's own polls (and the task's, if it runs in the proxy)
+        // are the spawning job's.
         match JobScope::current() {
             Some(scope) => Box::pin(scope.attribute(fut)),
             None => fut,

@@ -219,7 +219,8 @@ fn sorted_rows(batches: &[RecordBatch]) -> Vec<(i64, i64)> {
 }
 
 /// A SQL aggregation run through the executor gives DataFusion's own
-/// answer, on both backends, with every partition a job.
+/// answer, on both backends, with every partition a job, and every task
+/// DataFusion spawns one more.
 #[test]
 fn a_query_gives_datafusions_answer_on_both_backends() {
     let io = runtime();
@@ -243,9 +244,17 @@ fn a_query_gives_datafusions_answer_on_both_backends() {
                 executor.name()
             );
             assert_eq!(sorted_rows(&batches).len(), 10);
+            // Every partition a job, and every task that DataFusion spawned
+            // below the repartition (its inputs' and their waiters') one
+            // more, of the same query.
             let metrics = executor.metrics();
-            let partitions = plan.output_partitioning_count();
-            assert_eq!(metrics.completed, partitions as u64, "{}", executor.name());
+            let partitions = plan.output_partitioning_count() as u64;
+            assert_eq!(
+                metrics.completed,
+                partitions + 2 * partitions,
+                "{}",
+                executor.name()
+            );
         });
         executor.shutdown();
         futures::executor::block_on(executor.join());
@@ -438,8 +447,9 @@ fn an_operator_panic_is_a_typed_error_item_wherever_it_runs() {
 
 /// A plan with a repartition: the work below it runs in tasks that
 /// DataFusion spawns (`tokio::spawn` inside the job). On both backends they
-/// run on the executor's threads, at its priority, never on the I/O
-/// runtime or at normal priority (checked from inside the operator).
+/// run on the pool's threads (as jobs), at its priority, never on the
+/// executor's Tokio workers, the I/O runtime or at normal priority
+/// (checked from inside the operator).
 #[test]
 fn tasks_that_datafusion_spawns_run_on_the_executor_at_its_priority() {
     let io = runtime();
@@ -470,10 +480,15 @@ fn tasks_that_datafusion_spawns_run_on_the_executor_at_its_priority() {
         let seen = std::mem::take(&mut *WHERE.lock().unwrap());
         assert!(!seen.is_empty(), "where_am_i never ran");
         let prefix = format!("{}-", executor.name());
+        let pool_thread = |thread: &str| {
+            thread
+                .strip_prefix(&prefix)
+                .is_some_and(|index| index.parse::<usize>().is_ok())
+        };
         for (thread, nice) in &seen {
             assert!(
-                thread.starts_with(&prefix),
-                "{}: an operator ran on thread {thread:?}, not the executor's",
+                pool_thread(thread),
+                "{}: an operator ran on thread {thread:?}, not one of the pool's",
                 executor.name()
             );
             assert_eq!(
@@ -643,6 +658,75 @@ fn tasks_that_datafusion_spawns_are_charged_to_the_querys_class_and_group() {
         );
         assert!(executor_datafusion::spawned_tasks_attributed());
         executor.shutdown();
+        futures::executor::block_on(executor.join());
+    }
+}
+
+/// A graceful shutdown lets a query admitted before it finish, although
+/// the executor then refuses new jobs: the tasks that DataFusion spawns
+/// once the query starts, which would be jobs, run in their proxies on the
+/// executor's runtime instead, and the answer is DataFusion's.
+#[test]
+fn a_query_admitted_before_a_graceful_shutdown_finishes() {
+    let io = runtime();
+    let executors = [
+        AnyExecutor::new(
+            executor_tokio::DedicatedExecutor::builder()
+                .name("df-drain-tokio")
+                .worker_threads(1)
+                .build()
+                .expect("build"),
+        ),
+        AnyExecutor::new(
+            executor_rayon::RayonExecutor::builder()
+                .name("df-drain-rayon")
+                .worker_threads(1)
+                .build()
+                .expect("build"),
+        ),
+    ];
+    for executor in executors {
+        io.block_on(async {
+            let ctx = session(2, 4);
+            let sql = "SELECT k, sum(v) AS total FROM t GROUP BY k";
+            let expected = collect(plan(&ctx, sql).await, ctx.task_ctx())
+                .await
+                .unwrap();
+            // The one worker is held until the shutdown has begun, so the
+            // query's partitions start (and spawn their tasks) after it.
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let (started, holding) = std::sync::mpsc::channel::<()>();
+            let blocker = executor.spawn_cpu(move |_| {
+                started.send(()).unwrap();
+                held.recv_timeout(Duration::from_secs(60))
+                    .expect("the test never released the worker");
+            });
+            holding
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the blocker never started");
+            let stream = executor_datafusion::execute_stream(
+                &executor,
+                plan(&ctx, sql).await,
+                ctx.task_ctx(),
+                2,
+            );
+            executor.shutdown();
+            assert!(
+                within("a refusal", executor.spawn(async {})).await.is_err(),
+                "{}: the shutdown has not begun",
+                executor.name()
+            );
+            release.send(()).unwrap();
+            within("the blocker", blocker).await.unwrap();
+            let batches: Vec<RecordBatch> =
+                within("the query", stream.try_collect()).await.unwrap();
+            assert_eq!(
+                sorted_rows(&batches),
+                sorted_rows(&expected),
+                "{}",
+                executor.name()
+            );
+        });
         futures::executor::block_on(executor.join());
     }
 }
