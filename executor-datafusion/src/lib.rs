@@ -33,16 +33,19 @@
 //! jobs, and run where the service's sockets are polled.
 //!
 //! Tasks that operators spawn themselves (DataFusion's `SpawnedTask`, for
-//! example in `RepartitionExec`) are `tokio::spawn`s from inside the job:
-//! they run on the executor's Tokio workers (`<name>-rt-<n>`, at the
-//! executor's priority) on both backends. They are not jobs, but they are
-//! the job's work: [`TaskAttribution`], which this crate installs as
-//! DataFusion's task tracer the first time it runs a plan, charges each of
-//! their polls to the job's class and group (their worker time, weight and
-//! cap, and the query's CPU time and level) and counts them in
-//! [`ClassMetrics::tasks`](executor_api::ClassMetrics::tasks). DataFusion
-//! takes one tracer per process: an application with its own installs
-//! [`TaskAttribution::wrapping`] it instead (see there).
+//! example a `RepartitionExec`'s inputs, where most of a plan's CPU goes)
+//! are jobs too: [`TaskAttribution`], which this crate installs as
+//! DataFusion's task tracer the first time it runs a plan, submits each
+//! task spawned from a plan's job to the same executor, in the plan's
+//! group, and hands DataFusion a proxy that awaits it. So on both backends
+//! the whole query runs on the pool's threads, at the pool's priority,
+//! under its class's weight and cap and its group's place; it counts in
+//! the executor's metrics until its last task has ended; dropping the
+//! stream cancels its tasks with its partitions. A task the executor
+//! refuses (a graceful shutdown began after the query started) runs in its
+//! proxy on the executor's Tokio runtime, so the query still finishes.
+//! DataFusion takes one tracer per process: an application with its own
+//! installs [`TaskAttribution::wrapping`] it instead (see there).
 //!
 //! # Examples
 //!
