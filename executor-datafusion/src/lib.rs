@@ -38,14 +38,23 @@
 //! DataFusion's task tracer the first time it runs a plan, submits each
 //! task spawned from a plan's job to the same executor, in the plan's
 //! group, and hands DataFusion a proxy that awaits it. So on both backends
-//! the whole query runs on the pool's threads, at the pool's priority,
-//! under its class's weight and cap and its group's place; it counts in
-//! the executor's metrics until its last task has ended; dropping the
-//! stream cancels its tasks with its partitions. A task the executor
-//! refuses (a graceful shutdown began after the query started) runs in its
-//! proxy on the executor's Tokio runtime, so the query still finishes.
-//! DataFusion takes one tracer per process: an application with its own
-//! installs [`TaskAttribution::wrapping`] it instead (see there).
+//! the query's operators run on the pool's threads, at the pool's
+//! priority, under its class's weight and cap and its group's place; its
+//! tasks count in the executor's metrics as jobs; dropping the stream
+//! cancels its tasks with its partitions. A task the executor refuses (a
+//! graceful shutdown began after the query started, the class's queue is
+//! full, or the task waited longer than the class allows) runs in its
+//! proxy on the executor's Tokio runtime instead, so the query still
+//! finishes; so do closures DataFusion hands to `spawn_blocking`, on
+//! Tokio's blocking threads. DataFusion takes one tracer per process: an
+//! application with its own installs [`TaskAttribution::wrapping`] it
+//! instead (see there).
+//!
+//! Code that blocks a pool thread on a spawned task (a `TableProvider` or
+//! a UDF calling `futures::executor::block_on` on DataFusion's
+//! `SpawnedTask`) can deadlock once every worker blocks, since the task
+//! now needs a worker too; DataFusion 55 itself never does (its blocking
+//! waits run on `spawn_blocking` threads).
 //!
 //! # Examples
 //!
@@ -241,7 +250,7 @@ fn partitions<E: Executor>(
         Place::Group(group) => (Some(group), None),
         Place::Class(class) => (None, Some(class)),
     };
-    let home = tasks::TaskHome::new(AnyExecutor::new(executor.clone()), group.clone(), class);
+    let home = tasks::TaskHome::new(erased(executor), group.clone(), class);
     (0..plan.output_partitioning().partition_count())
         .map(|partition| {
             let (plan, context) = (plan.clone(), context.clone());
@@ -271,6 +280,14 @@ fn partitions<E: Executor>(
                 as SendableRecordBatchStream
         })
         .collect()
+}
+
+/// `executor` with its type erased, once: an [`AnyExecutor`] as it is.
+fn erased<E: Executor>(executor: &E) -> AnyExecutor {
+    match (executor as &dyn std::any::Any).downcast_ref::<AnyExecutor>() {
+        Some(any) => any.clone(),
+        None => AnyExecutor::new(executor.clone()),
+    }
 }
 
 /// A job's failure as DataFusion reports errors: the [`JobError`] stays

@@ -15,18 +15,27 @@
 //!
 //! - the task runs on the pool's threads, at the pool's priority, in the
 //!   plan's class and group, scheduled with its other jobs, and counts in
-//!   the executor's metrics as a job (so `in_flight` reaching 0 means that
-//!   no task of the query is left);
+//!   the executor's metrics as a job (and in `in_flight`, like the proxy,
+//!   a task alive on the executor's runtime);
 //! - dropping the proxy (DataFusion aborts its tasks when the query is
 //!   dropped) drops the job's handle, which cancels the job;
 //! - a panic in the task resolves the job to [`JobError::Panicked`], which
-//!   the proxy raises again as a panic with the same message, so that
+//!   the proxy raises again as a panic with the same message (a `String`
+//!   payload), so that
 //!   DataFusion reports it as it reports a task's panic (and
 //!   [`job_error_of`](crate::job_error_of) finds it);
-//! - a job the executor refuses before it runs (a graceful shutdown has
-//!   begun, or the class's queue is full) runs in the proxy instead, on the
-//!   executor's Tokio runtime as before, so that a query that the drain
-//!   lets finish does finish.
+//! - a job the executor refuses (a graceful shutdown has begun, the
+//!   class's queue is full) or that expires in the queue runs in the proxy
+//!   instead, on the executor's Tokio runtime as before, charged to the
+//!   spawning job, so that a query that the drain lets finish does finish
+//!   (such a refusal counts in the class's `overloaded` or the executor's
+//!   `rejected` like any);
+//! - a job cancelled by an abort (an immediate shutdown) does not run in
+//!   the proxy: the abort cancels the query's jobs too, and DataFusion
+//!   drops the proxy with them.
+//!
+//! A task spawned onto a named runtime (`JoinSet::spawn_on`) from a plan's
+//! job becomes a job all the same: only its proxy runs on that runtime.
 //!
 //! A task spawned from a job that is not a plan's (an application's own
 //! job that runs DataFusion) has no home: it runs on the runtime, wrapped
@@ -76,10 +85,15 @@ impl TaskHome {
     }
 
     /// Runs `task` as a job of this home (see the module docs) and
-    /// resolves to its output.
-    async fn run(self, task: BoxFuture<'static, Box<dyn Any + Send>>) -> Box<dyn Any + Send> {
-        // The task waits here until the job takes it: if the executor
-        // refuses the job, it is still here to run in the proxy.
+    /// resolves to its output. `scope`: the spawning job's, for a task run
+    /// here instead.
+    async fn run(
+        self,
+        task: BoxFuture<'static, Box<dyn Any + Send>>,
+        scope: Option<JobScope>,
+    ) -> Box<dyn Any + Send> {
+        // The task waits here until the job takes it: if the job ends
+        // without running, it is still here to run in the proxy.
         let slot = Arc::new(Mutex::new(Some(task)));
         let mut job = self.executor.job().name("datafusion:task");
         if let Some(group) = &self.group {
@@ -94,22 +108,28 @@ impl TaskHome {
                 Some(home.around(task).await)
             }
         };
-        let failure = match job.spawn(body).await {
-            Ok(Some(output)) => return output,
+        match job.spawn(body).await {
+            Ok(Some(output)) => output,
             Err(JobError::Panicked { message }) => std::panic::resume_unwind(Box::new(message)),
-            Ok(None) => None,
-            Err(err) => Some(err),
-        };
-        match take(&slot) {
-            // Refused before it ran: run it here, on the runtime, as a
-            // task not taken over would.
-            Some(task) => task.await,
-            // Cancelled once running: the executor is aborting (an
-            // immediate shutdown), which cancels the query's jobs too.
-            None => std::panic::resume_unwind(Box::new(format!(
-                "a task that DataFusion spawned was cancelled by its executor: {}",
-                failure.map_or_else(|| "it never ran".to_owned(), |err| err.to_string())
-            ))),
+            // Refused (a graceful shutdown began after the query started,
+            // the class's queue is full) or expired in the queue: the task
+            // never left its slot. It runs here, on the runtime, as a task
+            // not taken over would, charged to the spawning job.
+            Err(JobError::ShutDown | JobError::Overloaded { .. }) => match take(&slot) {
+                Some(task) => {
+                    let task = self.around(task);
+                    match scope {
+                        Some(scope) => scope.attribute(task).await,
+                        None => task.await,
+                    }
+                }
+                None => std::future::pending().await,
+            },
+            // Cancelled: the executor is aborting (an immediate shutdown,
+            // or a drain's deadline), which cancels the query's jobs too,
+            // and DataFusion drops this proxy with them. A task cancelled
+            // before it started must not start here.
+            Ok(None) | Err(_) => std::future::pending().await,
         }
     }
 }
@@ -251,14 +271,13 @@ impl JoinSetTracer for TaskAttribution {
             Some(inner) => inner.trace_future(fut),
             None => fut,
         };
-        let fut = if HOME.is_set() {
-            Box::pin(HOME.with(TaskHome::clone).run(fut))
-        } else {
-            fut
-        };
-        // The proxy's own polls (and the task's, if it runs in the proxy)
-        // are the spawning job's.
-        match JobScope::current() {
+        let scope = JobScope::current();
+        if HOME.is_set() {
+            // The task is a job; the proxy only waits for it (and runs it,
+            // in the scope, if the executor refuses it).
+            return Box::pin(HOME.with(TaskHome::clone).run(fut, scope));
+        }
+        match scope {
             Some(scope) => Box::pin(scope.attribute(fut)),
             None => fut,
         }

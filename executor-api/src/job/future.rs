@@ -14,7 +14,7 @@ use crate::error::JobError;
 use crate::job::cancel::CancelToken;
 use crate::job::cell::{Delivery, JobCell, Start};
 use crate::job::handle::JobHandle;
-use crate::job::scope::JobScope;
+use crate::job::scope::ScopeParts;
 use crate::job::slice::Slice;
 use crate::job::trace::{JobTrace, drop_trace};
 use crate::lifecycle::core::{Admission, ExecutorCore, Shared};
@@ -157,7 +157,7 @@ pin_project! {
         // Its executor, workload class and group (if it has one): charged
         // for its polls, and current on the thread while it is polled, for
         // the tasks it spawns (see `job::scope`).
-        scope: JobScope,
+        scope: ScopeParts,
         // When it was admitted, in nanoseconds since its class table's
         // epoch.
         submitted: u64,
@@ -235,7 +235,7 @@ impl<B: JobBody> Job<B> {
             class,
             submitted,
         } = admission;
-        let cell = std::sync::Arc::new(JobCell::new(name, Start::new(body, core.clone(), class)));
+        let cell = std::sync::Arc::new(JobCell::new(name, Start::new(body, core, class)));
         let handle = JobHandle::new(cell.clone());
         let job = Job {
             body: None,
@@ -243,7 +243,7 @@ impl<B: JobBody> Job<B> {
             parked: None,
             started: false,
             ended: false,
-            scope: JobScope::new(core, class, group),
+            scope: ScopeParts::new(class, group),
             submitted,
             trace,
         };
@@ -251,7 +251,7 @@ impl<B: JobBody> Job<B> {
     }
 
     fn core(&self) -> &Arc<Shared> {
-        self.scope.core()
+        self.cell.start().core()
     }
 
     fn cancel_requested(&self) -> bool {
@@ -415,8 +415,8 @@ impl<B: JobBody> Future for Job<B> {
             return Poll::Ready(());
         }
         let this = self.as_mut().project();
-        let scope: &JobScope = this.scope;
-        let core = scope.core();
+        let scope: &ScopeParts = this.scope;
+        let core = this.cell.start().core();
         if !*this.started {
             *this.started = true;
             core.classes()
@@ -435,11 +435,11 @@ impl<B: JobBody> Future for Job<B> {
         // A slice too long for the clock never ends: the job never yields.
         let slice = Slice::begin(start.checked_add(core.time_slice()));
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            scope.enter(|| body.poll_body(cx, &cancel))
+            scope.enter(core, || body.poll_body(cx, &cancel))
         }));
         drop(slice);
         drop(watched);
-        scope.charge(start, Instant::now(), true);
+        scope.charge(core, start, Instant::now(), true);
         let outcome = match polled {
             Ok(Poll::Pending) => {
                 let cancelled = this.cell.register_task_waker(cx.waker());

@@ -22,7 +22,71 @@ use crate::sched::classes::ClassIndex;
 use crate::sched::group::GroupShared;
 use crate::sync::Arc;
 
-scoped_tls::scoped_thread_local!(static CURRENT: JobScope);
+// The scope of the poll running on this thread, in two halves: the
+// executor's state, which a job reaches through the cell it shares with its
+// handle, and the job's class and group, which it holds itself. Two keys,
+// so that a job holds no second reference to its executor's state (a job's
+// size and its submission's cost are the hot path).
+scoped_tls::scoped_thread_local!(static CORE: Arc<Shared>);
+scoped_tls::scoped_thread_local!(static PARTS: ScopeParts);
+
+/// A job's class and group: what it holds of its scope.
+#[derive(Clone)]
+pub(crate) struct ScopeParts {
+    class: ClassIndex,
+    group: Option<std::sync::Arc<GroupShared>>,
+}
+
+impl ScopeParts {
+    pub(crate) fn new(class: ClassIndex, group: Option<std::sync::Arc<GroupShared>>) -> Self {
+        ScopeParts { class, group }
+    }
+
+    pub(crate) fn class_index(&self) -> ClassIndex {
+        self.class
+    }
+
+    pub(crate) fn group(&self) -> Option<&std::sync::Arc<GroupShared>> {
+        self.group.as_ref()
+    }
+
+    /// Takes the group out: the job has ended.
+    pub(crate) fn take_group(&mut self) -> Option<std::sync::Arc<GroupShared>> {
+        self.group.take()
+    }
+
+    /// Runs `f` with the scope of `core` and these parts as the calling
+    /// thread's current one.
+    pub(crate) fn enter<R>(&self, core: &Arc<Shared>, f: impl FnOnce() -> R) -> R {
+        // Under loom, models interleave "threads" on one OS thread, so a
+        // thread-local scope would leak between them; no model reads it.
+        #[cfg(not(executor_loom))]
+        {
+            CORE.set(core, || PARTS.set(self, f))
+        }
+        #[cfg(executor_loom)]
+        {
+            let _ = core;
+            f()
+        }
+    }
+
+    /// Charges the class and group for a poll from `start` to `end` on
+    /// `core`'s executor; `picked`: a job's poll, chosen from the group's
+    /// queue (whose estimate this replaces).
+    pub(crate) fn charge(&self, core: &Arc<Shared>, start: Instant, end: Instant, picked: bool) {
+        // About the CPU time the poll ran, not the wall time it took: a poll
+        // the kernel preempted is not charged for the time it did not run.
+        let ran = crate::sched::cpu_time::charge(start, end);
+        let ran = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
+        let classes = core.classes();
+        classes.charge(self.class, ran, classes.nanos(end));
+        match &self.group {
+            Some(group) => group.charge(ran, picked),
+            None => classes.class(self.class).levels().charge_ungrouped(ran),
+        }
+    }
+}
 
 /// The job whose code runs on the calling thread: its executor, its
 /// [workload class](crate::WorkloadClass) and its [group](crate::JobGroup).
@@ -91,26 +155,20 @@ scoped_tls::scoped_thread_local!(static CURRENT: JobScope);
 #[derive(Clone)]
 pub struct JobScope {
     core: Arc<Shared>,
-    class: ClassIndex,
-    group: Option<std::sync::Arc<GroupShared>>,
+    parts: ScopeParts,
 }
 
 impl JobScope {
-    pub(crate) fn new(
-        core: Arc<Shared>,
-        class: ClassIndex,
-        group: Option<std::sync::Arc<GroupShared>>,
-    ) -> Self {
-        JobScope { core, class, group }
-    }
-
     /// The scope of the job being polled on the calling thread, or of the
     /// [attributed](Self::attribute) task being polled there; `None`
     /// anywhere else (another runtime, a plain thread, a task that was not
     /// attributed).
     pub fn current() -> Option<JobScope> {
         if in_scope() {
-            Some(CURRENT.with(JobScope::clone))
+            Some(JobScope {
+                core: CORE.with(Arc::clone),
+                parts: PARTS.with(ScopeParts::clone),
+            })
         } else {
             None
         }
@@ -125,7 +183,7 @@ impl JobScope {
     /// (Tokio turns it into the task's `JoinError`), after the poll is
     /// charged.
     pub fn attribute<F: Future>(self, future: F) -> Attributed<F> {
-        self.core.classes().class(self.class).task_started();
+        self.core.classes().class(self.parts.class).task_started();
         Attributed {
             future: Some(future),
             scope: self,
@@ -152,54 +210,16 @@ impl JobScope {
 
     /// The name of the job's class.
     pub fn class(&self) -> &str {
-        self.core.classes().class(self.class).name()
+        self.core.classes().class(self.parts.class).name()
     }
 
     /// Runs `f` with this scope as the calling thread's current one.
-    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        // Under loom, models interleave "threads" on one OS thread, so a
-        // thread-local scope would leak between them; no model reads it.
-        #[cfg(not(executor_loom))]
-        {
-            CURRENT.set(self, f)
-        }
-        #[cfg(executor_loom)]
-        {
-            f()
-        }
+    fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.parts.enter(&self.core, f)
     }
 
-    /// Charges the job's class and group for a poll from `start` to `end`;
-    /// `picked`: a job's poll, chosen from the group's queue (whose
-    /// estimate this replaces).
-    pub(crate) fn charge(&self, start: Instant, end: Instant, picked: bool) {
-        // About the CPU time the poll ran, not the wall time it took: a poll
-        // the kernel preempted is not charged for the time it did not run.
-        let ran = crate::sched::cpu_time::charge(start, end);
-        let ran = u64::try_from(ran.as_nanos()).unwrap_or(u64::MAX);
-        let classes = self.core.classes();
-        classes.charge(self.class, ran, classes.nanos(end));
-        match &self.group {
-            Some(group) => group.charge(ran, picked),
-            None => classes.class(self.class).levels().charge_ungrouped(ran),
-        }
-    }
-
-    pub(crate) fn core(&self) -> &Arc<Shared> {
-        &self.core
-    }
-
-    pub(crate) fn class_index(&self) -> ClassIndex {
-        self.class
-    }
-
-    pub(crate) fn group(&self) -> Option<&std::sync::Arc<GroupShared>> {
-        self.group.as_ref()
-    }
-
-    /// Takes the group out of the scope: the job has ended.
-    pub(crate) fn take_group(&mut self) -> Option<std::sync::Arc<GroupShared>> {
-        self.group.take()
+    fn charge(&self, start: Instant, end: Instant) {
+        self.parts.charge(&self.core, start, end, false);
     }
 }
 
@@ -208,7 +228,7 @@ impl std::fmt::Debug for JobScope {
         f.debug_struct("JobScope")
             .field("executor", &self.executor())
             .field("class", &self.class())
-            .field("grouped", &self.group.is_some())
+            .field("grouped", &self.parts.group.is_some())
             .finish()
     }
 }
@@ -238,7 +258,7 @@ impl<'a> ChargeOnDrop<'a> {
 
 impl Drop for ChargeOnDrop<'_> {
     fn drop(&mut self) {
-        self.scope.charge(self.start, Instant::now(), false);
+        self.scope.charge(self.start, Instant::now());
     }
 }
 
@@ -246,7 +266,7 @@ impl Drop for ChargeOnDrop<'_> {
 fn in_scope() -> bool {
     #[cfg(not(executor_loom))]
     {
-        CURRENT.is_set()
+        CORE.is_set()
     }
     #[cfg(executor_loom)]
     {
@@ -260,7 +280,7 @@ struct TaskEndOnDrop<'a>(&'a JobScope);
 
 impl Drop for TaskEndOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.core.classes().class(self.0.class).task_ended();
+        self.0.core.classes().class(self.0.parts.class).task_ended();
     }
 }
 
