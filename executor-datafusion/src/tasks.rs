@@ -84,14 +84,17 @@ impl TaskHome {
         AtHome { inner, home: self }
     }
 
-    /// Runs `task` as a job of this home (see the module docs) and
-    /// resolves to its output. `scope`: the spawning job's, for a task run
-    /// here instead.
-    async fn run(
+    /// Submits `task` as a job of this home, at once (from the spawning
+    /// job's poll, so that the submission is ordered before whatever that
+    /// job does next: an immediate shutdown after it cancels the job, and
+    /// a graceful one refuses it only if it began before), and returns the
+    /// proxy that resolves to its output (see the module docs). `scope`:
+    /// the spawning job's, for a task run in the proxy instead.
+    fn submit(
         self,
         task: BoxFuture<'static, Box<dyn Any + Send>>,
         scope: Option<JobScope>,
-    ) -> Box<dyn Any + Send> {
+    ) -> BoxFuture<'static, Box<dyn Any + Send>> {
         // The task waits here until the job takes it: if the job ends
         // without running, it is still here to run in the proxy.
         let slot = Arc::new(Mutex::new(Some(task)));
@@ -108,29 +111,32 @@ impl TaskHome {
                 Some(home.around(task).await)
             }
         };
-        match job.spawn(body).await {
-            Ok(Some(output)) => output,
-            Err(JobError::Panicked { message }) => std::panic::resume_unwind(Box::new(message)),
-            // Refused (a graceful shutdown began after the query started,
-            // the class's queue is full) or expired in the queue: the task
-            // never left its slot. It runs here, on the runtime, as a task
-            // not taken over would, charged to the spawning job.
-            Err(JobError::ShutDown | JobError::Overloaded { .. }) => match take(&slot) {
-                Some(task) => {
-                    let task = self.around(task);
-                    match scope {
-                        Some(scope) => scope.attribute(task).await,
-                        None => task.await,
+        let handle = job.spawn(body);
+        Box::pin(async move {
+            match handle.await {
+                Ok(Some(output)) => output,
+                Err(JobError::Panicked { message }) => std::panic::resume_unwind(Box::new(message)),
+                // Refused (a graceful shutdown began before the spawning poll,
+                // the class's queue is full) or expired in the queue: the task
+                // never left its slot. It runs here, on the runtime, as a task
+                // not taken over would, charged to the spawning job.
+                Err(JobError::ShutDown | JobError::Overloaded { .. }) => match take(&slot) {
+                    Some(task) => {
+                        let task = self.around(task);
+                        match scope {
+                            Some(scope) => scope.attribute(task).await,
+                            None => task.await,
+                        }
                     }
-                }
-                None => std::future::pending().await,
-            },
-            // Cancelled: the executor is aborting (an immediate shutdown,
-            // or a drain's deadline), which cancels the query's jobs too,
-            // and DataFusion drops this proxy with them. A task cancelled
-            // before it started must not start here.
-            Ok(None) | Err(_) => std::future::pending().await,
-        }
+                    None => std::future::pending().await,
+                },
+                // Cancelled: the executor is aborting (an immediate shutdown,
+                // or a drain's deadline), which cancels the query's jobs too,
+                // and DataFusion drops this proxy with them. A task cancelled
+                // before it started must not start here.
+                Ok(None) | Err(_) => std::future::pending().await,
+            }
+        })
     }
 }
 
@@ -275,7 +281,7 @@ impl JoinSetTracer for TaskAttribution {
         if HOME.is_set() {
             // The task is a job; the proxy only waits for it (and runs it,
             // in the scope, if the executor refuses it).
-            return Box::pin(HOME.with(TaskHome::clone).run(fut, scope));
+            return HOME.with(TaskHome::clone).submit(fut, scope);
         }
         match scope {
             Some(scope) => Box::pin(scope.attribute(fut)),

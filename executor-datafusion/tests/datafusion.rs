@@ -24,6 +24,17 @@ struct Burn {
     cpu: Duration,
 }
 
+/// Threads that `hold` ran on, and the channels it signals and waits on
+/// (one test uses it): its first call says so and waits for the test.
+static HELD_ON: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+#[allow(clippy::type_complexity)]
+static HOLD: std::sync::Mutex<
+    Option<(
+        std::sync::mpsc::Sender<()>,
+        std::sync::Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
+    )>,
+> = std::sync::Mutex::new(None);
+
 /// The executor the running `burn` test queries, for `burn` to read its
 /// class metrics.
 static BURNING_ON: std::sync::Mutex<Option<AnyExecutor>> = std::sync::Mutex::new(None);
@@ -149,6 +160,28 @@ fn session(partitions: usize, batches: usize) -> SessionContext {
                     running,
                     cpu: thread_cpu() - start,
                 });
+                Ok(args[0].clone())
+            },
+        ),
+    ));
+    ctx.register_udf(create_udf(
+        "hold",
+        vec![DataType::Int64],
+        DataType::Int64,
+        Volatility::Immutable,
+        Arc::new(
+            |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+                let thread = std::thread::current().name().unwrap_or("").to_owned();
+                HELD_ON.lock().unwrap().push(thread);
+                // The first call only: say so, and wait for the release.
+                if let Some((started, release)) = HOLD.lock().unwrap().take() {
+                    started.send(()).unwrap();
+                    release
+                        .lock()
+                        .unwrap()
+                        .recv_timeout(Duration::from_secs(60))
+                        .expect("the test never released the operator");
+                }
                 Ok(args[0].clone())
             },
         ),
@@ -511,20 +544,24 @@ fn every_partition_of_a_query_joins_one_group() {
     let io = runtime();
     for executor in executors() {
         io.block_on(async {
-            let ctx = session(4, 8);
+            // 64 000 rows per partition: more batches than the stream's
+            // buffer holds, so the partitions' jobs (and their group) live
+            // until the stream is read.
+            let ctx = session(4, 64);
             let sql = "SELECT k, v FROM t WHERE v >= 0";
             let plan = plan(&ctx, sql).await;
             assert!(plan.output_partitioning_count() > 1);
             let stream = executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 2);
+            // One live group, at whatever level its CPU time has reached.
             assert_eq!(
-                executor.class_metrics()[0].groups,
-                [1, 0, 0, 0, 0],
+                executor.class_metrics()[0].groups.iter().sum::<usize>(),
+                1,
                 "{}: one group for every partition",
                 executor.name()
             );
             let batches: Vec<RecordBatch> =
                 within("the query", stream.try_collect()).await.unwrap();
-            assert_eq!(sorted_rows(&batches).len(), 32_000);
+            assert_eq!(sorted_rows(&batches).len(), 256_000);
             within("the query's group to end", async {
                 while executor.class_metrics()[0].groups != [0; 5] {
                     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -544,7 +581,7 @@ fn every_partition_of_a_query_joins_one_group() {
             let batches: Vec<RecordBatch> = within("the query in a group", stream.try_collect())
                 .await
                 .unwrap();
-            assert_eq!(sorted_rows(&batches).len(), 32_000);
+            assert_eq!(sorted_rows(&batches).len(), 256_000);
             within("the group's jobs to end", async {
                 while group.metrics().running + group.metrics().queued > 0 {
                     tokio::time::sleep(Duration::from_millis(1)).await;
@@ -730,5 +767,71 @@ fn a_query_admitted_before_a_graceful_shutdown_finishes() {
             );
         });
         futures::executor::block_on(executor.join());
+    }
+}
+
+/// An immediate shutdown while a query's tasks wait in the queue as jobs:
+/// they end cancelled, unrun, and do not run in their proxies on the
+/// executor's runtime instead (an operator below the repartition never
+/// runs off the pool's threads). The one worker is held inside the first
+/// task's operator until the shutdown has begun; the other tasks were
+/// queued by then.
+#[test]
+fn tasks_queued_as_jobs_do_not_run_after_an_immediate_shutdown() {
+    let io = runtime();
+    let executors = [
+        AnyExecutor::new(
+            executor_tokio::DedicatedExecutor::builder()
+                .name("df-abort-tokio")
+                .worker_threads(1)
+                .build()
+                .expect("build"),
+        ),
+        AnyExecutor::new(
+            executor_rayon::RayonExecutor::builder()
+                .name("df-abort-rayon")
+                .worker_threads(1)
+                .build()
+                .expect("build"),
+        ),
+    ];
+    for executor in executors {
+        HELD_ON.lock().unwrap().clear();
+        let (started, holding) = std::sync::mpsc::channel();
+        let (release, held) = std::sync::mpsc::channel();
+        *HOLD.lock().unwrap() = Some((started, Arc::new(std::sync::Mutex::new(held))));
+        io.block_on(async {
+            let ctx = session(4, 4);
+            let plan = plan(&ctx, "SELECT k, sum(hold(v)) FROM t GROUP BY k").await;
+            let stream = executor_datafusion::execute_stream(&executor, plan, ctx.task_ctx(), 2);
+            let query = tokio::spawn(stream.try_collect::<Vec<RecordBatch>>());
+            tokio::task::spawn_blocking(move || {
+                holding
+                    .recv_timeout(Duration::from_secs(60))
+                    .expect("the first task never started")
+            })
+            .await
+            .unwrap();
+            executor.shutdown_now();
+            release.send(()).unwrap();
+            let outcome = within("the query", query).await.unwrap();
+            assert!(
+                outcome.is_err(),
+                "{}: the query finished after an immediate shutdown",
+                executor.name()
+            );
+        });
+        futures::executor::block_on(executor.join());
+        let held_on = std::mem::take(&mut *HELD_ON.lock().unwrap());
+        let prefix = format!("{}-", executor.name());
+        for thread in &held_on {
+            assert!(
+                thread
+                    .strip_prefix(&prefix)
+                    .is_some_and(|index| index.parse::<usize>().is_ok()),
+                "{}: a task ran on {thread:?} after the shutdown (ran on {held_on:?})",
+                executor.name()
+            );
+        }
     }
 }
