@@ -250,7 +250,7 @@ fn partitions<E: Executor>(
         Place::Group(group) => (Some(group), None),
         Place::Class(class) => (None, Some(class)),
     };
-    let home = tasks::TaskHome::new(erased(executor), group.clone(), class);
+    let home = tasks::TaskHome::new(erased(executor), group.clone());
     (0..plan.output_partitioning().partition_count())
         .map(|partition| {
             let (plan, context) = (plan.clone(), context.clone());

@@ -9,7 +9,7 @@
 //! on threads beside the pool's, not on them. DataFusion hands every such
 //! task to a process-wide [`JoinSetTracer`] before spawning it; this one,
 //! when the task comes from a job of a plan that this crate runs (its
-//! *home*: the executor, the plan's group or class), submits the task to
+//! *home*: the executor and the plan's group), submits the task to
 //! the executor as a job of the plan's group, and hands DataFusion a small
 //! proxy that awaits the job's handle:
 //!
@@ -59,23 +59,20 @@ use futures::future::BoxFuture;
 use pin_project_lite::pin_project;
 
 /// Where the tasks DataFusion spawns from a plan's jobs go: the executor
-/// the plan runs on, in the plan's group (or, without one, its class).
+/// the plan runs on, in the plan's group. (A plan without a group is one
+/// whose class the executor lacks: its jobs are refused, and spawn
+/// nothing.)
 #[derive(Clone)]
 pub(crate) struct TaskHome {
     executor: AnyExecutor,
     group: Option<JobGroup>,
-    class: Option<Arc<str>>,
 }
 
 scoped_tls::scoped_thread_local!(static HOME: TaskHome);
 
 impl TaskHome {
-    pub(crate) fn new(executor: AnyExecutor, group: Option<JobGroup>, class: Option<&str>) -> Self {
-        TaskHome {
-            executor,
-            group,
-            class: class.map(Arc::from),
-        }
+    pub(crate) fn new(executor: AnyExecutor, group: Option<JobGroup>) -> Self {
+        TaskHome { executor, group }
     }
 
     /// `inner` (a partition's stream, a task), with this home current on
@@ -101,8 +98,6 @@ impl TaskHome {
         let mut job = self.executor.job().name("datafusion:task");
         if let Some(group) = &self.group {
             job = job.group(group);
-        } else if let Some(class) = &self.class {
-            job = job.class(class);
         }
         let body = {
             let (slot, home) = (slot.clone(), self.clone());

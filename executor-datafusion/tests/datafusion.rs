@@ -56,22 +56,35 @@ use futures::{StreamExt, TryStreamExt};
 
 /// Both backends, two workers each.
 fn executors() -> Vec<AnyExecutor> {
-    vec![
-        AnyExecutor::new(
-            executor_tokio::DedicatedExecutor::builder()
-                .name("df-tokio")
-                .worker_threads(2)
-                .build()
-                .expect("build"),
-        ),
-        AnyExecutor::new(
-            executor_rayon::RayonExecutor::builder()
-                .name("df-rayon")
-                .worker_threads(2)
-                .build()
-                .expect("build"),
-        ),
+    both_backends("df", 2, &[]).into()
+}
+
+/// Both backends, named `<prefix>-tokio` and `<prefix>-rayon`, with
+/// `workers` workers and `classes` besides the default one.
+fn both_backends(prefix: &str, workers: usize, classes: &[&str]) -> [AnyExecutor; 2] {
+    let mut tokio = executor_tokio::DedicatedExecutor::builder()
+        .name(format!("{prefix}-tokio"))
+        .worker_threads(workers);
+    let mut rayon = executor_rayon::RayonExecutor::builder()
+        .name(format!("{prefix}-rayon"))
+        .worker_threads(workers);
+    for &class in classes {
+        tokio = tokio.class(executor_api::WorkloadClass::new(class));
+        rayon = rayon.class(executor_api::WorkloadClass::new(class));
+    }
+    [
+        AnyExecutor::new(tokio.build().expect("build")),
+        AnyExecutor::new(rayon.build().expect("build")),
     ]
+}
+
+/// Whether `thread` is one of `executor`'s pool threads (`<name>-<n>`),
+/// not one of its helpers (`<name>-rt-<n>`, the driver, ...).
+fn is_pool_thread(executor: &AnyExecutor, thread: &str) -> bool {
+    thread
+        .strip_prefix(executor.name())
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|index| index.parse::<usize>().is_ok())
 }
 
 /// A session with table `t(k, v)`: `partitions` partitions of `batches`
@@ -512,15 +525,9 @@ fn tasks_that_datafusion_spawns_run_on_the_executor_at_its_priority() {
         });
         let seen = std::mem::take(&mut *WHERE.lock().unwrap());
         assert!(!seen.is_empty(), "where_am_i never ran");
-        let prefix = format!("{}-", executor.name());
-        let pool_thread = |thread: &str| {
-            thread
-                .strip_prefix(&prefix)
-                .is_some_and(|index| index.parse::<usize>().is_ok())
-        };
         for (thread, nice) in &seen {
             assert!(
-                pool_thread(thread),
+                is_pool_thread(&executor, thread),
                 "{}: an operator ran on thread {thread:?}, not one of the pool's",
                 executor.name()
             );
@@ -608,24 +615,7 @@ fn every_partition_of_a_query_joins_one_group() {
 #[test]
 fn tasks_that_datafusion_spawns_are_charged_to_the_querys_class_and_group() {
     let io = runtime();
-    let executors = [
-        AnyExecutor::new(
-            executor_tokio::DedicatedExecutor::builder()
-                .name("df-tokio")
-                .worker_threads(2)
-                .class(executor_api::WorkloadClass::new("sql"))
-                .build()
-                .expect("build"),
-        ),
-        AnyExecutor::new(
-            executor_rayon::RayonExecutor::builder()
-                .name("df-rayon")
-                .worker_threads(2)
-                .class(executor_api::WorkloadClass::new("sql"))
-                .build()
-                .expect("build"),
-        ),
-    ];
+    let executors = both_backends("df", 2, &["sql"]);
     for executor in executors {
         BURNS.lock().unwrap().clear();
         *BURNING_ON.lock().unwrap() = Some(executor.clone());
@@ -708,22 +698,7 @@ fn tasks_that_datafusion_spawns_are_charged_to_the_querys_class_and_group() {
 #[test]
 fn a_query_admitted_before_a_graceful_shutdown_finishes() {
     let io = runtime();
-    let executors = [
-        AnyExecutor::new(
-            executor_tokio::DedicatedExecutor::builder()
-                .name("df-drain-tokio")
-                .worker_threads(1)
-                .build()
-                .expect("build"),
-        ),
-        AnyExecutor::new(
-            executor_rayon::RayonExecutor::builder()
-                .name("df-drain-rayon")
-                .worker_threads(1)
-                .build()
-                .expect("build"),
-        ),
-    ];
+    let executors = both_backends("df-drain", 1, &[]);
     for executor in executors {
         io.block_on(async {
             let ctx = session(2, 4);
@@ -779,22 +754,7 @@ fn a_query_admitted_before_a_graceful_shutdown_finishes() {
 #[test]
 fn tasks_queued_as_jobs_do_not_run_after_an_immediate_shutdown() {
     let io = runtime();
-    let executors = [
-        AnyExecutor::new(
-            executor_tokio::DedicatedExecutor::builder()
-                .name("df-abort-tokio")
-                .worker_threads(1)
-                .build()
-                .expect("build"),
-        ),
-        AnyExecutor::new(
-            executor_rayon::RayonExecutor::builder()
-                .name("df-abort-rayon")
-                .worker_threads(1)
-                .build()
-                .expect("build"),
-        ),
-    ];
+    let executors = both_backends("df-abort", 1, &[]);
     for executor in executors {
         HELD_ON.lock().unwrap().clear();
         let (started, holding) = std::sync::mpsc::channel();
@@ -823,12 +783,9 @@ fn tasks_queued_as_jobs_do_not_run_after_an_immediate_shutdown() {
         });
         futures::executor::block_on(executor.join());
         let held_on = std::mem::take(&mut *HELD_ON.lock().unwrap());
-        let prefix = format!("{}-", executor.name());
         for thread in &held_on {
             assert!(
-                thread
-                    .strip_prefix(&prefix)
-                    .is_some_and(|index| index.parse::<usize>().is_ok()),
+                is_pool_thread(&executor, thread),
                 "{}: a task ran on {thread:?} after the shutdown (ran on {held_on:?})",
                 executor.name()
             );
